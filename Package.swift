@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "multistatus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MultiStatus", targets: ["MultiStatus"]),
+        .library(name: "MultiStatusHummingbird", targets: ["MultiStatusHummingbird"]),
+        .library(name: "MultiStatusClient", targets: ["MultiStatusClient"]),
+        .executable(name: "multistatus", targets: ["multistatus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/sql-kit", from: "3.32.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "MultiStatus",
+            dependencies: [
+                .product(name: "HTTPTypes", package: "swift-http-types")
+            ]
+        ),
+        .target(
+            name: "MultiStatusHummingbird",
+            dependencies: [
+                "MultiStatus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
+            name: "MultiStatusServer",
+            dependencies: [
+                "MultiStatus",
+                "MultiStatusHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ]
+        ),
+        .target(
+            name: "MultiStatusClient",
+            dependencies: [
+                "MultiStatus",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .executableTarget(
+            name: "multistatus",
+            dependencies: [
+                "MultiStatusServer",
+                "MultiStatusClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MultiStatusTests", dependencies: ["MultiStatus"]),
+        .testTarget(
+            name: "MultiStatusHummingbirdTests",
+            dependencies: [
+                "MultiStatusHummingbird",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "MultiStatusServerTests",
+            dependencies: [
+                "MultiStatusServer",
+                "MultiStatusClient",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)
