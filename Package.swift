@@ -33,6 +33,7 @@ let package = Package(
             dependencies: [
                 "MultiStatus",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .target(
@@ -48,13 +49,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
-            ]
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ],
+            resources: [.copy("Resources/openapi.json")]
         ),
         .target(
             name: "MultiStatusClient",
             dependencies: [
                 "MultiStatus",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(

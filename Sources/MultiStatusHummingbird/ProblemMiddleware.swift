@@ -1,0 +1,40 @@
+public import Hummingbird
+import Logging
+import MultiStatus
+
+/// Answers every error with an `application/problem+json` body (RFC 9457).
+///
+/// Errors that are ``ProblemDetails`` pass through; Hummingbird's `HTTPError`s (an unknown
+/// route, a body over `collectBody(upTo:)`) keep their status; anything else becomes a 500
+/// whose details are logged, not sent.
+public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Creates the middleware.
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as ProblemDetails {
+            return problem.response()
+        } catch let error as HTTPError {
+            let problem = ProblemDetails(status: error.status, detail: error.body ?? Self.defaultDetail(error.status, request))
+            return problem.response(headers: error.headers)
+        } catch let error as any HTTPResponseError {
+            let response = try error.response(from: request, context: context)
+            if response.headers[.contentType] != nil { return response }
+            return ProblemDetails(status: error.status, detail: "\(error)").response(headers: response.headers)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return ProblemDetails(status: .internalServerError, detail: "the server failed to process the request").response()
+        }
+    }
+
+    private static func defaultDetail(_ status: HTTPResponse.Status, _ request: Request) -> String? {
+        switch status {
+        case .notFound: "no resource at \(request.uri.path)"
+        case .methodNotAllowed: "\(request.method) is not allowed on \(request.uri.path)"
+        case .contentTooLarge: "the request body is larger than this endpoint accepts"
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+public import Hummingbird
+public import Logging
+import MultiStatus
+import MultiStatusHummingbird
+import ServiceLifecycle
+
+/// The request context of every route.
+public typealias AppRequestContext = BasicRequestContext
+
+/// Builds the MultiStatus server: opens the data folder and the database, wires every feature.
+///
+/// ```swift
+/// let app = try await buildApplication(ServerConfiguration(port: 0), logger: logger)
+/// try await app.runService()
+/// ```
+/// - Parameters:
+///   - configuration: where to listen, where data lives, limits and checks.
+///   - logger: the server's logger.
+///   - onServerRunning: called with the bound port once the server listens (port 0 picks one).
+public func buildApplication(
+    _ configuration: ServerConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+    let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
+
+    let probes: [any HealthProbe] =
+        [DatabaseProbe(database: database), StorageProbe(directory: configuration.dataDirectory)]
+        + configuration.checks.map { target -> any HealthProbe in
+            switch target.endpoint {
+            case .http(let url): HTTPProbe(name: target.name, url: url, isRequired: target.isRequired, client: .shared)
+            case .tcp(let host, let port): TCPProbe(name: target.name, host: host, port: port, isRequired: target.isRequired)
+            }
+        }
+    let board = StatusBoard(
+        probes: probes,
+        timeout: configuration.limits.probeTimeout,
+        cacheInterval: configuration.limits.statusCacheInterval
+    )
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
+    HealthRoutes<AppRequestContext>(board: board).register(on: router)
+    router.get("limits") { _, _ in
+        Response.json(try JSONEncoder.sorted.encode(configuration.limits))
+    }
+    router.get("openapi.json") { _, _ in
+        Response.json(try OpenAPIDocument.data())
+    }
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MultiStatus"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+    app.addServices(DatabaseService(database: database))
+    return app
+}
+
+/// Closes the database when the server shuts down.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.database.close()
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, so that documents are stable.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+extension Response {
+    /// A 200 `application/json` response.
+    static func json(_ data: Data) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(data.count)],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

@@ -1,0 +1,41 @@
+/// Every limit the server enforces, in one place; `GET /limits` shows them.
+public struct Limits: Sendable, Hashable, Codable {
+    /// Most items one batch request may carry (`PATCH /users` …).
+    public var itemsPerBatch: Int
+    /// Most files one upload request may carry.
+    public var filesPerRequest: Int
+    /// Largest single uploaded file, in bytes.
+    public var bytesPerFile: Int
+    /// Largest request body, in bytes (uploads stream up to this).
+    public var bytesPerRequest: Int
+    /// Largest JSON or XML request body, which is read whole before it is parsed.
+    public var bytesPerDocument: Int
+    /// How long one status probe may take, in milliseconds.
+    public var probeTimeoutMs: Int
+    /// How long `/check-statuses` results are reused, in milliseconds.
+    public var statusCacheMs: Int
+
+    /// The defaults documented in the README.
+    public init(
+        itemsPerBatch: Int = 10_000,
+        filesPerRequest: Int = 1_000,
+        bytesPerFile: Int = 1 << 30,
+        bytesPerRequest: Int = 10 << 30,
+        bytesPerDocument: Int = 32 << 20,
+        probeTimeoutMs: Int = 2_000,
+        statusCacheMs: Int = 1_000
+    ) {
+        self.itemsPerBatch = itemsPerBatch
+        self.filesPerRequest = filesPerRequest
+        self.bytesPerFile = bytesPerFile
+        self.bytesPerRequest = bytesPerRequest
+        self.bytesPerDocument = bytesPerDocument
+        self.probeTimeoutMs = probeTimeoutMs
+        self.statusCacheMs = statusCacheMs
+    }
+
+    /// `probeTimeoutMs` as a duration.
+    public var probeTimeout: Duration { .milliseconds(self.probeTimeoutMs) }
+    /// `statusCacheMs` as a duration.
+    public var statusCacheInterval: Duration { .milliseconds(self.statusCacheMs) }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Everything `multistatus serve` is told: where to listen, where data lives, limits, dependencies to check.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on; 0 picks a free one.
+    public var port: Int
+    /// Folder for files and the embedded database.
+    public var dataDirectory: String
+    /// `sqlite:PATH` or `postgres://…`; `nil` means `sqlite:<data-dir>/multistatus.sqlite`.
+    public var databaseURL: String?
+    /// Limits in force.
+    public var limits: Limits
+    /// Upstream services probed by `/check-statuses`.
+    public var checks: [StatusCheckTarget]
+
+    /// Creates a configuration; every argument has the documented default.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        dataDirectory: String = "./data",
+        databaseURL: String? = nil,
+        limits: Limits = Limits(),
+        checks: [StatusCheckTarget] = []
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
+        self.limits = limits
+        self.checks = checks
+    }
+
+    /// The database URL in force.
+    public var resolvedDatabaseURL: String {
+        self.databaseURL ?? "sqlite:" + URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("multistatus.sqlite").path
+    }
+}
+
+/// An upstream that `/check-statuses` probes: `--check NAME=URL`.
+public struct StatusCheckTarget: Sendable, Hashable {
+    /// How the upstream is reached.
+    public enum Endpoint: Sendable, Hashable {
+        /// An HTTP GET; 2xx and 3xx count as up.
+        case http(String)
+        /// A TCP connection (a cache such as Redis or memcached).
+        case tcp(host: String, port: Int)
+    }
+
+    /// The source name shown in the report.
+    public var name: String
+    /// How it is reached.
+    public var endpoint: Endpoint
+    /// Whether a failure makes the server unready (`/readyz` 503, `/health` fail) or only a warning.
+    public var isRequired: Bool
+
+    /// Creates a target.
+    public init(name: String, endpoint: Endpoint, isRequired: Bool = true) {
+        self.name = name
+        self.endpoint = endpoint
+        self.isRequired = isRequired
+    }
+
+    /// Parses `NAME=URL` where URL is `http(s)://…` or `tcp://host:port`.
+    /// - Parameter isRequired: whether the source is required (`--check`) or optional (`--optional-check`).
+    public init(parsing text: String, isRequired: Bool = true) throws(ConfigurationError) {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw ConfigurationError("check \"\(text)\" is not NAME=URL")
+        }
+        let name = String(text[..<equals]).trimmingCharacters(in: .whitespaces)
+        let url = String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 100, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw ConfigurationError("check name \"\(name)\" must be 1–100 printable characters")
+        }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            let host = components.host, !host.isEmpty
+        else {
+            throw ConfigurationError("check \(name): \"\(url)\" is not a URL")
+        }
+        switch scheme {
+        case "http", "https":
+            self.init(name: name, endpoint: .http(url), isRequired: isRequired)
+        case "tcp":
+            guard let port = components.port, (1...65535).contains(port) else {
+                throw ConfigurationError("check \(name): tcp:// needs a port")
+            }
+            self.init(name: name, endpoint: .tcp(host: host, port: port), isRequired: isRequired)
+        default:
+            throw ConfigurationError("check \(name): scheme \(scheme) is not http, https or tcp")
+        }
+    }
+}
+
+/// A configuration value that cannot be used, with what to change.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,93 @@
+import Hummingbird
+import MultiStatus
+import MultiStatusHummingbird
+
+/// `GET /check-statuses` (207 per source), `/livez`, `/readyz` and `/health`.
+struct HealthRoutes<Context: RequestContext> {
+    let board: StatusBoard
+
+    func register(on router: Router<Context>) {
+        router.get("check-statuses") { request, _ -> MultiStatusResponse in
+            let entries = await self.board.entries(fresh: try Self.fresh(request))
+            return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: entries.map(\.item)))
+        }
+        router.get("check-statuses/:source") { request, context -> MultiStatusResponse in
+            let name = try context.parameters.require("source")
+            let entries = await self.board.entries(fresh: try Self.fresh(request))
+            guard let entry = entries.first(where: { $0.item.id == .string(name) }) else {
+                throw ProblemDetails(status: .notFound, detail: "no source named \(name)")
+            }
+            return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: [entry.item]))
+        }
+        router.get("livez") { _, _ in
+            Self.json(.ok, #"{"status":"pass"}"#, contentType: "application/health+json")
+        }
+        router.get("readyz") { request, _ in
+            let failing = await self.board.entries(fresh: try Self.fresh(request)).filter { $0.isRequired && !$0.item.succeeded }
+            if failing.isEmpty { return Self.json(.ok, #"{"status":"pass"}"#, contentType: "application/health+json") }
+            let names = failing.map { $0.item.id.displayText }.joined(separator: ", ")
+            return ProblemDetails(status: .serviceUnavailable, detail: "required sources failing: \(names)").response()
+        }
+        router.get("health") { request, _ in
+            let entries = await self.board.entries(fresh: try Self.fresh(request))
+            let report = HealthReport(entries: entries)
+            return Self.json(report.status, report.jsonText, contentType: "application/health+json")
+        }
+    }
+
+    private static func fresh(_ request: Request) throws -> Bool {
+        switch request.uri.queryParameters["fresh"] {
+        case nil, "false", "0": false
+        case "true", "1": true
+        case let other?: throw ProblemDetails(status: .badRequest, detail: "fresh=\(other) is not a boolean; use fresh=true")
+        }
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ text: String, contentType: String) -> Response {
+        let buffer = ByteBuffer(string: text)
+        return Response(
+            status: status,
+            headers: [.contentType: contentType, .contentLength: String(buffer.readableBytes), .cacheControl: "no-store"],
+            body: .init(byteBuffer: buffer)
+        )
+    }
+}
+
+/// The `application/health+json` body of draft-inadarei-api-health-check.
+struct HealthReport {
+    /// `pass`, `warn` (an optional source fails) or `fail` (a required source fails).
+    let health: String
+    let entries: [StatusBoard.Entry]
+
+    init(entries: [StatusBoard.Entry]) {
+        self.entries = entries
+        if entries.contains(where: { $0.isRequired && !$0.item.succeeded }) {
+            self.health = "fail"
+        } else if entries.contains(where: { !$0.item.succeeded }) {
+            self.health = "warn"
+        } else {
+            self.health = "pass"
+        }
+    }
+
+    /// `fail` is 503, never 2xx.
+    var status: HTTPResponse.Status { self.health == "fail" ? .serviceUnavailable : .ok }
+
+    var jsonText: String {
+        var checks: [String: JSONValue] = [:]
+        for entry in self.entries {
+            var check: [String: JSONValue] = [
+                "componentId": entry.item.id,
+                "componentType": .string(entry.componentType),
+                "observedValue": .int(entry.latencyMs),
+                "observedUnit": "ms",
+                "status": .string(entry.item.succeeded ? "pass" : (entry.isRequired ? "fail" : "warn")),
+                "time": .string(entry.checkedAt),
+            ]
+            if let detail = entry.item.problem?.detail { check["output"] = .string(detail) }
+            checks["\(entry.item.id.displayText):responseTime"] = .array([.object(check)])
+        }
+        let body: JSONValue = ["status": .string(self.health), "description": "MultiStatus server", "checks": .object(checks)]
+        return body.jsonText
+    }
+}

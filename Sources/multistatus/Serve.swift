@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import MultiStatusServer
+
+/// `multistatus serve`: every flag can also come from `MULTISTATUS_<FLAG>`.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server.",
+        discussion: "Each flag can also be set with an environment variable MULTISTATUS_<FLAG>, e.g. MULTISTATUS_PORT=9000."
+    )
+
+    @Option(help: "Address to listen on. [env: MULTISTATUS_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free port. [env: MULTISTATUS_PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(help: "Folder for files and the embedded database. [env: MULTISTATUS_DATA_DIR] (default: ./data)")
+    var dataDir: String?
+
+    @Option(help: "sqlite:PATH (default: sqlite:<data-dir>/multistatus.sqlite). [env: MULTISTATUS_DATABASE]")
+    var database: String?
+
+    @Option(
+        name: .customLong("check"),
+        help: "A required upstream to probe, NAME=URL (http://, https:// or tcp://host:port); repeatable. [env: MULTISTATUS_CHECK, comma-separated]"
+    )
+    var checks: [String] = []
+
+    @Option(
+        name: .customLong("optional-check"),
+        help: "An upstream whose failure is only a warning, NAME=URL; repeatable. [env: MULTISTATUS_OPTIONAL_CHECK]"
+    )
+    var optionalChecks: [String] = []
+
+    @Option(help: "How long each status probe may take, in ms. [env: MULTISTATUS_PROBE_TIMEOUT_MS] (default: 2000)")
+    var probeTimeoutMs: Int?
+
+    @Option(help: "How long status results are reused, in ms. [env: MULTISTATUS_STATUS_CACHE_MS] (default: 1000)")
+    var statusCacheMs: Int?
+
+    @Option(help: "Largest request body in bytes. [env: MULTISTATUS_MAX_REQUEST_BYTES] (default: 10 GiB)")
+    var maxRequestBytes: Int?
+
+    @Option(help: "Most items per batch request. [env: MULTISTATUS_MAX_ITEMS] (default: 10000)")
+    var maxItems: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error. [env: MULTISTATUS_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = Environment(ProcessInfo.processInfo.environment)
+        var limits = Limits()
+        if let value = try environment.int(self.probeTimeoutMs, "PROBE_TIMEOUT_MS", range: 1...600_000) { limits.probeTimeoutMs = value }
+        if let value = try environment.int(self.statusCacheMs, "STATUS_CACHE_MS", range: 0...3_600_000) { limits.statusCacheMs = value }
+        if let value = try environment.int(self.maxRequestBytes, "MAX_REQUEST_BYTES", range: 1...Int.max) { limits.bytesPerRequest = value }
+        if let value = try environment.int(self.maxItems, "MAX_ITEMS", range: 1...1_000_000) { limits.itemsPerBatch = value }
+
+        let required = self.checks.isEmpty ? environment.list("CHECK") : self.checks
+        let optional = self.optionalChecks.isEmpty ? environment.list("OPTIONAL_CHECK") : self.optionalChecks
+        let checks: [StatusCheckTarget]
+        do {
+            checks = try required.map { try StatusCheckTarget(parsing: $0) } + optional.map { try StatusCheckTarget(parsing: $0, isRequired: false) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let dataDir = environment.string(self.dataDir, "DATA_DIR") ?? "./data"
+        let configuration = ServerConfiguration(
+            host: environment.string(self.host, "HOST") ?? "127.0.0.1",
+            port: try environment.int(self.port, "PORT", range: 0...65535) ?? 8080,
+            dataDirectory: dataDir,
+            databaseURL: environment.string(self.database, "DATABASE"),
+            limits: limits,
+            checks: checks
+        )
+
+        var logger = Logger(label: "multistatus")
+        let levelText = environment.string(self.logLevel, "LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown log level \(levelText)") }
+        logger.logLevel = level
+
+        let host = configuration.host
+        let app = try await buildApplication(configuration, logger: logger) { port in
+            // One line on stdout, written unbuffered so that scripts waiting for it see it at once.
+            FileHandle.standardOutput.write(Data("MultiStatus listening on http://\(host):\(port)\n".utf8))
+        }
+        try await app.runService()
+    }
+}
+
+/// Flag values fall back to `MULTISTATUS_<NAME>` environment variables.
+private struct Environment {
+    let values: [String: String]
+    init(_ values: [String: String]) { self.values = values }
+
+    func string(_ flag: String?, _ name: String) -> String? {
+        flag ?? self.values["MULTISTATUS_" + name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func int(_ flag: Int?, _ name: String, range: ClosedRange<Int>) throws -> Int? {
+        let value: Int
+        if let flag {
+            value = flag
+        } else if let text = self.string(nil, name) {
+            guard let parsed = Int(text) else { throw ValidationError("MULTISTATUS_\(name)=\(text) is not an integer") }
+            value = parsed
+        } else {
+            return nil
+        }
+        guard range.contains(value) else { throw ValidationError("\(name.lowercased()) must be in \(range.lowerBound)...\(range.upperBound)") }
+        return value
+    }
+
+    func list(_ name: String) -> [String] {
+        self.string(nil, name)?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+    }
+}
