@@ -1,0 +1,77 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import MultiStatus
+import MultiStatusServer
+import NIOCore
+import Testing
+
+@Suite struct ServerBasicsTests {
+    @Test func unknownRouteIs404Problem() async throws {
+        try await withServer { client, _ in
+            try await client.execute(uri: "/nothing/here", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let problem = try json(response.body)
+                #expect(problem["detail"] as? String == "no resource at /nothing/here")
+            }
+        }
+    }
+
+    @Test func bodyOverTheRequestLimitIs413Problem() async throws {
+        try await withServer { $0.limits.bytesPerRequest = 100 } _: { client, _ in
+            try await client.execute(uri: "/livez", method: .post, body: ByteBuffer(repeating: 0x41, count: 101)) { response in
+                #expect(response.status == .contentTooLarge)
+                let problem = try json(response.body)
+                #expect(problem["status"] as? Int == 413)
+                #expect(problem["limit"] as? Int == 100)
+            }
+            // One byte under the limit gets past the limit (and then finds no POST route).
+            try await client.execute(uri: "/livez", method: .post, body: ByteBuffer(repeating: 0x41, count: 100)) { response in
+                #expect(response.status != .contentTooLarge)
+            }
+        }
+    }
+
+    @Test func limitsAreVisible() async throws {
+        try await withServer { $0.limits.itemsPerBatch = 42 } _: { client, _ in
+            try await client.execute(uri: "/limits", method: .get) { response in
+                let limits = try JSONDecoder().decode(Limits.self, from: Data(response.body.readableBytesView))
+                #expect(limits.itemsPerBatch == 42)
+                #expect(limits.filesPerRequest == 1_000)
+                #expect(limits.bytesPerFile == 1 << 30)
+                #expect(limits.bytesPerRequest == 10 << 30)
+            }
+        }
+    }
+
+    @Test func openAPIDocumentDescribesTheRoutes() async throws {
+        try await withServer { client, _ in
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                let document = try json(response.body)
+                #expect((document["openapi"] as? String)?.hasPrefix("3.1") == true)
+                let paths = try #require(document["paths"] as? [String: Any])
+                for path in ["/check-statuses", "/livez", "/readyz", "/health", "/limits"] {
+                    #expect(paths[path] != nil, "\(path) missing from the OpenAPI document")
+                }
+            }
+        }
+    }
+
+    @Test func databaseFileAndSchemaExistAfterStart() async throws {
+        try await withServer { client, configuration in
+            try await client.execute(uri: "/livez", method: .get)
+            #expect(FileManager.default.fileExists(atPath: configuration.dataDirectory + "/multistatus.sqlite"))
+        }
+    }
+
+    @Test func checkTargetsParse() throws {
+        #expect(try StatusCheckTarget(parsing: "Cache=tcp://127.0.0.1:6379").endpoint == .tcp(host: "127.0.0.1", port: 6379))
+        #expect(try StatusCheckTarget(parsing: "Search API=http://127.0.0.1:9200/_health").endpoint == .http("http://127.0.0.1:9200/_health"))
+        #expect(try StatusCheckTarget(parsing: "X=https://x.test", isRequired: false).isRequired == false)
+        for bad in ["Cache", "=http://x", "Cache=tcp://127.0.0.1", "Cache=ftp://x", "Cache=not a url"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try StatusCheckTarget(parsing: bad) }
+        }
+    }
+}

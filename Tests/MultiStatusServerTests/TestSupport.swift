@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MultiStatus
+import MultiStatusServer
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A fresh data folder under the system's temporary directory, removed afterwards.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("multistatus-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+func testLogger() -> Logger {
+    var logger = Logger(label: "multistatus-test")
+    logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    return logger
+}
+
+/// Runs the server on a real socket (a free loopback port) with `configuration` and a fresh data folder.
+func withServer<T: Sendable>(
+    _ configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ test: @escaping @Sendable (any TestClientProtocol, ServerConfiguration) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { dataDir in
+        var configuration = ServerConfiguration(port: 0, dataDirectory: dataDir)
+        configure(&configuration)
+        let app = try await buildApplication(configuration, logger: testLogger())
+        let frozen = configuration
+        return try await app.test(.live) { client in try await test(client, frozen) }
+    }
+}
+
+/// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (sleeps `delay`) and `/counted`
+/// (sleeps `delay`, counts hits).
+final class Upstream: Sendable {
+    let hits = Mutex(0)
+    let delay: Duration
+
+    init(delay: Duration = .seconds(5)) { self.delay = delay }
+
+    func run<T: Sendable>(_ test: @escaping @Sendable (Int) async throws -> T) async throws -> T {
+        let router = Router()
+        router.get("ok") { _, _ in "up" }
+        router.get("fail") { _, _ -> Response in Response(status: .internalServerError) }
+        router.get("slow") { _, _ -> String in
+            try? await Task.sleep(for: self.delay)
+            return "late"
+        }
+        router.get("counted") { _, _ -> String in
+            self.hits.withLock { $0 += 1 }
+            try await Task.sleep(for: self.delay)
+            return "counted"
+        }
+        let app = Application(router: router, logger: testLogger())
+        return try await app.test(.live) { client in try await test(client.port!) }
+    }
+}
+
+/// A loopback port on which nothing listens (bound, then closed).
+func closedPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return port
+}
+
+func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
+        throw MultiStatusError.malformedBody("not an object")
+    }
+    return object
+}
+
+func read(_ buffer: ByteBuffer, _ format: MultiStatusFormat = .json, _ collection: ResourceCollection = .sources) throws -> ReceivedMultiStatus {
+    try MultiStatusReader.read(Array(buffer.readableBytesView), format: format, collection: collection)
+}
+
+/// A loopback TCP listener that accepts connections and does nothing with them: a stand-in cache.
+struct ServerSocket {
+    let channel: any Channel
+    var port: Int { self.channel.localAddress!.port! }
+
+    static func listen() async throws -> ServerSocket {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        return ServerSocket(channel: channel)
+    }
+
+    func close() { self.channel.close(promise: nil) }
+}
