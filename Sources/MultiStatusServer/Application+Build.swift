@@ -4,6 +4,7 @@ public import Hummingbird
 public import Logging
 import MultiStatus
 import MultiStatusHummingbird
+import NIOCore
 import ServiceLifecycle
 
 /// The request context of every route.
@@ -27,11 +28,18 @@ public func buildApplication(
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
 
+    // A probe answers for the upstream as it is now: a refused connection is "down" at once, not retried
+    // until the timeout, and a redirect is an answer in itself.
+    var clientConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+    clientConfiguration.connectionPool.retryConnectionEstablishment = false
+    clientConfiguration.timeout.connect = TimeAmount(configuration.limits.probeTimeout)
+    let probeClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+
     let probes: [any HealthProbe] =
         [DatabaseProbe(database: database), StorageProbe(directory: configuration.dataDirectory)]
         + configuration.checks.map { target -> any HealthProbe in
             switch target.endpoint {
-            case .http(let url): HTTPProbe(name: target.name, url: url, isRequired: target.isRequired, client: .shared)
+            case .http(let url): HTTPProbe(name: target.name, url: url, isRequired: target.isRequired, client: probeClient)
             case .tcp(let host, let port): TCPProbe(name: target.name, host: host, port: port, isRequired: target.isRequired)
             }
         }
@@ -58,7 +66,7 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
-    app.addServices(DatabaseService(database: database))
+    app.addServices(DatabaseService(database: database), HTTPClientService(client: probeClient))
     return app
 }
 
@@ -69,6 +77,16 @@ struct DatabaseService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await self.database.close()
+    }
+}
+
+/// Shuts the probes' HTTP client down when the server shuts down.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await self.client.shutdown()
     }
 }
 

@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aSlowSourceIs504AndTheAnswerComesAtTheTimeout() async throws {
-        try await Upstream(delay: .seconds(10)).run { port in
+        try await Upstream(delay: .seconds(3)).run { port in
             try await withServer {
                 $0.limits.probeTimeoutMs = 500
                 $0.checks = [StatusCheckTarget(name: "Slow", endpoint: .http("http://127.0.0.1:\(port)/slow"))]
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func threeSlowSourcesTakeOneTimeoutNotThree() async throws {
-        try await Upstream(delay: .seconds(10)).run { port in
+        try await Upstream(delay: .seconds(3)).run { port in
             try await withServer {
                 $0.limits.probeTimeoutMs = 1_000
                 $0.checks = (1...3).map { StatusCheckTarget(name: "Slow\($0)", endpoint: .http("http://127.0.0.1:\(port)/slow")) }
