@@ -167,6 +167,26 @@ import Testing
         }
     }
 
+    @Test func justExpiredResultsAreServedWhileARefreshRuns() async throws {
+        let upstream = Upstream(delay: .milliseconds(1_500))
+        try await upstream.run { port in
+            try await withServer {
+                $0.limits.statusCacheMs = 200
+                $0.limits.probeTimeoutMs = 5_000
+                $0.checks = [StatusCheckTarget(name: "Counted", endpoint: .http("http://127.0.0.1:\(port)/counted"))]
+            } _: { client, _ in
+                let first = try await client.execute(uri: "/check-statuses", method: .get) { try read($0.body).items[2] }
+                try await Task.sleep(for: .milliseconds(300))
+                let clock = ContinuousClock()
+                let start = clock.now
+                let second = try await client.execute(uri: "/check-statuses", method: .get) { try read($0.body).items[2] }
+                #expect(second.fields["checkedAt"] == first.fields["checkedAt"], "the previous run's results")
+                #expect(clock.now - start < .milliseconds(1_500), "did not wait for the refresh")
+                #expect(upstream.hits.withLock { $0 } == 2, "a refresh started")
+            }
+        }
+    }
+
     @Test func xmlHasOneResponsePerSource() async throws {
         try await withServer { client, _ in
             try await client.execute(uri: "/check-statuses", method: .get, headers: [.accept: "application/xml"]) { response in

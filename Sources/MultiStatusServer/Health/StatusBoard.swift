@@ -41,18 +41,36 @@ public actor StatusBoard {
     }
 
     /// The latest results: cached when younger than the cache interval, unless `fresh`.
+    ///
+    /// Just past the interval (up to one more interval plus the probe timeout) the previous results
+    /// are answered at once while a refresh runs, so that callers never queue behind slow probes;
+    /// older results are not used and callers wait for the run.
     public func entries(fresh: Bool = false) async -> [Entry] {
-        if !fresh, let cached, ContinuousClock.now - cached.at < self.cacheInterval {
-            return cached.entries
+        if !fresh, let cached {
+            let age = ContinuousClock.now - cached.at
+            if age < self.cacheInterval { return cached.entries }
+            if age < self.cacheInterval * 2 + self.timeout {
+                if self.inFlight == nil { _ = self.startRun() }
+                return cached.entries
+            }
         }
-        if let inFlight { return await inFlight.value }
+        return await (self.inFlight ?? self.startRun()).value
+    }
+
+    private func startRun() -> Task<[Entry], Never> {
         self.runCount += 1
-        let task = Task { await self.runProbes() }
+        let task = Task {
+            let entries = await self.runProbes()
+            self.finishRun(entries)
+            return entries
+        }
         self.inFlight = task
-        let entries = await task.value
+        return task
+    }
+
+    private func finishRun(_ entries: [Entry]) {
         self.cached = (ContinuousClock.now, entries)
         self.inFlight = nil
-        return entries
     }
 
     private nonisolated func runProbes() async -> [Entry] {
