@@ -28,11 +28,16 @@ public struct MultiStatusResponse: ResponseGenerator, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let options = try MultiStatusRequestOptions(request)
         let body = ByteBuffer(string: self.report.encoded(as: options.format, onlyFailed: options.onlyFailed))
-        var headers = self.headers
-        headers[.contentType] = options.format.contentType
+        return Self.response(status: self.report.status, format: options.format, body: body, headers: self.headers)
+    }
+
+    /// A multi-status response from a body already encoded in `format` (for callers that cache bodies).
+    public static func response(status: HTTPResponse.Status, format: MultiStatusFormat, body: ByteBuffer, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = format.contentType
         headers[.contentLength] = String(body.readableBytes)
         headers[.vary] = "Accept"
-        return Response(status: self.report.status, headers: headers, body: .init(byteBuffer: body))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 }
 

@@ -182,6 +182,9 @@ import Testing
                 let second = try await client.execute(uri: "/check-statuses", method: .get) { try read($0.body).items[2] }
                 #expect(second.fields["checkedAt"] == first.fields["checkedAt"], "the previous run's results")
                 #expect(clock.now - start < .milliseconds(1_500), "did not wait for the refresh")
+                // The refresh runs in the background; it reaches the upstream shortly.
+                let deadline = clock.now + .seconds(3)
+                while upstream.hits.withLock({ $0 }) < 2, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(upstream.hits.withLock { $0 } == 2, "a refresh started")
             }
         }

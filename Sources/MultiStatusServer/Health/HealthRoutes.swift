@@ -7,9 +7,10 @@ struct HealthRoutes<Context: RequestContext> {
     let board: StatusBoard
 
     func register(on router: Router<Context>) {
-        router.get("check-statuses") { request, _ -> MultiStatusResponse in
-            let entries = await self.board.entries(fresh: try Self.fresh(request))
-            return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: entries.map(\.item)))
+        router.get("check-statuses") { request, _ -> Response in
+            let options = try MultiStatusRequestOptions(request)
+            let body = try await self.board.body(format: options.format, onlyFailed: options.onlyFailed, fresh: try Self.fresh(request))
+            return MultiStatusResponse.response(status: .multiStatus, format: options.format, body: body)
         }
         router.get("check-statuses/:source") { request, context -> MultiStatusResponse in
             let name = try context.parameters.require("source")

@@ -1,5 +1,7 @@
 import Foundation
 public import MultiStatus
+public import NIOCore
+import Synchronization
 
 /// Runs every ``HealthProbe`` concurrently, each within its timeout, and shares the results.
 ///
@@ -24,8 +26,16 @@ public actor StatusBoard {
     private let probes: [any HealthProbe]
     private let timeout: Duration
     private let cacheInterval: Duration
-    private var cached: (at: ContinuousClock.Instant, entries: [Entry])?
-    private var inFlight: Task<[Entry], Never>?
+    private var cached: Run?
+    private var inFlight: Task<Run, Never>?
+    /// Encoded bodies of the cached run, by format and `only=failed`, readable without entering the actor.
+    private let encodedBodies = Mutex(EncodedBodies())
+
+    private struct EncodedBodies {
+        var run = 0
+        var finishedAt = ContinuousClock.Instant.now
+        var bodies: [MultiStatusFormat: [Bool: ByteBuffer]] = [:]
+    }
     /// How many probe runs have started; each run probes every source once.
     public private(set) var runCount = 0
 
@@ -46,31 +56,67 @@ public actor StatusBoard {
     /// are answered at once while a refresh runs, so that callers never queue behind slow probes;
     /// older results are not used and callers wait for the run.
     public func entries(fresh: Bool = false) async -> [Entry] {
+        await self.run(fresh: fresh).entries
+    }
+
+    /// The results of one probe run.
+    private struct Run {
+        let number: Int
+        let finishedAt: ContinuousClock.Instant
+        let entries: [Entry]
+    }
+
+    private func run(fresh: Bool) async -> Run {
         if !fresh, let cached {
-            let age = ContinuousClock.now - cached.at
-            if age < self.cacheInterval { return cached.entries }
+            let age = ContinuousClock.now - cached.finishedAt
+            if age < self.cacheInterval { return cached }
             if age < self.cacheInterval * 2 + self.timeout {
                 if self.inFlight == nil { _ = self.startRun() }
-                return cached.entries
+                return cached
             }
         }
         return await (self.inFlight ?? self.startRun()).value
     }
 
-    private func startRun() -> Task<[Entry], Never> {
+    private func startRun() -> Task<Run, Never> {
         self.runCount += 1
+        let number = self.runCount
         let task = Task {
-            let entries = await self.runProbes()
-            self.finishRun(entries)
-            return entries
+            let run = Run(number: number, finishedAt: ContinuousClock.now, entries: await self.runProbes())
+            self.finish(run)
+            return run
         }
         self.inFlight = task
         return task
     }
 
-    private func finishRun(_ entries: [Entry]) {
-        self.cached = (ContinuousClock.now, entries)
+    private func finish(_ run: Run) {
+        self.cached = Run(number: run.number, finishedAt: ContinuousClock.now, entries: run.entries)
+        self.encodedBodies.withLock { $0 = EncodedBodies(run: run.number, finishedAt: ContinuousClock.now) }
         self.inFlight = nil
+    }
+
+    /// The `/check-statuses` body in `format`, encoded once per run and shared by every caller.
+    public nonisolated func body(format: MultiStatusFormat, onlyFailed: Bool, fresh: Bool = false) async throws -> ByteBuffer {
+        // The hot path: a body of the current run, taken without an actor hop.
+        if !fresh {
+            let cached = self.encodedBodies.withLock { cache in
+                ContinuousClock.now - cache.finishedAt < self.cacheInterval ? cache.bodies[format]?[onlyFailed] : nil
+            }
+            if let cached { return cached }
+        }
+        return try await self.encodeBody(format: format, onlyFailed: onlyFailed, fresh: fresh)
+    }
+
+    private func encodeBody(format: MultiStatusFormat, onlyFailed: Bool, fresh: Bool) async throws -> ByteBuffer {
+        let run = await self.run(fresh: fresh)
+        let report = try MultiStatusReport(collection: .sources, items: run.entries.map(\.item))
+        let body = ByteBuffer(string: report.encoded(as: format, onlyFailed: onlyFailed))
+        // Only the body of the run that is cached now is kept; one from another run is answered and dropped.
+        self.encodedBodies.withLock { cache in
+            if cache.run == run.number { cache.bodies[format, default: [:]][onlyFailed] = body }
+        }
+        return body
     }
 
     private nonisolated func runProbes() async -> [Entry] {
