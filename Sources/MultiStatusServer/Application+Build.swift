@@ -27,6 +27,12 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
+    let store = try LocalFileStore(
+        dataDirectory: configuration.dataDirectory,
+        durability: configuration.durability,
+        quotaBytes: configuration.limits.storeQuotaBytes,
+        logger: logger
+    )
 
     // A probe answers for the upstream as it is now: a refused connection is "down" at once, not retried
     // until the timeout, and a redirect is an answer in itself.
@@ -53,6 +59,8 @@ public func buildApplication(
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
+    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
+    FileRoutes<AppRequestContext>(store: store).register(on: router)
     router.get("limits") { _, _ in
         Response.json(try JSONEncoder.sorted.encode(configuration.limits))
     }

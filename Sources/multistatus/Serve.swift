@@ -47,6 +47,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most items per batch request. [env: MULTISTATUS_MAX_ITEMS] (default: 10000)")
     var maxItems: Int?
 
+    @Option(help: "Most files per upload request. [env: MULTISTATUS_MAX_FILES] (default: 1000)")
+    var maxFiles: Int?
+
+    @Option(help: "Largest uploaded file in bytes. [env: MULTISTATUS_MAX_FILE_BYTES] (default: 1 GiB)")
+    var maxFileBytes: Int?
+
+    @Option(help: "Media types an upload may have, comma-separated (image/*, text/plain); empty allows any. [env: MULTISTATUS_ALLOWED_TYPES]")
+    var allowedTypes: String?
+
+    @Option(help: "Most bytes the file store may hold. [env: MULTISTATUS_QUOTA_BYTES] (default: no quota)")
+    var quotaBytes: Int?
+
+    @Option(help: "fsync: sync each file and its folder before reporting it stored; none: leave it to the kernel. [env: MULTISTATUS_DURABILITY] (default: fsync)")
+    var durability: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error. [env: MULTISTATUS_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
@@ -57,6 +72,16 @@ struct Serve: AsyncParsableCommand {
         if let value = try environment.int(self.statusCacheMs, "STATUS_CACHE_MS", range: 0...3_600_000) { limits.statusCacheMs = value }
         if let value = try environment.int(self.maxRequestBytes, "MAX_REQUEST_BYTES", range: 1...Int.max) { limits.bytesPerRequest = value }
         if let value = try environment.int(self.maxItems, "MAX_ITEMS", range: 1...1_000_000) { limits.itemsPerBatch = value }
+        if let value = try environment.int(self.maxFiles, "MAX_FILES", range: 1...1_000_000) { limits.filesPerRequest = value }
+        if let value = try environment.int(self.maxFileBytes, "MAX_FILE_BYTES", range: 0...Int.max) { limits.bytesPerFile = value }
+        if let value = try environment.int(self.quotaBytes, "QUOTA_BYTES", range: 0...Int.max) { limits.storeQuotaBytes = value }
+        if let types = environment.string(self.allowedTypes, "ALLOWED_TYPES") {
+            limits.allowedTypes = types.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        }
+        let durabilityText = environment.string(self.durability, "DURABILITY") ?? "fsync"
+        guard let durability = LocalFileStore.Durability(rawValue: durabilityText) else {
+            throw ValidationError("durability must be fsync or none, not \(durabilityText)")
+        }
 
         let required = self.checks.isEmpty ? environment.list("CHECK") : self.checks
         let optional = self.optionalChecks.isEmpty ? environment.list("OPTIONAL_CHECK") : self.optionalChecks
@@ -73,7 +98,8 @@ struct Serve: AsyncParsableCommand {
             dataDirectory: dataDir,
             databaseURL: environment.string(self.database, "DATABASE"),
             limits: limits,
-            checks: checks
+            checks: checks,
+            durability: durability
         )
 
         var logger = Logger(label: "multistatus")

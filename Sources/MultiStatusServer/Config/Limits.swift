@@ -14,6 +14,10 @@ public struct Limits: Sendable, Hashable, Codable {
     public var probeTimeoutMs: Int
     /// How long `/check-statuses` results are reused, in milliseconds.
     public var statusCacheMs: Int
+    /// Media types an upload may have (`image/png`, `image/*`); empty allows any.
+    public var allowedTypes: [String]
+    /// Most bytes the file store may hold; `nil` for no quota.
+    public var storeQuotaBytes: Int?
 
     /// The defaults documented in the README.
     public init(
@@ -23,7 +27,9 @@ public struct Limits: Sendable, Hashable, Codable {
         bytesPerRequest: Int = 10 << 30,
         bytesPerDocument: Int = 32 << 20,
         probeTimeoutMs: Int = 2_000,
-        statusCacheMs: Int = 1_000
+        statusCacheMs: Int = 1_000,
+        allowedTypes: [String] = [],
+        storeQuotaBytes: Int? = nil
     ) {
         self.itemsPerBatch = itemsPerBatch
         self.filesPerRequest = filesPerRequest
@@ -32,6 +38,8 @@ public struct Limits: Sendable, Hashable, Codable {
         self.bytesPerDocument = bytesPerDocument
         self.probeTimeoutMs = probeTimeoutMs
         self.statusCacheMs = statusCacheMs
+        self.allowedTypes = allowedTypes
+        self.storeQuotaBytes = storeQuotaBytes
     }
 
     /// `probeTimeoutMs` as a duration.

@@ -14,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     public var limits: Limits
     /// Upstream services probed by `/check-statuses`.
     public var checks: [StatusCheckTarget]
+    /// Whether uploads are synced to disk before they are reported stored.
+    public var durability: LocalFileStore.Durability
 
     /// Creates a configuration; every argument has the documented default.
     public init(
@@ -22,7 +24,8 @@ public struct ServerConfiguration: Sendable {
         dataDirectory: String = "./data",
         databaseURL: String? = nil,
         limits: Limits = Limits(),
-        checks: [StatusCheckTarget] = []
+        checks: [StatusCheckTarget] = [],
+        durability: LocalFileStore.Durability = .fsync
     ) {
         self.host = host
         self.port = port
@@ -30,6 +33,7 @@ public struct ServerConfiguration: Sendable {
         self.databaseURL = databaseURL
         self.limits = limits
         self.checks = checks
+        self.durability = durability
     }
 
     /// The database URL in force.

@@ -1,0 +1,63 @@
+import Foundation
+public import MultiStatus
+public import NIOCore
+
+/// Where uploaded files live. Writes are staged and become visible only when committed whole.
+///
+/// ```swift
+/// let staged = try await store.stage()
+/// try await staged.write(chunk)           // as the body streams
+/// try await staged.finish()
+/// let outcome = try await store.commit(staged, to: path, overwrite: false)
+/// ```
+public protocol FileStore: Sendable {
+    /// Opens a temporary file in the store's file system for a new upload.
+    func stage() async throws -> StagedFile
+    /// Makes a finished staged file visible at `path`, atomically.
+    /// - Throws: a 409 ``ProblemDetails`` when `path` exists and `overwrite` is false; 507 when over quota.
+    /// - Returns: whether a file was created or replaced.
+    func commit(_ staged: StagedFile, to path: StorePath, overwrite: Bool) async throws -> CommitOutcome
+    /// Removes a staged file that will not be committed.
+    func discard(_ staged: StagedFile) async
+    /// Makes the folders' entries durable (after commits, before answering).
+    func syncFolders(_ folders: Set<StorePath>) async throws
+    /// The attributes of the file or folder at `path`, or `nil` when nothing is there.
+    func attributes(of path: StorePath) async throws -> StoredItem?
+    /// Deletes the file at `path`; returns false when there was none.
+    func removeFile(at path: StorePath) async throws -> Bool
+    /// The names in the folder at `path`.
+    func list(_ path: StorePath) async throws -> [String]
+    /// The file system path of `path`, for streaming reads.
+    func fileSystemPath(of path: StorePath) -> String
+    /// The largest file the quota still allows, or `nil` without a quota.
+    func remainingQuota() -> Int?
+}
+
+/// What a commit did.
+public enum CommitOutcome: Sendable {
+    case created
+    case replaced
+}
+
+/// A stored file or folder.
+public struct StoredItem: Sendable, Hashable {
+    /// True for a folder.
+    public var isDirectory: Bool
+    /// Size in bytes.
+    public var size: Int
+    /// Last modification time.
+    public var modified: Date
+    /// A strong entity tag derived from inode, size and modification time.
+    public var etag: String
+}
+
+/// An upload being written to a temporary file; hashes and counts the bytes as they pass.
+public protocol StagedFile: AnyObject, Sendable {
+    /// Bytes written so far.
+    var size: Int { get }
+    /// Appends bytes.
+    func write(_ buffer: ByteBuffer) async throws
+    /// Flushes, syncs (when durable) and closes the file.
+    /// - Returns: the SHA-256 of the content, in lowercase hex.
+    func finish() async throws -> String
+}

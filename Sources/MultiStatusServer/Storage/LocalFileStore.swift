@@ -1,0 +1,309 @@
+import Crypto
+import Foundation
+import Logging
+import MultiStatus
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The local-disk file store: files under `<data-dir>/files`, staged in `<data-dir>/tmp/uploads`.
+///
+/// Staged files are in the same file system as the store, so a commit is one `rename` (or `link`
+/// when an existing file must not be replaced): a reader never sees half a file, and a crash
+/// leaves only temporary files, which are swept at start.
+public final class LocalFileStore: FileStore {
+    /// Whether data is synced to disk before a commit is reported.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// The file and its folder are synced before the 201.
+        case fsync
+        /// Left to the kernel: faster, but a power loss may lose files reported as stored.
+        case none
+    }
+
+    let root: String
+    let staging: String
+    let durability: Durability
+    let quotaBytes: Int?
+    private let usedBytes: Mutex<Int>
+    private let threadPool = NIOThreadPool.singleton
+
+    /// Opens the store under `dataDirectory`, creating its folders and sweeping leftover staged files.
+    public init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger) throws {
+        self.root = dataDirectory + "/files"
+        self.staging = dataDirectory + "/tmp/uploads"
+        self.durability = durability
+        self.quotaBytes = quotaBytes
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: self.root, withIntermediateDirectories: true)
+        if manager.fileExists(atPath: self.staging) {
+            let leftovers = (try? manager.contentsOfDirectory(atPath: self.staging)) ?? []
+            for name in leftovers { try? manager.removeItem(atPath: self.staging + "/" + name) }
+            if !leftovers.isEmpty { logger.notice("swept unfinished uploads", metadata: ["count": "\(leftovers.count)"]) }
+        }
+        try manager.createDirectory(atPath: self.staging, withIntermediateDirectories: true)
+        self.usedBytes = Mutex(quotaBytes == nil ? 0 : Self.bytesUsed(under: self.root))
+    }
+
+    private static func bytesUsed(under root: String) -> Int {
+        var total = 0
+        let enumerator = FileManager.default.enumerator(at: URL(fileURLWithPath: root), includingPropertiesForKeys: [.fileSizeKey])
+        while let url = enumerator?.nextObject() as? URL {
+            total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
+        }
+        return total
+    }
+
+    public func fileSystemPath(of path: StorePath) -> String {
+        path.components.isEmpty ? self.root : self.root + "/" + path.description
+    }
+
+    public func remainingQuota() -> Int? {
+        self.quotaBytes.map { quota in max(0, quota - self.usedBytes.withLock { $0 }) }
+    }
+
+    public func stage() async throws -> StagedFile {
+        let path = self.staging + "/" + UUID().uuidString
+        let fd = try await self.threadPool.runIfActive {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
+            return fd
+        }
+        return LocalStagedFile(path: path, fd: fd, durable: self.durability == .fsync, threadPool: self.threadPool)
+    }
+
+    public func commit(_ staged: StagedFile, to path: StorePath, overwrite: Bool) async throws -> CommitOutcome {
+        guard let staged = staged as? LocalStagedFile, let name = path.name else {
+            throw ProblemDetails(status: .badRequest, detail: "nothing to commit")
+        }
+        let destination = self.fileSystemPath(of: path)
+        let folder = self.fileSystemPath(of: path.parent)
+        let size = staged.size
+        let outcome: (CommitOutcome, replacedSize: Int) = try await self.threadPool.runIfActive {
+            try Self.makeFolders(folder, under: self.root)
+            var existing = stat()
+            let exists = lstat(destination, &existing) == 0
+            if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
+                throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder")
+            }
+            if exists && !overwrite {
+                throw ProblemDetails(status: .conflict, detail: "\"\(name)\" already exists; send overwrite=true to replace it")
+            }
+            if overwrite {
+                guard rename(staged.path, destination) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
+                return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)
+            }
+            // link() refuses an existing name atomically: two uploads of one name get one 201 and one 409.
+            guard link(staged.path, destination) == 0 else {
+                let code = errno
+                if code == EEXIST {
+                    throw ProblemDetails(status: .conflict, detail: "\"\(name)\" already exists; send overwrite=true to replace it")
+                }
+                throw POSIXFailure(errno: code, operation: "link into place")
+            }
+            unlink(staged.path)
+            return (.created, 0)
+        }
+        if let quota = self.quotaBytes {
+            let over = self.usedBytes.withLock { used -> Bool in
+                let next = used + size - outcome.replacedSize
+                if next > quota && size > outcome.replacedSize { return true }
+                used = next
+                return false
+            }
+            if over {
+                // The file went in before the quota was known to be exceeded by a concurrent commit: take it out again.
+                _ = try? await self.removeFile(at: path)
+                throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")
+            }
+        }
+        return outcome.0
+    }
+
+    public func discard(_ staged: StagedFile) async {
+        guard let staged = staged as? LocalStagedFile else { return }
+        await staged.abandon()
+    }
+
+    public func syncFolders(_ folders: Set<StorePath>) async throws {
+        guard self.durability == .fsync, !folders.isEmpty else { return }
+        let paths = folders.map { self.fileSystemPath(of: $0) }
+        try await self.threadPool.runIfActive {
+            for path in paths {
+                let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "open a folder to sync it") }
+                defer { close(fd) }
+                guard fsync(fd) == 0 else { throw POSIXFailure(errno: errno, operation: "sync a folder") }
+            }
+        }
+    }
+
+    public func attributes(of path: StorePath) async throws -> StoredItem? {
+        let target = self.fileSystemPath(of: path)
+        return try await self.threadPool.runIfActive {
+            var info = stat()
+            guard stat(target, &info) == 0 else {
+                if errno == ENOENT || errno == ENOTDIR { return nil }
+                throw POSIXFailure(errno: errno, operation: "stat")
+            }
+            let seconds = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            let etag = "\"\(String(UInt64(info.st_ino), radix: 16))-\(String(Int(info.st_size), radix: 16))-\(String(Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec), radix: 16))\""
+            return StoredItem(
+                isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
+                size: Int(info.st_size),
+                modified: Date(timeIntervalSince1970: seconds),
+                etag: etag
+            )
+        }
+    }
+
+    public func removeFile(at path: StorePath) async throws -> Bool {
+        let target = self.fileSystemPath(of: path)
+        let removed: Int? = try await self.threadPool.runIfActive {
+            var info = stat()
+            guard lstat(target, &info) == 0 else { return nil }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder; only files are deleted here")
+            }
+            guard unlink(target) == 0 else {
+                if errno == ENOENT { return nil }
+                throw POSIXFailure(errno: errno, operation: "delete")
+            }
+            return Int(info.st_size)
+        }
+        guard let removed else { return false }
+        if self.quotaBytes != nil { self.usedBytes.withLock { $0 -= removed } }
+        return true
+    }
+
+    public func list(_ path: StorePath) async throws -> [String] {
+        let target = self.fileSystemPath(of: path)
+        return try await self.threadPool.runIfActive {
+            try FileManager.default.contentsOfDirectory(atPath: target).sorted()
+        }
+    }
+
+    /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.
+    private static func makeFolders(_ folder: String, under root: String) throws {
+        guard folder != root else { return }
+        var current = root
+        for name in folder.dropFirst(root.count + 1).split(separator: "/") {
+            current += "/" + name
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw POSIXFailure(errno: errno, operation: "create folder") }
+            var info = stat()
+            guard stat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw ProblemDetails(status: .conflict, detail: "\"\(current.dropFirst(root.count + 1))\" is a file, not a folder")
+            }
+        }
+    }
+}
+
+/// A staged upload on local disk. Used by one request task at a time; its mutable state is
+/// behind a mutex so that it may be handed between tasks.
+final class LocalStagedFile: StagedFile {
+    let path: String
+    private let durable: Bool
+    private let threadPool: NIOThreadPool
+    private struct State {
+        var fd: Int32
+        var size = 0
+        var hasher = SHA256()
+        var pending = ByteBuffer()
+    }
+    private let state: Mutex<State>
+    /// Bytes gathered before one write(2): the multipart parser hands over many small slices.
+    private static let flushThreshold = 256 << 10
+
+    init(path: String, fd: Int32, durable: Bool, threadPool: NIOThreadPool) {
+        self.path = path
+        self.durable = durable
+        self.threadPool = threadPool
+        self.state = Mutex(State(fd: fd))
+    }
+
+    var size: Int { self.state.withLock { $0.size } }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        let full: ByteBuffer? = self.state.withLock { state in
+            state.size += buffer.readableBytes
+            buffer.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
+            var incoming = buffer
+            state.pending.writeBuffer(&incoming)
+            guard state.pending.readableBytes >= Self.flushThreshold else { return nil }
+            defer { state.pending = ByteBuffer() }
+            return state.pending
+        }
+        if let full { try await self.writeOut(full) }
+    }
+
+    private func writeOut(_ buffer: ByteBuffer) async throws {
+        let fd = self.state.withLock { $0.fd }
+        try await self.threadPool.runIfActive {
+            try buffer.withUnsafeReadableBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw POSIXFailure(errno: errno, operation: "write")
+                    }
+                    offset += written
+                }
+            }
+        }
+    }
+
+    func finish() async throws -> String {
+        let (rest, digest) = self.state.withLock { state in
+            defer { state.pending = ByteBuffer() }
+            return (state.pending, state.hasher.finalize())
+        }
+        if rest.readableBytes > 0 { try await self.writeOut(rest) }
+        let fd = self.state.withLock { state in
+            defer { state.fd = -1 }
+            return state.fd
+        }
+        let durable = self.durable
+        try await self.threadPool.runIfActive {
+            defer { close(fd) }
+            if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+        }
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    func abandon() async {
+        let fd = self.state.withLock { state in
+            defer { state.fd = -1 }
+            return state.fd
+        }
+        let path = self.path
+        try? await self.threadPool.runIfActive {
+            if fd >= 0 { close(fd) }
+            unlink(path)
+        }
+    }
+}
+
+/// A failed system call, mapped to the item status a client should see.
+struct POSIXFailure: ItemFailure, CustomStringConvertible {
+    let errno: Int32
+    let operation: String
+
+    var description: String { "\(self.operation): \(String(cString: strerror(self.errno)))" }
+
+    var problem: ProblemDetails {
+        switch self.errno {
+        case ENOSPC, EDQUOT:
+            ProblemDetails(status: .insufficientStorage, detail: "the store is full (\(self.description))")
+        case ENAMETOOLONG:
+            ProblemDetails(status: .badRequest, detail: "the path is too long")
+        default:
+            ProblemDetails(status: .internalServerError, detail: "storage failed to \(self.operation)")
+        }
+    }
+}

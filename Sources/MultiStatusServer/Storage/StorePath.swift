@@ -1,0 +1,81 @@
+public import MultiStatus
+
+/// A path inside the file store: one or more validated names, never leaving the store.
+///
+/// Every name is checked by ``validateName(_:)``, so `..`, absolute paths, `\`, NUL and
+/// control characters can never reach the file system.
+public struct StorePath: Sendable, Hashable, CustomStringConvertible {
+    /// The names from the store's root to the item.
+    public let components: [String]
+
+    /// The root of the store.
+    public static let root = StorePath(validated: [])
+
+    private init(validated components: [String]) {
+        self.components = components
+    }
+
+    /// The path as `a/b/c.txt` (empty for the root).
+    public var description: String { self.components.joined(separator: "/") }
+
+    /// The last name, or `nil` for the root.
+    public var name: String? { self.components.last }
+
+    /// The folder that holds this item.
+    public var parent: StorePath { StorePath(validated: Array(self.components.dropLast())) }
+
+    /// This path with one more validated name.
+    public func appending(_ name: String) throws(ProblemDetails) -> StorePath {
+        StorePath(validated: self.components + [try Self.validateName(name)])
+    }
+
+    /// The URL path of this item under `prefix` (`/files/`), percent-encoded.
+    public func urlPath(under prefix: String) -> String {
+        prefix + PercentEncoding.encodePath(self.description)
+    }
+
+    /// Parses a relative path of `/`-separated names (`?dir=a/b`); empty segments are ignored.
+    /// - Throws: a 400 problem naming what is wrong.
+    public init(relative text: String) throws(ProblemDetails) {
+        if text.hasPrefix("/") || text.hasPrefix("\\") {
+            throw ProblemDetails(status: .badRequest, detail: "path \"\(text)\" must be relative to the store, not absolute")
+        }
+        var components: [String] = []
+        for segment in text.split(separator: "/", omittingEmptySubsequences: true) {
+            components.append(try Self.validateName(String(segment)))
+        }
+        self.init(validated: components)
+    }
+
+    /// Parses a percent-encoded URL path below a route prefix (`/files/a%20b/c.txt` → `a b/c.txt`).
+    /// - Throws: a 400 problem for malformed encoding or a bad name.
+    public init(encodedURLPath text: Substring) throws(ProblemDetails) {
+        var components: [String] = []
+        for segment in text.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = PercentEncoding.decode(String(segment)) else {
+                throw ProblemDetails(status: .badRequest, detail: "path segment \"\(segment)\" is not valid percent-encoded UTF-8")
+            }
+            components.append(try Self.validateName(decoded))
+        }
+        self.init(validated: components)
+    }
+
+    /// Checks one file or folder name.
+    /// - Returns: the name, unchanged.
+    /// - Throws: a 400 problem: empty, `.` or `..`, contains `/` or `\`, NUL or another control
+    ///   character, or longer than 255 bytes.
+    public static func validateName(_ name: String) throws(ProblemDetails) -> String {
+        func refuse(_ reason: String) -> ProblemDetails {
+            ProblemDetails(status: .badRequest, detail: "file name \(reason)", type: "urn:x-multistatus:problem:bad-name")
+        }
+        if name.isEmpty { throw refuse("must not be empty") }
+        if name == "." || name == ".." { throw refuse("must not be \".\" or \"..\"") }
+        if name.contains("/") { throw refuse("must not contain '/'") }
+        if name.contains("\\") { throw refuse("must not contain '\\'") }
+        if name.unicodeScalars.contains("\u{0}") { throw refuse("must not contain NUL") }
+        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { throw refuse("must not contain control characters") }
+        if name.unicodeScalars.contains("\u{FFFD}") { throw refuse("must be valid UTF-8") }
+        if name.utf8.count > 255 { throw refuse("must be at most 255 bytes (is \(name.utf8.count))") }
+        return name
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+import MultiStatus
+
+/// Reads `{"files": [{"filename": "a.txt", "content": "<base64>", "contentType": "text/plain"}]}`.
+enum JSONUpload {
+    static func read(_ document: ByteBuffer, into batch: UploadBatch) async throws {
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(document.readableBytesView))
+        } catch {
+            throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
+        }
+        guard case .object(let top) = value, case .array(let files)? = top["files"] else {
+            throw ProblemDetails(status: .badRequest, detail: "expected {\"files\": [{\"filename\": …, \"content\": <base64>}]}")
+        }
+        guard files.count <= batch.limits.filesPerRequest else {
+            throw ProblemDetails(
+                status: .contentTooLarge,
+                detail: "a request may carry at most \(batch.limits.filesPerRequest) files; this one has \(files.count)",
+                extensions: ["limit": .int(batch.limits.filesPerRequest)]
+            )
+        }
+        for (index, entry) in files.enumerated() {
+            guard case .object(let members) = entry, case .string(let filename)? = members["filename"] else {
+                batch.refuse(id: .string("files[\(index)]"), ProblemDetails(status: .badRequest, detail: "files[\(index)] needs a string \"filename\""))
+                continue
+            }
+            guard case .string(let base64)? = members["content"] else {
+                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"content\" must be a base64 string"))
+                continue
+            }
+            let contentType: String?
+            switch members["contentType"] {
+            case nil, .null?: contentType = nil
+            case .string(let type)?: contentType = type
+            default:
+                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"contentType\" must be a string"))
+                continue
+            }
+            guard let bytes = Data(base64Encoded: base64) else {
+                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"content\" is not valid base64"))
+                continue
+            }
+            guard try await batch.begin(filename: filename, contentType: contentType) else { continue }
+            if await batch.append(ByteBuffer(bytes: bytes)) { await batch.finishCurrent() }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Hummingbird
+import MultiStatus
+import MultipartKit
+
+/// Streams a `multipart/form-data` body part by part into an ``UploadBatch``.
+///
+/// The body is fed to multipart-kit's parser chunk by chunk; each part with a filename is a file
+/// whose bytes go straight to its staged file, so no file is ever held in memory.
+enum MultipartUpload {
+    /// How the body ended.
+    enum Ending {
+        /// The closing delimiter arrived.
+        case complete
+        /// The body stopped before the closing delimiter; the files that were complete are kept.
+        case truncated
+    }
+
+    private enum Event {
+        case header(name: String, value: String)
+        case body(ByteBuffer)
+        case partEnd
+    }
+
+    /// Collects the parser's callbacks for one chunk; used by one task.
+    private final class EventQueue {
+        var events: [Event] = []
+    }
+
+    /// The boundary of a `multipart/form-data` content type.
+    /// - Throws: a 400 problem when it has none or an invalid one (RFC 2046: 1–70 characters).
+    static func boundary(contentType: String) throws -> String {
+        guard let boundary = HeaderParameters.parse(contentType)["boundary"], !boundary.isEmpty, boundary.utf8.count <= 70 else {
+            throw ProblemDetails(status: .badRequest, detail: "multipart/form-data needs a boundary parameter of 1 to 70 characters")
+        }
+        return boundary
+    }
+
+    static func read(_ body: RequestBody, boundary: String, into batch: UploadBatch) async throws -> Ending {
+        let parser = MultipartParser(boundary: boundary)
+        let queue = EventQueue()
+        parser.onHeader = { queue.events.append(.header(name: $0, value: $1)) }
+        parser.onBody = { queue.events.append(.body($0)) }
+        parser.onPartComplete = { queue.events.append(.partEnd) }
+
+        var headers: [(String, String)] = []
+        var partOpen = false
+        var accepting = false
+        let closing = Array("--\(boundary)--".utf8)
+        var tail: [UInt8] = []
+
+        for try await chunk in body {
+            do {
+                try parser.execute(chunk)
+            } catch {
+                throw ProblemDetails(status: .badRequest, detail: "malformed multipart body (after part \(batch.fileCount))")
+            }
+            tail.append(contentsOf: chunk.readableBytesView.suffix(closing.count + 8))
+            if tail.count > 2 * (closing.count + 8) { tail.removeFirst(tail.count - (closing.count + 8)) }
+
+            for event in queue.events {
+                switch event {
+                case .header(let name, let value):
+                    headers.append((name, value))
+                case .body(let bytes):
+                    if !partOpen {
+                        partOpen = true
+                        accepting = try await self.open(headers, batch: batch)
+                    }
+                    if accepting { accepting = await batch.append(bytes) }
+                case .partEnd:
+                    if !partOpen { accepting = try await self.open(headers, batch: batch) }
+                    if accepting { await batch.finishCurrent() }
+                    headers = []
+                    partOpen = false
+                    accepting = false
+                }
+            }
+            queue.events.removeAll(keepingCapacity: true)
+        }
+        // The epilogue after the closing delimiter is at most a line break in practice.
+        var end = tail[...]
+        while let last = end.last, last == UInt8(ascii: "\r") || last == UInt8(ascii: "\n") || last == UInt8(ascii: " ") { end = end.dropLast() }
+        if end.suffix(closing.count).elementsEqual(closing) { return .complete }
+        if partOpen && accepting { await batch.abandonCurrent(reason: "the request body ended inside this file") }
+        return .truncated
+    }
+
+    /// Starts a part: a file when its Content-Disposition has a filename, else skipped.
+    private static func open(_ headers: [(String, String)], batch: UploadBatch) async throws -> Bool {
+        guard let disposition = headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { return false }
+        // multipart-kit hands over an empty value for a header that is not valid UTF-8.
+        if disposition.isEmpty {
+            _ = try await batch.begin(filename: "", contentType: nil)
+            return false
+        }
+        let parameters = HeaderParameters.parse(disposition)
+        guard let filename = parameters["filename*"].flatMap(HeaderParameters.decodeExtended) ?? parameters["filename"] else {
+            return false
+        }
+        let contentType = headers.first(where: { $0.0.lowercased() == "content-type" })?.1
+        return try await batch.begin(filename: filename, contentType: contentType)
+    }
+}
+
+/// Parameters of a header value such as `form-data; name="f"; filename="a.txt"` (RFC 9110, RFC 6266).
+enum HeaderParameters {
+    /// Parameter names (lowercased) to values, quotes and backslash escapes removed.
+    static func parse(_ value: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var scalars = Substring(value).unicodeScalars[...]
+        // Skip the leading token (`form-data`, `multipart/form-data`).
+        while let first = scalars.first, first != ";" { scalars.removeFirst() }
+        while !scalars.isEmpty {
+            scalars.removeFirst()  // ';'
+            while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() }
+            var name = ""
+            while let first = scalars.first, first != "=", first != ";" { name.unicodeScalars.append(scalars.removeFirst()) }
+            guard scalars.first == "=" else { continue }
+            scalars.removeFirst()
+            var parameterValue = ""
+            if scalars.first == "\"" {
+                scalars.removeFirst()
+                while let next = scalars.first {
+                    scalars.removeFirst()
+                    if next == "\"" { break }
+                    if next == "\\", let escaped = scalars.first {
+                        scalars.removeFirst()
+                        parameterValue.unicodeScalars.append(escaped)
+                    } else {
+                        parameterValue.unicodeScalars.append(next)
+                    }
+                }
+                while let first = scalars.first, first != ";" { scalars.removeFirst() }
+            } else {
+                while let first = scalars.first, first != ";" { parameterValue.unicodeScalars.append(scalars.removeFirst()) }
+                parameterValue = parameterValue.trimmingCharacters(in: .whitespaces)
+            }
+            result[name.trimmingCharacters(in: .whitespaces).lowercased()] = parameterValue
+        }
+        return result
+    }
+
+    /// Decodes an RFC 8187 extended value (`UTF-8''a%20b.txt`); an invalid one yields U+FFFD, refused as a name later.
+    static func decodeExtended(_ value: String) -> String? {
+        let parts = value.split(separator: "'", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].lowercased() == "utf-8" else { return nil }
+        return PercentEncoding.decode(String(parts[2])) ?? "\u{FFFD}"
+    }
+}

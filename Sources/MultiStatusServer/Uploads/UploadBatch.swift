@@ -1,0 +1,226 @@
+import Foundation
+import MultiStatus
+import NIOCore
+
+/// The files of one upload request: each refused on its own or staged, then committed together.
+///
+/// Files are staged as their bytes arrive and committed only when the request body is complete,
+/// so a whole-request failure (a limit crossed, a malformed body) leaves nothing behind, and a
+/// refused file never disturbs the others.
+final class UploadBatch {
+    struct Options {
+        var folder: StorePath
+        var overwrite: Bool
+        var atomic: Bool
+    }
+
+    private enum Slot {
+        case refused(ItemResult)
+        case staging(id: JSONValue, path: StorePath, file: any StagedFile)
+        case staged(id: JSONValue, path: StorePath, file: any StagedFile, sha256: String)
+    }
+
+    let store: any FileStore
+    let limits: Limits
+    let options: Options
+    private var slots: [Slot] = []
+    private var names: Set<StorePath> = []
+
+    init(store: any FileStore, limits: Limits, options: Options) {
+        self.store = store
+        self.limits = limits
+        self.options = options
+    }
+
+    var fileCount: Int { self.slots.count }
+
+    /// Starts a file. Returns false when the file is refused (its bytes are then skipped).
+    /// - Throws: a 413 problem when the request carries more files than allowed.
+    func begin(filename: String, contentType: String?) async throws -> Bool {
+        guard self.slots.count < self.limits.filesPerRequest else {
+            throw ProblemDetails(
+                status: .contentTooLarge,
+                detail: "a request may carry at most \(self.limits.filesPerRequest) files",
+                extensions: ["limit": .int(self.limits.filesPerRequest)]
+            )
+        }
+        let id = JSONValue.string(filename)
+        let path: StorePath
+        do {
+            path = try self.options.folder.appending(filename)
+        } catch {
+            self.slots.append(.refused(ItemResult(id: id, problem: error)))
+            return false
+        }
+        if let refusal = await self.refusal(for: path, contentType: contentType) {
+            self.slots.append(.refused(ItemResult(id: id, problem: refusal, fields: ["path": .string(path.description)])))
+            return false
+        }
+        self.names.insert(path)
+        do {
+            self.slots.append(.staging(id: id, path: path, file: try await self.store.stage()))
+        } catch {
+            self.slots.append(.refused(ItemResult(id: id, problem: Self.problem(error))))
+            return false
+        }
+        return true
+    }
+
+    private func refusal(for path: StorePath, contentType: String?) async -> ProblemDetails? {
+        if self.names.contains(path) {
+            return ProblemDetails(status: .conflict, detail: "\"\(path)\" appears twice in this request; the first one is kept")
+        }
+        if !self.limits.allowedTypes.isEmpty {
+            let type = UploadBatch.mediaType(contentType: contentType, name: path.name ?? "")
+            if !self.limits.allowedTypes.contains(where: { UploadBatch.matches(type, $0) }) {
+                return ProblemDetails(
+                    status: .unsupportedMediaType,
+                    detail: "type \(type) is not allowed; allowed: \(self.limits.allowedTypes.joined(separator: ", "))"
+                )
+            }
+        }
+        if !self.options.overwrite, let existing = try? await self.store.attributes(of: path) {
+            return ProblemDetails(
+                status: .conflict,
+                detail: existing.isDirectory ? "\"\(path)\" is a folder" : "\"\(path)\" already exists; send overwrite=true to replace it"
+            )
+        }
+        return nil
+    }
+
+    /// Records a file refused before it started (a malformed entry).
+    func refuse(id: JSONValue, _ problem: ProblemDetails) {
+        self.slots.append(.refused(ItemResult(id: id, problem: problem)))
+    }
+
+    /// Appends bytes to the current file; past the per-file limit or the quota the file is refused.
+    /// - Returns: false once the current file is refused (further bytes of it are skipped).
+    func append(_ buffer: ByteBuffer) async -> Bool {
+        guard case .staging(let id, let path, let file) = self.slots.last else { return false }
+        let size = file.size + buffer.readableBytes
+        var refusal: ProblemDetails?
+        if size > self.limits.bytesPerFile {
+            refusal = ProblemDetails(
+                status: .contentTooLarge,
+                detail: "\"\(path)\" is larger than \(self.limits.bytesPerFile) bytes",
+                extensions: ["limit": .int(self.limits.bytesPerFile)]
+            )
+        } else if let remaining = self.store.remainingQuota(), size > remaining {
+            refusal = ProblemDetails(status: .insufficientStorage, detail: "the store's quota leaves \(remaining) bytes, not enough for \"\(path)\"")
+        } else {
+            do {
+                try await file.write(buffer)
+                return true
+            } catch {
+                refusal = Self.problem(error)
+            }
+        }
+        await self.store.discard(file)
+        self.slots[self.slots.count - 1] = .refused(ItemResult(id: id, problem: refusal!, fields: ["path": .string(path.description)]))
+        return false
+    }
+
+    /// Ends the current file: its bytes are flushed and hashed, ready to commit.
+    func finishCurrent() async {
+        guard case .staging(let id, let path, let file) = self.slots.last else { return }
+        do {
+            let sha256 = try await file.finish()
+            self.slots[self.slots.count - 1] = .staged(id: id, path: path, file: file, sha256: sha256)
+        } catch {
+            await self.store.discard(file)
+            self.slots[self.slots.count - 1] = .refused(ItemResult(id: id, problem: Self.problem(error)))
+        }
+    }
+
+    /// Refuses the current file because the body ended inside it.
+    func abandonCurrent(reason: String) async {
+        guard case .staging(let id, _, let file) = self.slots.last else { return }
+        await self.store.discard(file)
+        self.slots[self.slots.count - 1] = .refused(ItemResult(id: id, problem: ProblemDetails(status: .badRequest, detail: reason)))
+    }
+
+    /// Removes every staged file: nothing of the request is applied.
+    func discardAll() async {
+        for slot in self.slots {
+            switch slot {
+            case .staging(_, _, let file), .staged(_, _, let file, _): await self.store.discard(file)
+            case .refused: break
+            }
+        }
+        self.slots = []
+    }
+
+    /// Commits the staged files in request order and reports every file.
+    func commit() async throws -> MultiStatusReport {
+        guard !self.slots.isEmpty else {
+            throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
+        }
+        if self.options.atomic, self.slots.contains(where: { if case .refused = $0 { true } else { false } }) {
+            let items = self.slots.map(Self.pendingItem)
+            await self.discardAll()
+            return try MultiStatusReport.atomic(collection: .files, items: items)
+        }
+        var items: [ItemResult] = []
+        var folders: Set<StorePath> = []
+        for slot in self.slots {
+            switch slot {
+            case .refused(let item):
+                items.append(item)
+            case .staging(let id, _, let file):
+                await self.store.discard(file)
+                items.append(ItemResult(id: id, problem: ProblemDetails(status: .badRequest, detail: "the file did not end")))
+            case .staged(let id, let path, let file, let sha256):
+                do {
+                    let outcome = try await self.store.commit(file, to: path, overwrite: self.options.overwrite)
+                    folders.insert(path.parent)
+                    let attributes = try await self.store.attributes(of: path)
+                    items.append(
+                        ItemResult(
+                            id: id,
+                            status: outcome == .created ? .created : .ok,
+                            message: outcome == .created ? "Created" : "Replaced",
+                            location: path.urlPath(under: "/files/"),
+                            etag: attributes?.etag,
+                            fields: ["size": .int(file.size), "sha256": .string(sha256), "path": .string(path.description)]
+                        )
+                    )
+                } catch {
+                    await self.store.discard(file)
+                    items.append(ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)]))
+                }
+            }
+        }
+        self.slots = []
+        try await self.store.syncFolders(folders)
+        if self.options.atomic { return try MultiStatusReport.atomic(collection: .files, items: items) }
+        return try MultiStatusReport(collection: .files, items: items)
+    }
+
+    /// What an item would report if the batch were applied: used to list the 424s of an atomic failure.
+    private static func pendingItem(_ slot: Slot) -> ItemResult {
+        switch slot {
+        case .refused(let item): item
+        case .staging(let id, _, let file), .staged(let id, _, let file, _): ItemResult(id: id, status: .created, fields: ["size": .int(file.size)])
+        }
+    }
+
+    static func problem(_ error: any Error) -> ProblemDetails {
+        (error as? any ItemFailure)?.problem ?? ProblemDetails(status: .internalServerError, detail: "storing the file failed")
+    }
+
+    /// The media type of a file: the declared one, else by extension, else `application/octet-stream`.
+    static func mediaType(contentType: String?, name: String) -> String {
+        if let declared = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(), !declared.isEmpty {
+            return declared
+        }
+        return FileTypes.mediaType(forName: name)
+    }
+
+    /// `image/png` matches `image/png`, `image/*` and `*/*`.
+    static func matches(_ type: String, _ allowed: String) -> Bool {
+        let allowed = allowed.lowercased()
+        if allowed == "*/*" || allowed == type { return true }
+        if allowed.hasSuffix("/*") { return type.hasPrefix(allowed.dropLast()) }
+        return false
+    }
+}

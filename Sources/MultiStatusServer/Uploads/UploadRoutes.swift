@@ -1,0 +1,61 @@
+import Hummingbird
+import MultiStatus
+import MultiStatusHummingbird
+
+/// `POST /upload`: many files in one request, 207 with one item per file.
+struct UploadRoutes<Context: RequestContext> {
+    let store: any FileStore
+    let limits: Limits
+
+    func register(on router: Router<Context>) {
+        router.post("upload") { request, context in
+            try await self.upload(request, context: context)
+        }
+    }
+
+    private func upload(_ request: Request, context: Context) async throws -> Response {
+        let options = try MultiStatusRequestOptions(request)
+        let folder = try StorePath(relative: request.uri.queryParameters["dir"].map(String.init) ?? "")
+        let overwrite: Bool
+        switch request.uri.queryParameters["overwrite"] {
+        case nil, "false", "0": overwrite = false
+        case "true", "1": overwrite = true
+        case let other?: throw ProblemDetails(status: .badRequest, detail: "overwrite=\(other) is not a boolean; use overwrite=true")
+        }
+        let contentType = request.headers[.contentType] ?? ""
+        let mediaType = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let batch = UploadBatch(store: self.store, limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
+
+        do {
+            switch mediaType {
+            case "multipart/form-data":
+                let boundary = try MultipartUpload.boundary(contentType: contentType)
+                do {
+                    if try await MultipartUpload.read(request.body, boundary: boundary, into: batch) == .truncated {
+                        context.logger.notice("upload body ended before its closing delimiter; keeping complete files")
+                    }
+                } catch let problem as ProblemDetails {
+                    throw problem
+                } catch {
+                    // The client went away mid-body: the files that were complete are still committed.
+                    context.logger.notice("upload interrupted", metadata: ["error": "\(error)"])
+                    _ = try? await batch.commit()
+                    throw error
+                }
+            case "application/json":
+                let document = try await request.body.collect(upTo: self.limits.bytesPerDocument)
+                try await JSONUpload.read(document, into: batch)
+            default:
+                throw ProblemDetails(
+                    status: .unsupportedMediaType,
+                    detail: "POST /upload takes multipart/form-data or application/json, not \(mediaType.isEmpty ? "a body without Content-Type" : mediaType)"
+                )
+            }
+            let report = try await batch.commit()
+            return try MultiStatusResponse(report).response(from: request, context: context)
+        } catch {
+            await batch.discardAll()
+            throw error
+        }
+    }
+}
