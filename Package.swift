@@ -87,6 +87,7 @@ let package = Package(
                 "MultiStatusServer",
                 "MultiStatusClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

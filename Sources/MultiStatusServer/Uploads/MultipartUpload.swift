@@ -123,7 +123,8 @@ enum HeaderParameters {
                 while let next = scalars.first {
                     scalars.removeFirst()
                     if next == "\"" { break }
-                    if next == "\\", let escaped = scalars.first {
+                    // Browsers send a backslash as it is (WHATWG); `\"` and `\\` are still read as escapes.
+                    if next == "\\", let escaped = scalars.first, escaped == "\"" || escaped == "\\" {
                         scalars.removeFirst()
                         parameterValue.unicodeScalars.append(escaped)
                     } else {

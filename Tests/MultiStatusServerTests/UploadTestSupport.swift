@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Builds `multipart/form-data` bodies byte for byte, so tests control every header.
+struct MultipartBody {
+    struct Part {
+        var name = "files"
+        var filename: [UInt8]?
+        var contentType: String?
+        var content: [UInt8]
+
+        init(filename: String?, contentType: String? = nil, content: [UInt8]) {
+            self.filename = filename.map { Array($0.utf8) }
+            self.contentType = contentType
+            self.content = content
+        }
+
+        init(rawFilename: [UInt8], content: [UInt8]) {
+            self.filename = rawFilename
+            self.content = content
+        }
+    }
+
+    var boundary = "----multistatus-test-\(UUID().uuidString)"
+    var parts: [Part]
+
+    init(_ parts: [Part]) { self.parts = parts }
+
+    var contentType: String { "multipart/form-data; boundary=\(self.boundary)" }
+
+    /// The bytes up to (not including) part `index`'s content; with `bytes` the whole body.
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        for part in self.parts {
+            out += Array("--\(self.boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\"".utf8)
+            if let filename = part.filename { out += Array("; filename=\"".utf8) + filename + Array("\"".utf8) }
+            out += Array("\r\n".utf8)
+            if let type = part.contentType { out += Array("Content-Type: \(type)\r\n".utf8) }
+            out += Array("\r\n".utf8) + part.content + Array("\r\n".utf8)
+        }
+        return out + Array("--\(self.boundary)--\r\n".utf8)
+    }
+
+    var buffer: ByteBuffer { ByteBuffer(bytes: self.bytes) }
+}
+
+func file(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}
+
+func sha256Hex(_ bytes: some Sequence<UInt8>) -> String {
+    SHA256.hash(data: Array(bytes)).map { String(format: "%02x", $0) }.joined()
+}
+
+/// Files under `dir`, relative, recursively.
+func filesOnDisk(_ dir: String) -> Set<String> {
+    let enumerator = FileManager.default.enumerator(atPath: dir)
+    var result: Set<String> = []
+    while let path = enumerator?.nextObject() as? String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue { result.insert(path) }
+    }
+    return result
+}
+
+/// Writes raw bytes to a server and closes the connection without waiting: a client that goes away.
+func sendRawAndDisconnect(port: Int, _ bytes: [UInt8], pause: Duration = .milliseconds(300)) async throws {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+    try await Task.sleep(for: pause)
+    try await channel.close()
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    return condition()
+}
