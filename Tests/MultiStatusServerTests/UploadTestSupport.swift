@@ -50,7 +50,17 @@ func file(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 func randomBytes(_ count: Int) -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    var bytes = [UInt8](repeating: 0, count: count)
+    bytes.withUnsafeMutableBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            var word = generator.next()
+            let n = min(8, buffer.count - offset)
+            withUnsafeBytes(of: &word) { buffer.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: n) }
+            offset += n
+        }
+    }
+    return bytes
 }
 
 func sha256Hex(_ bytes: some Sequence<UInt8>) -> String {
