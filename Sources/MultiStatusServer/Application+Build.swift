@@ -68,8 +68,10 @@ public func buildApplication(
         Response.json(try OpenAPIDocument.data())
     }
 
+    let maxBodyBytes = configuration.limits.bytesPerRequest
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MultiStatus"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger

@@ -1,5 +1,5 @@
 import Foundation
-public import MultiStatus
+import MultiStatus
 public import NIOCore
 
 /// Where uploaded files live. Writes are staged and become visible only when committed whole.

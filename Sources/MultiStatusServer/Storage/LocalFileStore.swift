@@ -205,6 +205,9 @@ public final class LocalFileStore: FileStore {
 
 /// A staged upload on local disk. Used by one request task at a time; its mutable state is
 /// behind a mutex so that it may be handed between tasks.
+///
+/// Bytes are gathered into large blocks; each block is hashed and written on the thread pool
+/// while the request task goes on parsing the next bytes (one block in flight at a time).
 final class LocalStagedFile: StagedFile {
     let path: String
     private let durable: Bool
@@ -214,10 +217,11 @@ final class LocalStagedFile: StagedFile {
         var size = 0
         var hasher = SHA256()
         var pending = ByteBuffer()
+        var inFlight: Task<Void, any Error>?
     }
     private let state: Mutex<State>
     /// Bytes gathered before one write(2): the multipart parser hands over many small slices.
-    private static let flushThreshold = 256 << 10
+    private static let blockSize = 1 << 20
 
     init(path: String, fd: Int32, durable: Bool, threadPool: NIOThreadPool) {
         self.path = path
@@ -229,44 +233,52 @@ final class LocalStagedFile: StagedFile {
     var size: Int { self.state.withLock { $0.size } }
 
     func write(_ buffer: ByteBuffer) async throws {
-        let full: ByteBuffer? = self.state.withLock { state in
+        let block: ByteBuffer? = self.state.withLock { state in
             state.size += buffer.readableBytes
-            buffer.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
             var incoming = buffer
             state.pending.writeBuffer(&incoming)
-            guard state.pending.readableBytes >= Self.flushThreshold else { return nil }
+            guard state.pending.readableBytes >= Self.blockSize else { return nil }
             defer { state.pending = ByteBuffer() }
             return state.pending
         }
-        if let full { try await self.writeOut(full) }
+        if let block { try await self.startBlock(block) }
     }
 
-    private func writeOut(_ buffer: ByteBuffer) async throws {
-        let fd = self.state.withLock { $0.fd }
-        try await self.threadPool.runIfActive {
-            try buffer.withUnsafeReadableBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw POSIXFailure(errno: errno, operation: "write")
+    /// Waits for the block in flight, then hands `block` to the thread pool.
+    private func startBlock(_ block: ByteBuffer) async throws {
+        try await self.state.withLock { $0.inFlight }?.value
+        let task = Task {
+            try await self.threadPool.runIfActive {
+                let fd = self.state.withLock { state in
+                    block.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
+                    return state.fd
+                }
+                try block.withUnsafeReadableBytes { bytes in
+                    var offset = 0
+                    while offset < bytes.count {
+                        let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                        if written < 0 {
+                            if errno == EINTR { continue }
+                            throw POSIXFailure(errno: errno, operation: "write")
+                        }
+                        offset += written
                     }
-                    offset += written
                 }
             }
         }
+        self.state.withLock { $0.inFlight = task }
     }
 
     func finish() async throws -> String {
-        let (rest, digest) = self.state.withLock { state in
+        let rest = self.state.withLock { state in
             defer { state.pending = ByteBuffer() }
-            return (state.pending, state.hasher.finalize())
+            return state.pending
         }
-        if rest.readableBytes > 0 { try await self.writeOut(rest) }
-        let fd = self.state.withLock { state in
+        if rest.readableBytes > 0 { try await self.startBlock(rest) }
+        try await self.state.withLock { $0.inFlight }?.value
+        let (fd, digest) = self.state.withLock { state in
             defer { state.fd = -1 }
-            return state.fd
+            return (state.fd, state.hasher.finalize())
         }
         let durable = self.durable
         try await self.threadPool.runIfActive {
@@ -277,6 +289,7 @@ final class LocalStagedFile: StagedFile {
     }
 
     func abandon() async {
+        _ = try? await self.state.withLock { $0.inFlight }?.value
         let fd = self.state.withLock { state in
             defer { state.fd = -1 }
             return state.fd

@@ -57,16 +57,32 @@ enum MultipartUpload {
             tail.append(contentsOf: chunk.readableBytesView.suffix(closing.count + 8))
             if tail.count > 2 * (closing.count + 8) { tail.removeFirst(tail.count - (closing.count + 8)) }
 
+            // The parser cuts a body at every CR byte; consecutive slices are joined so a file
+            // gets one write per received chunk, not one per slice.
+            var pending: ByteBuffer?
+            func flush() async {
+                guard let bytes = pending else { return }
+                pending = nil
+                if accepting { accepting = await batch.append(bytes) }
+            }
             for event in queue.events {
-                switch event {
-                case .header(let name, let value):
-                    headers.append((name, value))
-                case .body(let bytes):
+                if case .body(var bytes) = event {
                     if !partOpen {
                         partOpen = true
                         accepting = try await self.open(headers, batch: batch)
                     }
-                    if accepting { accepting = await batch.append(bytes) }
+                    if accepting {
+                        if pending == nil { pending = ByteBuffer(); pending!.reserveCapacity(chunk.readableBytes) }
+                        pending!.writeBuffer(&bytes)
+                    }
+                    continue
+                }
+                await flush()
+                switch event {
+                case .header(let name, let value):
+                    headers.append((name, value))
+                case .body:
+                    break
                 case .partEnd:
                     if !partOpen { accepting = try await self.open(headers, batch: batch) }
                     if accepting { await batch.finishCurrent() }
@@ -75,6 +91,7 @@ enum MultipartUpload {
                     accepting = false
                 }
             }
+            await flush()
             queue.events.removeAll(keepingCapacity: true)
         }
         // The epilogue after the closing delimiter is at most a line break in practice.
