@@ -81,6 +81,21 @@ public struct MultiStatusReport: Sendable, Hashable {
         self.status = .multiStatus
     }
 
+    /// Rebuilds a report that was answered before (a stored idempotent response).
+    /// - Throws: ``MultiStatusError/emptyBatch`` without items, or `malformedBody` when `status` does not fit the
+    ///   items: 207 always fits, 200 only when every item succeeded, 4xx/5xx only when one failed.
+    public init(restoring collection: ResourceCollection, items: [ItemResult], status: HTTPResponse.Status) throws(MultiStatusError) {
+        try self.init(collection: collection, items: items)
+        let allSucceeded = items.allSatisfy(\.succeeded)
+        switch status.code {
+        case 207: break
+        case 200 where allSucceeded: break
+        case 400...599 where !allSucceeded: break
+        default: throw .malformedBody("status \(status.code) does not fit the items")
+        }
+        self.status = status
+    }
+
     /// Counts over all items.
     public var summary: Summary { Summary(counting: self.items) }
 

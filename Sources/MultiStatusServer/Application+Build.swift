@@ -61,6 +61,11 @@ public func buildApplication(
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
+    UserRoutes<AppRequestContext>(
+        store: UserStore(database: database),
+        idempotency: IdempotencyStore(database: database),
+        limits: configuration.limits
+    ).register(on: router)
     router.get("limits") { _, _ in
         Response.json(try JSONEncoder.sorted.encode(configuration.limits))
     }

@@ -2,75 +2,167 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresKit
+import PostgresNIO
 public import SQLKit
 import SQLiteKit
 
-/// The server's database: the embedded SQLite file by default.
+/// The server's database: the embedded SQLite file by default, PostgreSQL for scale.
 ///
-/// Features talk to it through SQLKit's `SQLDatabase`, so the same code runs on every backend.
-/// The schema is migrated when the database is opened.
+/// Features talk to it through SQLKit's `SQLDatabase` inside ``withConnection(_:)`` or
+/// ``transaction(_:)``, so the same code runs on both. The schema is migrated when the
+/// database is opened.
 public final class Database: Sendable {
-    /// Which engine is behind `sql`.
+    /// Which engine is behind the connection.
     public enum Engine: String, Sendable {
         case sqlite
+        case postgres
     }
 
-    /// The SQL interface for queries.
-    public let sql: any SQLDatabase
-    /// Which engine is behind `sql`.
-    public let engine: Engine
-    private let closeConnection: @Sendable () async throws -> Void
+    private enum Backend: Sendable {
+        /// One connection; the gate gives it to one task at a time, so a transaction is never
+        /// interleaved with another task's statements.
+        case sqlite(SQLiteConnection, SerialGate)
+        /// A pool run by its own task until the database is closed.
+        case postgres(PostgresClient, Task<Void, Never>)
+    }
 
-    private init(sql: any SQLDatabase, engine: Engine, close: @escaping @Sendable () async throws -> Void) {
-        self.sql = sql
+    /// Which engine is behind the connection.
+    public let engine: Engine
+    private let backend: Backend
+
+    private init(engine: Engine, backend: Backend) {
         self.engine = engine
-        self.closeConnection = close
+        self.backend = backend
     }
 
     /// Opens the database named by `url` and applies pending migrations.
     /// - Parameters:
-    ///   - url: `sqlite:PATH` (the folder is created when missing).
-    ///   - logger: where queries and migrations are logged.
+    ///   - url: `sqlite:PATH` (the folder is created when missing) or `postgres://user:pass@host:port/db`.
+    ///   - logger: where migrations are logged.
     public static func open(url: String, logger: Logger) async throws -> Database {
-        guard url.hasPrefix("sqlite:") else {
-            throw ConfigurationError("database \"\(url)\" is not supported; use sqlite:PATH")
+        let database: Database
+        if url.hasPrefix("sqlite:") {
+            database = try await self.openSQLite(path: String(url.dropFirst("sqlite:".count)), logger: logger)
+        } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            database = try self.openPostgres(url: url, logger: logger)
+        } else {
+            throw ConfigurationError("database \"\(url)\" is not supported; use sqlite:PATH or postgres://user:pass@host:port/db")
         }
-        let path = String(url.dropFirst("sqlite:".count))
+        do {
+            try await Migrations.apply(Migrations.all, to: database, logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return database
+    }
+
+    private static func openSQLite(path: String, logger: Logger) async throws -> Database {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let sql = connection.sql()
         do {
             // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints and safe with WAL.
             for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
-                try await sql.raw(SQLQueryString(pragma)).run()
+                try await connection.sql().raw(SQLQueryString(pragma)).run()
             }
-            let database = Database(sql: sql, engine: .sqlite, close: { try await connection.close() })
-            try await Migrations.apply(Migrations.all, to: database, logger: logger)
-            return database
         } catch {
             try? await connection.close()
             throw error
+        }
+        return Database(engine: .sqlite, backend: .sqlite(connection, SerialGate()))
+    }
+
+    private static func openPostgres(url: String, logger: Logger) throws -> Database {
+        guard let parsed = try? SQLPostgresConfiguration(url: url) else {
+            throw ConfigurationError("database URL \"\(url)\" is not a valid postgres:// URL")
+        }
+        let core = parsed.coreConfiguration
+        guard let host = core.host else { throw ConfigurationError("database URL \"\(url)\" has no host") }
+        var configuration = PostgresClient.Configuration(
+            host: host,
+            port: core.port ?? 5432,
+            username: core.username,
+            password: core.password,
+            database: core.database,
+            tls: .disable
+        )
+        configuration.options.minimumConnections = 0
+        configuration.options.maximumConnections = 16
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let run = Task { await client.run() }
+        return Database(engine: .postgres, backend: .postgres(client, run))
+    }
+
+    /// Runs `body` with a connection of its own for its duration.
+    public func withConnection<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        switch self.backend {
+        case .sqlite(let connection, let gate):
+            return try await gate.run { try await body(connection.sql()) }
+        case .postgres(let client, _):
+            return try await client.withConnection { connection in try await body(connection.sql()) }
         }
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
     public func transaction<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await self.sql.withSession { session in
-            try await session.raw(self.engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+        let begin: SQLQueryString = self.engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        return try await self.withConnection { sql in
+            try await sql.raw(begin).run()
             do {
-                let result = try await body(session)
-                try await session.raw("COMMIT").run()
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
                 return result
             } catch {
-                try? await session.raw("ROLLBACK").run()
+                try? await sql.raw("ROLLBACK").run()
                 throw error
             }
         }
     }
 
-    /// Closes the connection; the database cannot be used afterwards.
+    /// Closes the connection or pool; the database cannot be used afterwards.
     public func close() async {
-        try? await self.closeConnection()
+        switch self.backend {
+        case .sqlite(let connection, let gate):
+            try? await gate.run { try await connection.close() }
+        case .postgres(_, let run):
+            run.cancel()
+            _ = await run.value
+        }
+    }
+}
+
+/// Gives a resource to one task at a time, in arrival order.
+actor SerialGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func run<Result: Sendable>(_ body: @Sendable () async throws -> Result) async throws -> Result {
+        await self.acquire()
+        do {
+            let result = try await body()
+            self.release()
+            return result
+        } catch {
+            self.release()
+            throw error
+        }
+    }
+
+    private func acquire() async {
+        guard self.busy else {
+            self.busy = true
+            return
+        }
+        await withCheckedContinuation { self.waiters.append($0) }
+    }
+
+    private func release() {
+        if self.waiters.isEmpty {
+            self.busy = false
+        } else {
+            self.waiters.removeFirst().resume()
+        }
     }
 }

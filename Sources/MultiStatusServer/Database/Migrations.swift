@@ -14,23 +14,58 @@ struct Migration: Sendable {
 /// Applies migrations once each, in order, recording them in `schema_migrations`.
 enum Migrations {
     /// Every migration of the server, oldest first.
-    static let all: [Migration] = []
+    static let all: [Migration] = [
+        Migration(version: 1, name: "users") { engine in
+            [
+                """
+                CREATE TABLE users (
+                    id \(engine == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"),
+                    name TEXT NOT NULL,
+                    email TEXT NOT NULL,
+                    email_key TEXT NOT NULL UNIQUE,
+                    role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+                    version BIGINT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """
+            ]
+        },
+        Migration(version: 2, name: "idempotency keys") { _ in
+            [
+                """
+                CREATE TABLE idempotency_keys (
+                    key TEXT PRIMARY KEY,
+                    fingerprint TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    status INTEGER,
+                    body TEXT,
+                    created_at TEXT NOT NULL,
+                    expires_at TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
+            ]
+        },
+    ]
 
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {
-        let sql = database.sql
-        try await sql.raw(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied_at TEXT NOT NULL
-            )
-            """
-        ).run()
-        let applied = Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+        let applied = try await database.withConnection { sql in
+            try await sql.raw(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at TEXT NOT NULL
+                )
+                """
+            ).run()
+            return Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+        }
         for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
+            let engine = database.engine
             try await database.transaction { sql in
-                for statement in migration.statements(database.engine) {
+                for statement in migration.statements(engine) {
                     try await sql.raw(SQLQueryString(statement)).run()
                 }
                 try await sql.insert(into: "schema_migrations")

@@ -9,7 +9,9 @@ struct DatabaseProbe: HealthProbe {
 
     func check(timeout: Duration) async throws -> String {
         do {
-            _ = try await self.database.sql.raw("SELECT COUNT(*) AS applied FROM schema_migrations").first()
+            _ = try await self.database.withConnection { sql in
+                try await sql.raw("SELECT COUNT(*) AS applied FROM schema_migrations").run()
+            }
             return "Active"
         } catch {
             throw self.down("query failed: \(String(describing: error).prefix(200))")

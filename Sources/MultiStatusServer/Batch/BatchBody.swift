@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+import MultiStatus
+
+/// Reads the JSON body of a batch request: the whole document within the byte limit, its items
+/// within the item limit, with a precise 400/413 problem otherwise.
+enum BatchBody {
+    /// The raw body, at most `limits.bytesPerDocument` bytes.
+    static func collect(_ request: Request, limits: Limits) async throws -> ByteBuffer {
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw ProblemDetails(status: .unsupportedMediaType, detail: "the body must be application/json, not \(mediaType ?? "missing")")
+        }
+        do {
+            return try await request.body.collect(upTo: limits.bytesPerDocument)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ProblemDetails(
+                status: .contentTooLarge,
+                detail: "a JSON body may be at most \(limits.bytesPerDocument) bytes",
+                extensions: ["limit": .int(limits.bytesPerDocument)]
+            )
+        }
+    }
+
+    /// Parses `body` as JSON.
+    static func parse(_ body: ByteBuffer) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+        } catch {
+            throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
+        }
+    }
+
+    /// The items of a batch: the top-level array, or the array under `key` when one is given.
+    static func items(_ document: JSONValue, under key: String? = nil, example: String, limits: Limits) throws -> [JSONValue] {
+        let list: JSONValue? = key.map { document.objectMembers[$0] } ?? document
+        guard case .array(let items)? = list else {
+            throw ProblemDetails(status: .badRequest, detail: "expected \(example)")
+        }
+        guard !items.isEmpty else { throw ProblemDetails(status: .badRequest, detail: "the batch has no items; expected \(example)") }
+        guard items.count <= limits.itemsPerBatch else {
+            throw ProblemDetails(
+                status: .contentTooLarge,
+                detail: "a batch may carry at most \(limits.itemsPerBatch) items; this one has \(items.count)",
+                extensions: ["limit": .int(limits.itemsPerBatch)]
+            )
+        }
+        return items
+    }
+}

@@ -1,0 +1,107 @@
+import Crypto
+import Foundation
+import MultiStatus
+import NIOCore
+import SQLKit
+import Synchronization
+
+/// `Idempotency-Key` (CONTRACT §6): the first request with a key is applied and its answer stored
+/// for 24 h; a replay with the same body gets the stored answer without anything applied twice.
+final class IdempotencyStore: Sendable {
+    let database: Database
+    let retention: Duration = .seconds(24 * 3600)
+    private let lastSweep = Mutex(ContinuousClock.Instant.now - .seconds(3600))
+
+    init(database: Database) {
+        self.database = database
+    }
+
+    /// What to do with a request that carries a key.
+    enum Claim: Sendable {
+        /// First use: apply the request, then ``complete(key:report:)``.
+        case claimed
+        /// Seen before with the same body: answer with the stored report.
+        case replay(MultiStatusReport)
+    }
+
+    /// A key must be 1–255 visible ASCII characters.
+    static func validate(_ key: String) throws -> String {
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
+            throw ProblemDetails(status: .badRequest, detail: "Idempotency-Key must be 1 to 255 visible ASCII characters")
+        }
+        return key
+    }
+
+    /// The fingerprint of a request: what it does and to what, so a key cannot be reused for another request.
+    static func fingerprint(method: String, path: String, atomic: Bool, body: ByteBuffer) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Array("\(method) \(path) atomic=\(atomic)\n".utf8))
+        body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Claims `key` for this request, or finds its earlier answer.
+    /// - Throws: 422 when the key was used with another request, 409 while the first request with it still runs.
+    func claim(key: String, fingerprint: String, collection: ResourceCollection) async throws -> Claim {
+        try await self.sweepIfDue()
+        let now = Date()
+        let created = Timestamp.format(now)
+        let expires = Timestamp.format(now.addingTimeInterval(Double(self.retention.components.seconds)))
+        let stored: (fingerprint: String, state: String, status: Int?, body: String?)? = try await self.database.withConnection { sql in
+            let inserted = try await sql.raw(
+                """
+                INSERT INTO idempotency_keys (key, fingerprint, state, created_at, expires_at)
+                VALUES (\(bind: key), \(bind: fingerprint), 'running', \(bind: created), \(bind: expires))
+                ON CONFLICT (key) DO NOTHING RETURNING key
+                """
+            ).all()
+            if !inserted.isEmpty { return nil }
+            guard let row = try await sql.raw("SELECT fingerprint, state, status, body FROM idempotency_keys WHERE key = \(bind: key)").first() else {
+                return nil
+            }
+            return (
+                try row.decode(column: "fingerprint", as: String.self), try row.decode(column: "state", as: String.self),
+                try row.decode(column: "status", as: Int?.self), try row.decode(column: "body", as: String?.self)
+            )
+        }
+        guard let stored else { return .claimed }
+        guard stored.fingerprint == fingerprint else {
+            throw ProblemDetails(status: .unprocessableContent, detail: "Idempotency-Key \(key) was used with a different request")
+        }
+        guard stored.state == "done", let status = stored.status, let body = stored.body else {
+            throw ProblemDetails(status: .conflict, detail: "a request with Idempotency-Key \(key) is still being processed")
+        }
+        let read = try MultiStatusReader.read(Array(body.utf8), format: .json, collection: collection)
+        return .replay(try MultiStatusReport(restoring: collection, items: read.items, status: .init(standardCode: status)))
+    }
+
+    /// Stores the answer of a claimed key.
+    func complete(key: String, report: MultiStatusReport) async throws {
+        let body = report.encoded(as: .json)
+        let status = report.status.code
+        try await self.database.withConnection { sql in
+            try await sql.raw("UPDATE idempotency_keys SET state = 'done', status = \(bind: status), body = \(bind: body) WHERE key = \(bind: key)").run()
+        }
+    }
+
+    /// Frees a claimed key whose request failed as a whole, so that the client may retry with it.
+    func release(key: String) async {
+        _ = try? await self.database.withConnection { sql in
+            try await sql.raw("DELETE FROM idempotency_keys WHERE key = \(bind: key) AND state = 'running'").run()
+        }
+    }
+
+    /// Removes expired keys, at most once a minute.
+    private func sweepIfDue() async throws {
+        let due = self.lastSweep.withLock { last in
+            guard ContinuousClock.now - last > .seconds(60) else { return false }
+            last = .now
+            return true
+        }
+        guard due else { return }
+        let now = Timestamp.now()
+        try await self.database.withConnection { sql in
+            try await sql.raw("DELETE FROM idempotency_keys WHERE expires_at < \(bind: now)").run()
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import MultiStatus
+import SQLKit
+
+/// Applies batches of user changes: validated first, then applied in one transaction with as few
+/// statements as the batch allows (one multi-row `UPDATE`/`INSERT` per chunk of rows).
+struct UserStore: Sendable {
+    let database: Database
+
+    /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
+    private static let chunkSize = 500
+
+    /// Why an atomic transaction was rolled back: the per-item outcomes to report.
+    private struct AtomicFailure: Error {
+        let items: [ItemResult]
+    }
+
+    // MARK: - Update
+
+    /// `PATCH /users`: one outcome per item, in request order.
+    func update(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
+        var outcomes: [Result<UserInput.Patch, ProblemDetails>] = values.map { value in
+            do throws(ProblemDetails) { return .success(try UserInput.patch(value)) } catch { return .failure(error) }
+        }
+        var seen: Set<Int> = []
+        for index in outcomes.indices {
+            guard case .success(let patch) = outcomes[index] else { continue }
+            if !seen.insert(patch.id).inserted {
+                outcomes[index] = .failure(ProblemDetails(status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
+            }
+        }
+        let ids = values.enumerated().map { UserInput.identifier(of: $1, index: $0) }
+        let frozen = outcomes
+        let engine = self.database.engine
+        do {
+            return try await self.database.transaction { sql in
+                let patches = frozen.compactMap { try? $0.get() }
+                let current = try await Self.loadRows(ids: patches.map(\.id), lock: engine == .postgres, sql: sql)
+                let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
+                var emailOwner = try await Self.owners(of: requestedKeys, sql: sql)
+                for row in current.values { emailOwner[row.emailKey] = row.id }
+
+                var versions = current.mapValues(\.version)
+                var emailKeys = current.mapValues(\.emailKey)
+                var claimedInBatch: Set<String> = []
+                var results: [ItemResult] = []
+                var applied: [UserInput.Patch] = []
+                for (index, outcome) in frozen.enumerated() {
+                    let patch: UserInput.Patch
+                    switch outcome {
+                    case .failure(let problem):
+                        results.append(ItemResult(id: ids[index], problem: problem))
+                        continue
+                    case .success(let value): patch = value
+                    }
+                    let id = JSONValue.int(patch.id)
+                    guard let version = versions[patch.id] else {
+                        results.append(ItemResult(id: id, problem: ProblemDetails(status: .notFound, detail: "no user with id \(patch.id)")))
+                        continue
+                    }
+                    if let expected = patch.expectedVersion, expected != version {
+                        results.append(
+                            ItemResult(
+                                id: id,
+                                problem: ProblemDetails(
+                                    status: .preconditionFailed,
+                                    detail: "version \(expected) is not current; user \(patch.id) is at version \(version)",
+                                    extensions: ["currentVersion": .int(version)]
+                                )
+                            )
+                        )
+                        continue
+                    }
+                    if let email = patch.changes.email {
+                        let key = User.emailKey(email)
+                        if let owner = emailOwner[key], owner != patch.id {
+                            let byBatch = claimedInBatch.contains(key)
+                            results.append(
+                                ItemResult(
+                                    id: id,
+                                    problem: ProblemDetails(
+                                        status: .conflict,
+                                        detail: byBatch ? "email \(email) is taken by another item of this batch" : "email \(email) is taken by user \(owner)",
+                                        extensions: ["field": "email"]
+                                    )
+                                )
+                            )
+                            continue
+                        }
+                        if let old = emailKeys[patch.id], old != key { emailOwner[old] = nil }
+                        emailOwner[key] = patch.id
+                        emailKeys[patch.id] = key
+                        claimedInBatch.insert(key)
+                    }
+                    versions[patch.id] = version + 1
+                    applied.append(patch)
+                    results.append(ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
+                }
+                if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
+                let now = Timestamp.now()
+                for chunk in applied.chunked(Self.chunkSize) {
+                    try await Self.applyUpdates(chunk, updatedAt: now, sql: sql)
+                }
+                return results
+            }
+        } catch let failure as AtomicFailure {
+            return failure.items
+        }
+    }
+
+    private struct Row {
+        let id: Int
+        let emailKey: String
+        let version: Int
+    }
+
+    private static func loadRows(ids: [Int], lock: Bool, sql: any SQLDatabase) async throws -> [Int: Row] {
+        var rows: [Int: Row] = [:]
+        for chunk in ids.chunked(Self.chunkSize) {
+            var query: SQLQueryString = "SELECT id, email_key, version FROM users WHERE id IN (\(binds: chunk.bindValues))"
+            if lock { query.appendLiteral(" FOR UPDATE") }
+            for row in try await sql.raw(query).all() {
+                let id = try row.decode(column: "id", as: Int.self)
+                rows[id] = Row(id: id, emailKey: try row.decode(column: "email_key", as: String.self), version: try row.decode(column: "version", as: Int.self))
+            }
+        }
+        return rows
+    }
+
+    private static func owners(of keys: [String], sql: any SQLDatabase) async throws -> [String: Int] {
+        var owners: [String: Int] = [:]
+        for chunk in Array(Set(keys)).chunked(Self.chunkSize) {
+            for row in try await sql.raw("SELECT id, email_key FROM users WHERE email_key IN (\(binds: chunk.bindValues))").all() {
+                owners[try row.decode(column: "email_key", as: String.self)] = try row.decode(column: "id", as: Int.self)
+            }
+        }
+        return owners
+    }
+
+    /// One `UPDATE … FROM (VALUES …)` for a chunk of validated patches.
+    private static func applyUpdates(_ patches: [UserInput.Patch], updatedAt: String, sql: any SQLDatabase) async throws {
+        guard !patches.isEmpty else { return }
+        var query: SQLQueryString = "WITH v(id, name, email, email_key, role) AS (VALUES "
+        for (index, patch) in patches.enumerated() {
+            if index > 0 { query.appendLiteral(", ") }
+            let email = patch.changes.email
+            let values: [any Encodable & Sendable] = [patch.id, patch.changes.name, email, email.map(User.emailKey), patch.changes.role?.rawValue]
+            query.appendLiteral("(")
+            query.appendInterpolation(binds: values)
+            query.appendLiteral(")")
+        }
+        query.appendLiteral(
+            """
+            ) UPDATE users SET
+                name = COALESCE(v.name, users.name),
+                email = COALESCE(v.email, users.email),
+                email_key = COALESCE(v.email_key, users.email_key),
+                role = COALESCE(v.role, users.role),
+                version = users.version + 1,
+                updated_at =\u{20}
+            """
+        )
+        query.appendInterpolation(bind: updatedAt)
+        query.appendLiteral(" FROM v WHERE users.id = v.id")
+        try await sql.raw(query).run()
+    }
+
+    // MARK: - Create
+
+    /// `POST /users`: one outcome per item, in request order; created users get 201 and a location.
+    func create(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
+        var outcomes: [Result<UserChanges, ProblemDetails>] = values.map { value in
+            do throws(ProblemDetails) { return .success(try UserInput.create(value)) } catch { return .failure(error) }
+        }
+        var seenEmails: Set<String> = []
+        for index in outcomes.indices {
+            guard case .success(let changes) = outcomes[index], let email = changes.email else { continue }
+            if !seenEmails.insert(User.emailKey(email)).inserted {
+                outcomes[index] = .failure(
+                    ProblemDetails(status: .conflict, detail: "email \(email) is taken by another item of this batch", extensions: ["field": "email"])
+                )
+            }
+        }
+        let frozen = outcomes
+        let ids = values.map { value -> JSONValue in value.objectMembers["email"] ?? .null }
+        do {
+            return try await self.database.transaction { sql in
+                let taken = try await Self.owners(of: frozen.compactMap { (try? $0.get())?.email.map(User.emailKey) }, sql: sql)
+                var results: [ItemResult?] = []
+                var inserts: [(index: Int, changes: UserChanges)] = []
+                for (index, outcome) in frozen.enumerated() {
+                    switch outcome {
+                    case .failure(let problem):
+                        results.append(ItemResult(id: ids[index], problem: problem))
+                    case .success(let changes):
+                        if let owner = taken[User.emailKey(changes.email!)] {
+                            results.append(
+                                ItemResult(id: ids[index], problem: ProblemDetails(status: .conflict, detail: "email \(changes.email!) is taken by user \(owner)", extensions: ["field": "email"]))
+                            )
+                        } else {
+                            results.append(nil)
+                            inserts.append((index, changes))
+                        }
+                    }
+                }
+                if atomic && results.contains(where: { $0 != nil }) {
+                    throw AtomicFailure(items: results.enumerated().map { $1 ?? ItemResult(id: ids[$0], status: .created) })
+                }
+                let now = Timestamp.now()
+                for chunk in inserts.chunked(Self.chunkSize) {
+                    var query: SQLQueryString = "INSERT INTO users (name, email, email_key, role, version, created_at, updated_at) VALUES "
+                    for (position, insert) in chunk.enumerated() {
+                        if position > 0 { query.appendLiteral(", ") }
+                        let c = insert.changes
+                        let values: [any Encodable & Sendable] = [c.name!, c.email!, User.emailKey(c.email!), c.role!.rawValue, 1, now, now]
+                        query.appendLiteral("(")
+                        query.appendInterpolation(binds: values)
+                        query.appendLiteral(")")
+                    }
+                    query.appendLiteral(" RETURNING id, email_key")
+                    // RETURNING order is not promised to follow VALUES order; match rows back by email.
+                    var idsByKey: [String: Int] = [:]
+                    for row in try await sql.raw(query).all() {
+                        idsByKey[try row.decode(column: "email_key", as: String.self)] = try row.decode(column: "id", as: Int.self)
+                    }
+                    for insert in chunk {
+                        let c = insert.changes
+                        guard let id = idsByKey[User.emailKey(c.email!)] else { continue }
+                        let user = User(id: id, name: c.name!, email: c.email!, role: c.role!, version: 1, createdAt: now, updatedAt: now)
+                        results[insert.index] = ItemResult(id: ids[insert.index], status: .created, location: user.location, fields: user.json.objectMembers)
+                    }
+                }
+                return results.enumerated().map { $1 ?? ItemResult(id: ids[$0], problem: ProblemDetails(status: .internalServerError, detail: "the row was not returned")) }
+            }
+        } catch let failure as AtomicFailure {
+            return failure.items
+        }
+    }
+
+    // MARK: - Delete and read
+
+    /// `DELETE /users`: 204 for each deleted id, 404 for each unknown one.
+    func delete(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
+        let ids = values.map { value -> Int? in if case .int(let id) = value { id } else { nil } }
+        do {
+            return try await self.database.transaction { sql in
+                let valid = Array(Set(ids.compactMap { $0 }))
+                var deleted: Set<Int> = []
+                for chunk in valid.chunked(Self.chunkSize) {
+                    for row in try await sql.raw("DELETE FROM users WHERE id IN (\(binds: chunk.bindValues)) RETURNING id").all() {
+                        deleted.insert(try row.decode(column: "id", as: Int.self))
+                    }
+                }
+                var results: [ItemResult] = []
+                for (index, id) in ids.enumerated() {
+                    guard let id else {
+                        results.append(ItemResult(id: values[index], problem: ProblemDetails(status: .badRequest, detail: "an id must be an integer")))
+                        continue
+                    }
+                    if deleted.remove(id) != nil {
+                        results.append(ItemResult(id: .int(id), status: .noContent, message: "Deleted"))
+                    } else {
+                        results.append(ItemResult(id: .int(id), problem: ProblemDetails(status: .notFound, detail: "no user with id \(id)")))
+                    }
+                }
+                if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
+                return results
+            }
+        } catch let failure as AtomicFailure {
+            return failure.items
+        }
+    }
+
+    /// `GET /users?ids=…`: 200 with the record, or 404, per id.
+    func read(_ texts: [Substring]) async throws -> [ItemResult] {
+        let ids = texts.map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let users = try await self.find(ids: Array(Set(ids.compactMap { $0 })))
+        return zip(texts, ids).map { text, id in
+            guard let id else {
+                return ItemResult(id: .string(String(text)), problem: ProblemDetails(status: .badRequest, detail: "\"\(text)\" is not an integer id"))
+            }
+            guard let user = users[id] else {
+                return ItemResult(id: .int(id), problem: ProblemDetails(status: .notFound, detail: "no user with id \(id)"))
+            }
+            return ItemResult(id: .int(id), status: .ok, location: user.location, fields: user.fields)
+        }
+    }
+
+    func find(ids: [Int]) async throws -> [Int: User] {
+        try await self.database.withConnection { sql in
+            var users: [Int: User] = [:]
+            for chunk in ids.chunked(Self.chunkSize) {
+                let rows = try await sql.raw("SELECT id, name, email, role, version, created_at, updated_at FROM users WHERE id IN (\(binds: chunk.bindValues))").all()
+                for row in rows {
+                    let user = User(
+                        id: try row.decode(column: "id", as: Int.self),
+                        name: try row.decode(column: "name", as: String.self),
+                        email: try row.decode(column: "email", as: String.self),
+                        role: User.Role(rawValue: try row.decode(column: "role", as: String.self)) ?? .viewer,
+                        version: try row.decode(column: "version", as: Int.self),
+                        createdAt: try row.decode(column: "created_at", as: String.self),
+                        updatedAt: try row.decode(column: "updated_at", as: String.self)
+                    )
+                    users[user.id] = user
+                }
+            }
+            return users
+        }
+    }
+}
+
+extension Array {
+    /// The array in consecutive pieces of at most `size` elements.
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: self.count, by: size).map { Array(self[$0..<Swift.min($0 + size, self.count)]) }
+    }
+}
+
+extension Array where Element: Encodable & Sendable {
+    /// The elements as SQL bind values.
+    var bindValues: [any Encodable & Sendable] { self.map { $0 } }
+}
+
+extension JSONValue {
+    /// The members of an object; empty for anything else.
+    var objectMembers: [String: JSONValue] {
+        if case .object(let members) = self { return members }
+        return [:]
+    }
+}
