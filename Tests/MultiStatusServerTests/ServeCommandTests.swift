@@ -11,24 +11,8 @@ import Testing
 
     @Test func servePrintsItsAddressAnswersAndStopsOnSIGTERM() async throws {
         try await withTemporaryDirectory { dataDir in
-            let process = Process()
-            process.executableURL = Self.executable
-            process.arguments = ["serve", "--port", "0"]
-            process.environment = ProcessInfo.processInfo.environment.merging(["MULTISTATUS_DATA_DIR": dataDir]) { $1 }
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let (process, text) = try await startServeProcess(["--port", "0"], environment: ["MULTISTATUS_DATA_DIR": dataDir])
             defer { if process.isRunning { process.terminate() } }
-
-            // The one line announcing the address, read as it is printed.
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                line.append(chunk)
-            }
-            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             let url = try #require(text.components(separatedBy: " ").last, "no listen line: \(text)")
             #expect(text.hasPrefix("MultiStatus listening on http://127.0.0.1:"))
 

@@ -94,3 +94,27 @@ struct ServerSocket {
 
     func close() { self.channel.close(promise: nil) }
 }
+
+/// Starts the real `multistatus serve` executable and waits for its listen line.
+/// - Returns: the process and the base URL it printed.
+func startServeProcess(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Process, String) {
+    let process = Process()
+    process.executableURL = ServeCommandTests.executable
+    process.arguments = ["serve"] + arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // Reading the pipe blocks: it runs on NIO's thread pool, not on the cooperative threads in-process servers need.
+    let line = try await NIOThreadPool.singleton.runIfActive {
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    return (process, line)
+}

@@ -7,27 +7,14 @@ import Testing
 
 @Suite struct UploadDurabilityTests {
     /// Starts `multistatus serve` on a free port with `dataDir`; returns the process and its base URL.
-    private func startServer(dataDir: String) throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = ServeCommandTests.executable
-        process.arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return (process, text.components(separatedBy: " ").last ?? "")
+    private func startServer(dataDir: String) async throws -> (Process, String) {
+        let (process, line) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--log-level", "error"])
+        return (process, line.components(separatedBy: " ").last ?? "")
     }
 
     @Test func sigkillMidUploadLeavesNoPartialFile() async throws {
         try await withTemporaryDirectory { dataDir in
-            let (server, base) = try self.startServer(dataDir: dataDir)
+            let (server, base) = try await self.startServer(dataDir: dataDir)
             defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
             let port = try #require(URLComponents(string: base)?.port)
 
@@ -45,7 +32,7 @@ import Testing
             #expect(server.terminationReason == .uncaughtSignal)
             #expect(filesOnDisk(dataDir + "/files").isEmpty, "no partial file is visible")
 
-            let (restarted, newBase) = try self.startServer(dataDir: dataDir)
+            let (restarted, newBase) = try await self.startServer(dataDir: dataDir)
             defer { restarted.terminate(); restarted.waitUntilExit() }
             #expect(filesOnDisk(staging).isEmpty, "staged leftovers are swept at start")
             let listing = try await HTTPClient.shared.execute(HTTPClientRequest(url: newBase + "/files/"), timeout: .seconds(10))

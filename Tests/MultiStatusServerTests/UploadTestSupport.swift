@@ -96,8 +96,10 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async 
     return condition()
 }
 
-/// A blocking loopback TCP connection for byte-exact HTTP exchanges (interim responses, partial bodies).
-final class RawConnection {
+/// A loopback TCP connection for byte-exact HTTP exchanges (interim responses, partial bodies).
+/// Its blocking calls run on NIO's thread pool, never on the cooperative threads the server needs.
+final class RawConnection: @unchecked Sendable {
+    // `fd` is set once in init and only read afterwards.
     private let fd: Int32
 
     init(port: Int) throws {
@@ -116,7 +118,15 @@ final class RawConnection {
 
     deinit { close(self.fd) }
 
-    func send(_ bytes: [UInt8]) {
+    func send(_ bytes: [UInt8]) async throws {
+        try await NIOThreadPool.singleton.runIfActive { self.sendBlocking(bytes) }
+    }
+
+    func receive(until marker: String) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { self.receiveBlocking(until: marker) }
+    }
+
+    private func sendBlocking(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -126,7 +136,7 @@ final class RawConnection {
     }
 
     /// Reads until `marker` has arrived, the peer closes, or 5 s pass.
-    func receive(until marker: String) -> String {
+    private func receiveBlocking(until marker: String) -> String {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while !String(decoding: received, as: UTF8.self).contains(marker) {

@@ -330,11 +330,11 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
         try await withServer { client, configuration in
             let body = MultipartBody([.init(filename: "e.txt", content: file("expected"))])
             let connection = try RawConnection(port: client.port!)
-            connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
-            let interim = connection.receive(until: "\r\n\r\n")
+            try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
+            let interim = try await connection.receive(until: "\r\n\r\n")
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"))
-            connection.send(body.bytes)
-            let final = connection.receive(until: "\"summary\"")
+            try await connection.send(body.bytes)
+            let final = try await connection.receive(until: "\"summary\"")
             #expect(final.hasPrefix("HTTP/1.1 207 Multi-Status\r\n"))
             #expect(try String(contentsOfFile: configuration.dataDirectory + "/files/e.txt", encoding: .utf8) == "expected")
         }
@@ -343,8 +343,8 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test func bodyOverTheLimitGetsNo100But413() async throws {
         try await withServer { $0.limits.bytesPerRequest = 1_000 } _: { client, _ in
             let connection = try RawConnection(port: client.port!)
-            connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n".utf8))
-            let answer = connection.receive(until: "\r\n\r\n")
+            try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n".utf8))
+            let answer = try await connection.receive(until: "\r\n\r\n")
             #expect(answer.hasPrefix("HTTP/1.1 413 "))
         }
     }

@@ -1,0 +1,115 @@
+import Foundation
+import HummingbirdTesting
+import Logging
+import MultiStatusServer
+import PostgresKit
+import PostgresNIO
+import SQLKit
+import Testing
+
+/// The databases every database test runs against.
+enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { self.rawValue }
+
+    /// The PostgreSQL server the test script started; required under CI.
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["MULTISTATUS_TEST_POSTGRES_URL"] }
+}
+
+/// Runs `test` against a live server backed by a fresh database of `engine`, and a second
+/// connection to the same database for checking what was stored.
+func withDatabaseServer(
+    _ engine: TestDatabase,
+    _ configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+    _ test: @escaping @Sendable (any TestClientProtocol, Database) async throws -> Void
+) async throws {
+    switch engine {
+    case .sqlite:
+        try await withServer(configure) { client, configuration in
+            let check = try await Database.open(url: configuration.resolvedDatabaseURL, logger: testLogger())
+            do {
+                try await test(client, check)
+                await check.close()
+            } catch {
+                await check.close()
+                throw error
+            }
+        }
+    case .postgres:
+        guard let adminURL = TestDatabase.postgresURL else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                Issue.record("MULTISTATUS_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL")
+            }
+            return
+        }
+        try await withFreshPostgresDatabase(adminURL: adminURL) { url in
+            try await withServer({ configure(&$0); $0.databaseURL = url }) { client, _ in
+                let check = try await Database.open(url: url, logger: testLogger())
+                do {
+                    try await test(client, check)
+                    await check.close()
+                } catch {
+                    await check.close()
+                    throw error
+                }
+            }
+        }
+    }
+}
+
+/// Creates a database of its own for one test on the PostgreSQL server at `adminURL`, dropped afterwards.
+func withFreshPostgresDatabase(adminURL: String, _ body: (String) async throws -> Void) async throws {
+    let name = "multistatus_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
+    try await adminQuery(adminURL, "CREATE DATABASE \(name) TEMPLATE template0")
+    let base = adminURL[..<(adminURL.lastIndex(of: "/") ?? adminURL.endIndex)]
+    do {
+        try await body(base + "/" + name)
+    } catch {
+        try? await adminQuery(adminURL, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        throw error
+    }
+    try await adminQuery(adminURL, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+}
+
+/// One statement on the server's maintenance database, outside any migrated schema.
+private func adminQuery(_ url: String, _ statement: String) async throws {
+    guard let configuration = try? SQLPostgresConfiguration(url: url) else { throw DatabaseTestError("not a postgres URL: \(url)") }
+    let connection = try await PostgresConnection.connect(configuration: configuration.coreConfiguration, id: 1, logger: testLogger())
+    do {
+        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger())
+        try await connection.close()
+    } catch {
+        try? await connection.close()
+        throw DatabaseTestError("\(statement): \(String(reflecting: error))")
+    }
+}
+
+struct DatabaseTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A user row as the database holds it.
+struct StoredUser: Equatable {
+    var name: String
+    var email: String
+    var role: String
+    var version: Int
+}
+
+func storedUsers(_ database: Database) async throws -> [Int: StoredUser] {
+    try await database.withConnection { sql in
+        var users: [Int: StoredUser] = [:]
+        for row in try await sql.raw("SELECT id, name, email, role, version FROM users").all() {
+            users[try row.decode(column: "id", as: Int.self)] = StoredUser(
+                name: try row.decode(column: "name", as: String.self),
+                email: try row.decode(column: "email", as: String.self),
+                role: try row.decode(column: "role", as: String.self),
+                version: try row.decode(column: "version", as: Int.self)
+            )
+        }
+        return users
+    }
+}

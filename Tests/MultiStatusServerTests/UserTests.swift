@@ -1,0 +1,239 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import MultiStatus
+import MultiStatusServer
+import NIOCore
+import Testing
+
+private let created = ResourceCollection(key: "created", identifierKey: "email", hrefPrefix: "/users/")
+private let deletions = ResourceCollection(key: "deletions", identifierKey: "id", hrefPrefix: "/users/")
+
+private func send(
+    _ client: some TestClientProtocol,
+    _ method: HTTPRequest.Method,
+    _ uri: String,
+    _ body: String,
+    headers: HTTPFields = [:],
+    collection: ResourceCollection = .updates
+) async throws -> (status: HTTPResponse.Status, body: ReceivedMultiStatus?, problem: [String: Any]?, headers: HTTPFields) {
+    var allHeaders = headers
+    allHeaders[.contentType] = allHeaders[.contentType] ?? "application/json"
+    return try await client.execute(uri: uri, method: method, headers: allHeaders, body: ByteBuffer(string: body)) { response in
+        if response.headers[.contentType] == "application/problem+json" {
+            return (response.status, nil, try json(response.body), response.headers)
+        }
+        return (response.status, try read(response.body, .json, collection), nil, response.headers)
+    }
+}
+
+/// Creates users named u1…uN with emails uN@example.com; returns their ids.
+@discardableResult
+private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async throws -> [Int] {
+    let items = (1...count).map { #"{"name": "u\#($0)", "email": "u\#($0)@example.com"}"# }.joined(separator: ",")
+    let result = try await send(client, .post, "/users", "[\(items)]", collection: created)
+    return try #require(result.body).items.map { $0.fields["id"]?.intValue ?? -1 }
+}
+
+@Suite struct UserBatchTests {
+    @Test(arguments: TestDatabase.allCases)
+    func seedExchange(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            try await seedUsers(client, 1)
+            let result = try await send(client, .patch, "/users", #"[{"id": 1, "name": "Alice"}, {"id": 2, "name": "Bob"}]"#)
+            #expect(result.status == .multiStatus)
+            let items = try #require(result.body).items
+            #expect(items.map(\.id) == [1, 2])
+            #expect(items.map(\.status.code) == [200, 404])
+            #expect(items[0].message == "Updated")
+            #expect(items[0].fields["version"] == 2)
+            #expect(items[1].problem?.detail == "no user with id 2")
+            let rows = try await storedUsers(db)
+            #expect(rows == [1: StoredUser(name: "Alice", email: "u1@example.com", role: "member", version: 2)])
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func everyPerItemStatusAndTheRowsAfterwards(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            try await seedUsers(client, 5)
+            let body = """
+                [
+                  {"id": 1, "name": "One", "version": 1},
+                  {"id": 2, "version": 7, "name": "stale"},
+                  {"name": "no id"},
+                  {"id": "3", "name": "string id"},
+                  {"id": 3, "name": 42},
+                  {"id": 3, "name": ""},
+                  {"id": 3, "email": "not-an-address"},
+                  {"id": 3, "role": "owner"},
+                  {"id": 3, "nickname": "x"},
+                  {"id": 4, "email": "U1@EXAMPLE.COM"},
+                  {"id": 1, "name": "again"},
+                  {"id": 3, "email": "new@example.com"},
+                  {"id": 5, "email": "NEW@example.com"}
+                ]
+                """
+            let result = try await send(client, .patch, "/users", body)
+            let items = try #require(result.body).items
+            #expect(items.map(\.status.code) == [200, 412, 400, 400, 400, 422, 422, 422, 422, 409, 409, 200, 409])
+            #expect(items[1].problem?.extensions["currentVersion"] == 1)
+            #expect(items[4].problem?.detail == "\"name\" must be a string")
+            #expect(items[6].problem?.extensions["field"] == "email")
+            #expect(items[8].problem?.detail?.contains("\"nickname\"") == true)
+            #expect(items[9].problem?.detail == "email U1@EXAMPLE.COM is taken by user 1")
+            #expect(items[12].problem?.detail == "email NEW@example.com is taken by another item of this batch")
+            #expect(try #require(result.body).summary == Summary(total: 13, succeeded: 2, failed: 11))
+
+            let rows = try await storedUsers(db)
+            #expect(rows[1] == StoredUser(name: "One", email: "u1@example.com", role: "member", version: 2))
+            #expect(rows[2] == StoredUser(name: "u2", email: "u2@example.com", role: "member", version: 1))
+            #expect(rows[3] == StoredUser(name: "u3", email: "new@example.com", role: "member", version: 2))
+            #expect(rows[4] == StoredUser(name: "u4", email: "u4@example.com", role: "member", version: 1))
+            #expect(rows[5] == StoredUser(name: "u5", email: "u5@example.com", role: "member", version: 1))
+            #expect(items[10].problem?.detail == "user 1 appears more than once in this batch; only its first occurrence is considered")
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func atomicModeChangesNothingWhenOneItemFails(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            try await seedUsers(client, 2)
+            let before = try await storedUsers(db)
+            let result = try await send(client, .patch, "/users?atomic=true", #"[{"id": 1, "name": "A"}, {"id": 2, "role": "owner"}, {"id": 2, "name": "B"}]"#)
+            #expect(result.status == .unprocessableContent)
+            #expect(try #require(result.body).items.map(\.status.code) == [424, 422, 424])
+            #expect(try await storedUsers(db) == before)
+
+            let success = try await send(client, .patch, "/users", #"[{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]"#, headers: [.prefer: "atomic"])
+            #expect(success.status == .ok)
+            #expect(try await storedUsers(db).values.map(\.name).sorted() == ["A", "B"])
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func concurrentUpdatesWithTheSameVersionGiveOne200AndOne412(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            try await seedUsers(client, 1)
+            let base = "http://127.0.0.1:\(client.port!)"
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for name in ["first", "second"] {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: base + "/users")
+                        request.method = .PATCH
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(Array(#"[{"id": 1, "version": 1, "name": "\#(name)"}]"#.utf8))
+                        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                        let body = try MultiStatusReader.read(Array(buffer: try await response.body.collect(upTo: 1 << 20)), format: .json, collection: .updates)
+                        return body.items[0].status.code
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.sorted() == [200, 412])
+            #expect(try await storedUsers(db)[1]?.version == 2)
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func createDeleteAndRead(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            let create = try await send(
+                client, .post, "/users",
+                #"[{"name": "Ann", "email": "ann@example.com", "role": "admin"}, {"name": "Dup", "email": "ANN@example.com"}, {"email": "x@example.com"}]"#,
+                collection: created
+            )
+            let items = try #require(create.body).items
+            #expect(items.map(\.status.code) == [201, 409, 422])
+            let id = try #require(items[0].fields["id"]?.intValue)
+            #expect(items[0].location == "/users/\(id)")
+            #expect(items[0].fields["version"] == 1)
+
+            try await client.execute(uri: "/users/\(id)", method: .get) { response in
+                #expect(response.status == .ok)
+                let user = try json(response.body)
+                #expect(user["email"] as? String == "ann@example.com")
+                #expect(user["role"] as? String == "admin")
+            }
+            try await client.execute(uri: "/users/999", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+            try await client.execute(uri: "/users?ids=\(id),999,abc", method: .get) { response in
+                let body = try read(response.body, .json, ResourceCollection(key: "users", identifierKey: "id", hrefPrefix: "/users/"))
+                #expect(body.items.map(\.status.code) == [200, 404, 400])
+                #expect(body.items[0].fields["name"] == "Ann")
+            }
+            let delete = try await send(client, .delete, "/users", #"{"ids": [\#(id), 999, \#(id), "x"]}"#, collection: deletions)
+            #expect(try #require(delete.body).items.map(\.status.code) == [204, 404, 404, 400])
+            #expect(try await storedUsers(db).isEmpty)
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func idempotentReplayChangesNothingAndReturnsTheSameBody(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            try await seedUsers(client, 1)
+            let body = #"[{"id": 1, "name": "Once"}]"#
+            let first = try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)) { $0 }
+            let second = try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)) { $0 }
+            #expect(first.status == .multiStatus)
+            #expect(second.status == .multiStatus)
+            #expect(String(buffer: first.body) == String(buffer: second.body))
+            #expect(second.headers[HTTPField.Name("Idempotency-Replayed")!] == "true")
+            #expect(try await storedUsers(db)[1]?.version == 2, "applied once")
+
+            let other = try await send(client, .patch, "/users", #"[{"id": 1, "name": "Twice"}]"#, headers: [.idempotencyKey: "key-1"])
+            #expect(other.status == .unprocessableContent)
+            #expect(try await storedUsers(db)[1]?.name == "Once")
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func wholeRequestFailures(database: TestDatabase) async throws {
+        try await withDatabaseServer(database, { $0.limits.itemsPerBatch = 3 }) { client, db in
+            #expect(try await send(client, .patch, "/users", "{oops").status == .badRequest)
+            #expect(try await send(client, .patch, "/users", #"{"id": 1}"#).status == .badRequest)
+            #expect(try await send(client, .patch, "/users", "[]").status == .badRequest)
+            #expect(try await send(client, .patch, "/users", "[1]", headers: [.contentType: "text/plain"]).status == .unsupportedMediaType)
+            let tooMany = try await send(client, .patch, "/users", #"[{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}]"#)
+            #expect(tooMany.status == .contentTooLarge)
+            #expect(tooMany.problem?["limit"] as? Int == 3)
+            let three = try await send(client, .post, "/users", (1...3).map { #"{"name": "n", "email": "n\#($0)@example.com"}"# }.joined(separator: ",").wrappedInBrackets, collection: created)
+            #expect(three.status == .multiStatus)
+            #expect(try await storedUsers(db).count == 3)
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func onlyFailedAndNDJSON(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, _ in
+            try await seedUsers(client, 2)
+            let body = #"[{"id": 1, "name": "a"}, {"id": 5, "name": "b"}, {"id": 2, "name": "c"}]"#
+            let failed = try await send(client, .patch, "/users?only=failed", body)
+            #expect(failed.body?.items.map(\.id) == [5])
+            #expect(failed.body?.summary == Summary(total: 3, succeeded: 2, failed: 1))
+            try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .accept: "application/x-ndjson"], body: ByteBuffer(string: body)) { response in
+                #expect(response.headers[.contentType] == "application/x-ndjson")
+                let lines = try read(response.body, .ndjson, .updates)
+                #expect(lines.indices == [0, 1, 2])
+                #expect(lines.items.map(\.status.code) == [200, 404, 200])
+            }
+        }
+    }
+
+    @Test func postgresIsAvailableUnderCI() {
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            #expect(TestDatabase.postgresURL != nil, "scripts/test must start PostgreSQL and export MULTISTATUS_TEST_POSTGRES_URL")
+        }
+    }
+}
+
+extension String {
+    fileprivate var wrappedInBrackets: String { "[" + self + "]" }
+}
+
+extension HTTPField.Name {
+    static var idempotencyKey: Self { Self("Idempotency-Key")! }
+}
