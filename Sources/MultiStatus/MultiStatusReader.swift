@@ -49,11 +49,7 @@ public enum MultiStatusReader {
     }
 
     private static func decodeJSON(_ data: Data) throws(MultiStatusError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw .malformedBody("invalid JSON")
-        }
+        try JSONValue.parse(data)
     }
 
     private static func readJSON(_ data: Data, collection: ResourceCollection?) throws(MultiStatusError) -> ReceivedMultiStatus {
@@ -197,7 +193,7 @@ public enum MultiStatusReader {
         case .number: Double(node.text).map(JSONValue.double) ?? .string(node.text)
         case .boolean: .bool(node.text == "true")
         case .null: .null
-        case .json: (try? JSONDecoder().decode(JSONValue.self, from: Data(node.text.utf8))) ?? .string(node.text)
+        case .json: (try? JSONValue.parse(Array(node.text.utf8))) ?? .string(node.text)
         }
     }
 }

@@ -25,7 +25,7 @@ enum BatchBody {
     /// Parses `body` as JSON.
     static func parse(_ body: ByteBuffer) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+            return try JSONValue.parse(body.readableBytesView)
         } catch {
             throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
         }

@@ -7,7 +7,7 @@ enum JSONUpload {
     static func read(_ document: ByteBuffer, into batch: UploadBatch) async throws {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(document.readableBytesView))
+            value = try JSONValue.parse(document.readableBytesView)
         } catch {
             throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
         }
