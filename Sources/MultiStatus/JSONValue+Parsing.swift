@@ -4,7 +4,7 @@ extension JSONValue {
     /// Parses a JSON document (RFC 8259; any value at the top level).
     ///
     /// Uses Foundation's `JSONSerialization`, which is several times faster than decoding
-    /// `JSONValue` through `Codable` on large batches.
+    /// `JSONValue` through `Codable` on large batches. Like it, it accepts a trailing comma in arrays.
     /// - Throws: ``MultiStatusError/malformedBody(_:)`` when the bytes are not JSON.
     public static func parse(_ bytes: some Collection<UInt8>) throws(MultiStatusError) -> JSONValue {
         let object: Any
