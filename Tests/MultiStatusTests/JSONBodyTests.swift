@@ -133,7 +133,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 @Suite struct JSONParsingTests {
     @Test func parseKeepsEveryJSONType() throws {
         let value = try JSONValue.parse(Array(#"{"t": true, "f": false, "zero": 0, "one": 1, "big": 9007199254740993, "half": 1.5, "two": 2.0, "s": "x", "n": null, "a": [1, "b"]}"#.utf8))
-        #expect(value == ["t": true, "f": false, "zero": 0, "one": 1, "big": 9_007_199_254_740_993, "half": 1.5, "two": 2.0, "s": "x", "n": nil, "a": [1, "b"]])
+        #expect(value == ["t": true, "f": false, "zero": 0, "one": 1, "big": 9_007_199_254_740_993, "half": 1.5, "two": 2, "s": "x", "n": nil, "a": [1, "b"]])
     }
 
     @Test func parseRefusesWhatIsNotJSON() {
