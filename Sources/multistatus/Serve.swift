@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder for files and the embedded database. [env: MULTISTATUS_DATA_DIR] (default: ./data)")
     var dataDir: String?
 
-    @Option(help: "sqlite:PATH (default: sqlite:<data-dir>/multistatus.sqlite). [env: MULTISTATUS_DATABASE]")
+    @Option(help: "sqlite:PATH or postgres://user:pass@host:port/db (default: sqlite:<data-dir>/multistatus.sqlite). [env: MULTISTATUS_DATABASE]")
     var database: String?
 
     @Option(

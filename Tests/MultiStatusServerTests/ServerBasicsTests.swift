@@ -52,7 +52,7 @@ import Testing
                 let document = try json(response.body)
                 #expect((document["openapi"] as? String)?.hasPrefix("3.1") == true)
                 let paths = try #require(document["paths"] as? [String: Any])
-                for path in ["/check-statuses", "/livez", "/readyz", "/health", "/limits"] {
+                for path in ["/check-statuses", "/livez", "/readyz", "/health", "/limits", "/upload", "/files/{path}", "/users", "/users/{id}"] {
                     #expect(paths[path] != nil, "\(path) missing from the OpenAPI document")
                 }
             }
