@@ -28,14 +28,7 @@ func withDatabaseServer(
     switch engine {
     case .sqlite:
         try await withServer(configure) { client, configuration in
-            let check = try await Database.open(url: configuration.resolvedDatabaseURL, logger: testLogger())
-            do {
-                try await test(client, check)
-                await check.close()
-            } catch {
-                await check.close()
-                throw error
-            }
+            try await withCheckConnection(configuration.resolvedDatabaseURL) { try await test(client, $0) }
         }
     case .postgres:
         guard let adminURL = TestDatabase.postgresURL else {
@@ -46,17 +39,22 @@ func withDatabaseServer(
         }
         try await withFreshPostgresDatabase(adminURL: adminURL) { url in
             try await withServer({ configure(&$0); $0.databaseURL = url }) { client, _ in
-                let check = try await Database.open(url: url, logger: testLogger())
-                do {
-                    try await test(client, check)
-                    await check.close()
-                } catch {
-                    await check.close()
-                    throw error
-                }
+                try await withCheckConnection(url) { try await test(client, $0) }
             }
         }
     }
+}
+
+/// A second connection to the server's database, for checking what was stored; closed afterwards.
+private func withCheckConnection(_ url: String, _ body: (Database) async throws -> Void) async throws {
+    let check = try await Database.open(url: url, logger: testLogger())
+    do {
+        try await body(check)
+    } catch {
+        await check.close()
+        throw error
+    }
+    await check.close()
 }
 
 /// Creates a database of its own for one test on the PostgreSQL server at `adminURL`, dropped afterwards.

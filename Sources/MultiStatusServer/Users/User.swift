@@ -53,13 +53,6 @@ enum UserInput {
         var expectedVersion: Int?
     }
 
-    /// The identifier of a request item for the report: its `id` when it has one, else its position.
-    static func identifier(of value: JSONValue, index: Int) -> JSONValue {
-        if case .object(let members) = value, let id = members["id"], case .int = id { return id }
-        if case .object(let members) = value, let id = members["id"] { return id }
-        return .null
-    }
-
     static func patch(_ value: JSONValue) throws(ProblemDetails) -> Patch {
         guard case .object(let members) = value else { throw ProblemDetails(status: .badRequest, detail: "an update must be a JSON object") }
         guard let idValue = members["id"] else { throw ProblemDetails(status: .badRequest, detail: "\"id\" is missing") }

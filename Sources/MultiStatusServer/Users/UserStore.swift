@@ -28,7 +28,8 @@ struct UserStore: Sendable {
                 outcomes[index] = .failure(ProblemDetails(status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
             }
         }
-        let ids = values.enumerated().map { UserInput.identifier(of: $1, index: $0) }
+        // An item is reported under the id it gave, whatever its type (null when it gave none).
+        let ids = values.map { $0.objectMembers["id"] ?? .null }
         let frozen = outcomes
         let engine = self.database.engine
         do {
