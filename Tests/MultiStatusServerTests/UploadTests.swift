@@ -260,7 +260,7 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test func getHeadDeleteWithValidatorsAndRanges() async throws {
         try await withServer { client, configuration in
             let content = randomBytes(1_000)
-            _ = try await upload(client, MultipartBody([.init(filename: "data.json", content: content)]))
+            let uploaded = try await upload(client, MultipartBody([.init(filename: "data.json", content: content)]))
             let etag = try await client.execute(uri: "/files/data.json", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(Array(response.body.readableBytesView) == content)
@@ -269,6 +269,7 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
                 #expect(response.headers[.lastModified]?.hasSuffix(" GMT") == true)
                 return try #require(response.headers[.eTag])
             }
+            #expect(uploaded.body?.items.first?.etag == etag, "the upload reports the ETag the file is served with")
             try await client.execute(uri: "/files/data.json", method: .head) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentLength] == "1000")

@@ -58,6 +58,13 @@ public protocol StagedFile: AnyObject, Sendable {
     /// Appends bytes.
     func write(_ buffer: ByteBuffer) async throws
     /// Flushes, syncs (when durable) and closes the file.
-    /// - Returns: the SHA-256 of the content, in lowercase hex.
-    func finish() async throws -> String
+    func finish() async throws -> FinishedFile
+}
+
+/// A staged file whose bytes are all written.
+public struct FinishedFile: Sendable, Hashable {
+    /// The SHA-256 of the content, in lowercase hex.
+    public var sha256: String
+    /// The entity tag the file will have once committed.
+    public var etag: String
 }

@@ -152,12 +152,11 @@ public final class LocalFileStore: FileStore {
                 throw POSIXFailure(errno: errno, operation: "stat")
             }
             let seconds = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
-            let etag = "\"\(String(UInt64(info.st_ino), radix: 16))-\(String(Int(info.st_size), radix: 16))-\(String(Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec), radix: 16))\""
             return StoredItem(
                 isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
                 size: Int(info.st_size),
                 modified: Date(timeIntervalSince1970: seconds),
-                etag: etag
+                etag: Self.etag(info)
             )
         }
     }
@@ -188,6 +187,13 @@ public final class LocalFileStore: FileStore {
         }
     }
 
+    /// A strong entity tag from inode, size and modification time: it changes whenever the content
+    /// may have, and survives the rename or link that commits a staged file.
+    static func etag(_ info: stat) -> String {
+        let nanoseconds = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
+        return "\"\(String(UInt64(info.st_ino), radix: 16))-\(String(Int(info.st_size), radix: 16))-\(String(nanoseconds, radix: 16))\""
+    }
+
     /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.
     private static func makeFolders(_ folder: String, under root: String) throws {
         guard folder != root else { return }
@@ -215,11 +221,12 @@ final class LocalStagedFile: StagedFile {
     private struct State {
         var fd: Int32
         var size = 0
-        var hasher = SHA256()
         var pending = ByteBuffer()
         var inFlight: Task<Void, any Error>?
     }
     private let state: Mutex<State>
+    /// Touched only by the block jobs, one at a time, so the parsing task never waits on a hash.
+    private let hasher = Mutex(SHA256())
     /// Bytes gathered before one write(2): the multipart parser hands over many small slices.
     private static let blockSize = 1 << 20
 
@@ -248,44 +255,50 @@ final class LocalStagedFile: StagedFile {
     private func startBlock(_ block: ByteBuffer) async throws {
         try await self.state.withLock { $0.inFlight }?.value
         let task = Task {
-            try await self.threadPool.runIfActive {
-                let fd = self.state.withLock { state in
-                    block.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
-                    return state.fd
-                }
-                try block.withUnsafeReadableBytes { bytes in
-                    var offset = 0
-                    while offset < bytes.count {
-                        let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                        if written < 0 {
-                            if errno == EINTR { continue }
-                            throw POSIXFailure(errno: errno, operation: "write")
-                        }
-                        offset += written
-                    }
-                }
-            }
+            try await self.threadPool.runIfActive { try self.hashAndWrite(block) }
         }
         self.state.withLock { $0.inFlight = task }
     }
 
-    func finish() async throws -> String {
+    /// Hashes and writes one block; runs on the thread pool.
+    private func hashAndWrite(_ block: ByteBuffer) throws {
+        let fd = self.state.withLock { $0.fd }
+        self.hasher.withLock { hasher in block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+        try block.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIXFailure(errno: errno, operation: "write")
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Writes what is left, syncs and closes the file in one job: a small file costs one hop.
+    func finish() async throws -> FinishedFile {
+        try await self.state.withLock { $0.inFlight }?.value
         let rest = self.state.withLock { state in
             defer { state.pending = ByteBuffer() }
             return state.pending
         }
-        if rest.readableBytes > 0 { try await self.startBlock(rest) }
-        try await self.state.withLock { $0.inFlight }?.value
-        let (fd, digest) = self.state.withLock { state in
-            defer { state.fd = -1 }
-            return (state.fd, state.hasher.finalize())
-        }
         let durable = self.durable
-        try await self.threadPool.runIfActive {
+        let info: stat = try await self.threadPool.runIfActive {
+            if rest.readableBytes > 0 { try self.hashAndWrite(rest) }
+            let fd = self.state.withLock { state in
+                defer { state.fd = -1 }
+                return state.fd
+            }
             defer { close(fd) }
             if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
+            return info
         }
-        return digest.map { String(format: "%02x", $0) }.joined()
+        let digest = self.hasher.withLock { $0.finalize() }
+        return FinishedFile(sha256: digest.map { String(format: "%02x", $0) }.joined(), etag: LocalFileStore.etag(info))
     }
 
     func abandon() async {

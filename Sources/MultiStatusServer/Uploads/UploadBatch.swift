@@ -17,7 +17,7 @@ final class UploadBatch {
     private enum Slot {
         case refused(ItemResult)
         case staging(id: JSONValue, path: StorePath, file: any StagedFile)
-        case staged(id: JSONValue, path: StorePath, file: any StagedFile, sha256: String)
+        case staged(id: JSONValue, path: StorePath, file: any StagedFile, finished: FinishedFile)
     }
 
     let store: any FileStore
@@ -124,8 +124,8 @@ final class UploadBatch {
     func finishCurrent() async {
         guard case .staging(let id, let path, let file) = self.slots.last else { return }
         do {
-            let sha256 = try await file.finish()
-            self.slots[self.slots.count - 1] = .staged(id: id, path: path, file: file, sha256: sha256)
+            let finished = try await file.finish()
+            self.slots[self.slots.count - 1] = .staged(id: id, path: path, file: file, finished: finished)
         } catch {
             await self.store.discard(file)
             self.slots[self.slots.count - 1] = .refused(ItemResult(id: id, problem: Self.problem(error)))
@@ -169,19 +169,18 @@ final class UploadBatch {
             case .staging(let id, _, let file):
                 await self.store.discard(file)
                 items.append(ItemResult(id: id, problem: ProblemDetails(status: .badRequest, detail: "the file did not end")))
-            case .staged(let id, let path, let file, let sha256):
+            case .staged(let id, let path, let file, let finished):
                 do {
                     let outcome = try await self.store.commit(file, to: path, overwrite: self.options.overwrite)
                     folders.insert(path.parent)
-                    let attributes = try await self.store.attributes(of: path)
                     items.append(
                         ItemResult(
                             id: id,
                             status: outcome == .created ? .created : .ok,
                             message: outcome == .created ? "Created" : "Replaced",
                             location: path.urlPath(under: "/files/"),
-                            etag: attributes?.etag,
-                            fields: ["size": .int(file.size), "sha256": .string(sha256), "path": .string(path.description)]
+                            etag: finished.etag,
+                            fields: ["size": .int(file.size), "sha256": .string(finished.sha256), "path": .string(path.description)]
                         )
                     )
                 } catch {
