@@ -15,15 +15,17 @@ enum MultipartUpload {
         case truncated
     }
 
-    private enum Event {
+    /// A parser event other than body bytes, at its position in the chunk's body bytes.
+    private enum Mark {
         case header(name: String, value: String)
-        case body(ByteBuffer)
         case partEnd
     }
 
-    /// Collects the parser's callbacks for one chunk; used by one task.
+    /// Collects the parser's callbacks for one chunk; used by one task. The parser cuts a body at
+    /// every CR byte, so the slices go straight into one buffer instead of one event each.
     private final class EventQueue {
-        var events: [Event] = []
+        var body = ByteBuffer()
+        var marks: [(mark: Mark, offset: Int)] = []
     }
 
     /// The boundary of a `multipart/form-data` content type.
@@ -38,15 +40,27 @@ enum MultipartUpload {
     static func read(_ body: RequestBody, boundary: String, into batch: UploadBatch) async throws -> Ending {
         let parser = MultipartParser(boundary: boundary)
         let queue = EventQueue()
-        parser.onHeader = { queue.events.append(.header(name: $0, value: $1)) }
-        parser.onBody = { queue.events.append(.body($0)) }
-        parser.onPartComplete = { queue.events.append(.partEnd) }
+        parser.onHeader = { queue.marks.append((.header(name: $0, value: $1), queue.body.readableBytes)) }
+        parser.onBody = { queue.body.writeBuffer(&$0) }
+        parser.onPartComplete = { queue.marks.append((.partEnd, queue.body.readableBytes)) }
 
         var headers: [(String, String)] = []
         var partOpen = false
         var accepting = false
         let closing = Array("--\(boundary)--".utf8)
         var tail: [UInt8] = []
+
+        /// Hands the body bytes `range` of this chunk to the current part, opening it on its first bytes.
+        func deliver(_ range: Range<Int>) async throws {
+            guard !range.isEmpty else { return }
+            if !partOpen {
+                partOpen = true
+                accepting = try await self.open(headers, batch: batch)
+            }
+            if accepting, let bytes = queue.body.getSlice(at: queue.body.readerIndex + range.lowerBound, length: range.count) {
+                accepting = await batch.append(bytes)
+            }
+        }
 
         for try await chunk in body {
             do {
@@ -57,32 +71,13 @@ enum MultipartUpload {
             tail.append(contentsOf: chunk.readableBytesView.suffix(closing.count + 8))
             if tail.count > 2 * (closing.count + 8) { tail.removeFirst(tail.count - (closing.count + 8)) }
 
-            // The parser cuts a body at every CR byte; consecutive slices are joined so a file
-            // gets one write per received chunk, not one per slice.
-            var pending: ByteBuffer?
-            func flush() async {
-                guard let bytes = pending else { return }
-                pending = nil
-                if accepting { accepting = await batch.append(bytes) }
-            }
-            for event in queue.events {
-                if case .body(var bytes) = event {
-                    if !partOpen {
-                        partOpen = true
-                        accepting = try await self.open(headers, batch: batch)
-                    }
-                    if accepting {
-                        if pending == nil { pending = ByteBuffer(); pending!.reserveCapacity(chunk.readableBytes) }
-                        pending!.writeBuffer(&bytes)
-                    }
-                    continue
-                }
-                await flush()
-                switch event {
+            var cursor = 0
+            for (mark, offset) in queue.marks {
+                try await deliver(cursor..<offset)
+                cursor = offset
+                switch mark {
                 case .header(let name, let value):
                     headers.append((name, value))
-                case .body:
-                    break
                 case .partEnd:
                     if !partOpen { accepting = try await self.open(headers, batch: batch) }
                     if accepting { await batch.finishCurrent() }
@@ -91,8 +86,9 @@ enum MultipartUpload {
                     accepting = false
                 }
             }
-            await flush()
-            queue.events.removeAll(keepingCapacity: true)
+            try await deliver(cursor..<queue.body.readableBytes)
+            queue.marks.removeAll(keepingCapacity: true)
+            queue.body.clear()
         }
         // The epilogue after the closing delimiter is at most a line break in practice.
         var end = tail[...]
