@@ -5,18 +5,19 @@ public import NIOCore
 /// Where uploaded files live. Writes are staged and become visible only when committed whole.
 ///
 /// ```swift
-/// let staged = try await store.stage()
+/// let staged = try await store.stage(for: path, refusingExisting: true)
 /// try await staged.write(chunk)           // as the body streams
-/// try await staged.finish()
-/// let outcome = try await store.commit(staged, to: path, overwrite: false)
+/// _ = try await staged.finish()
+/// let outcomes = await store.commit([(staged, path)], overwrite: false)
 /// ```
 public protocol FileStore: Sendable {
-    /// Opens a temporary file in the store's file system for a new upload.
-    func stage() async throws -> StagedFile
-    /// Makes a finished staged file visible at `path`, atomically.
-    /// - Throws: a 409 ``ProblemDetails`` when `path` exists and `overwrite` is false; 507 when over quota.
-    /// - Returns: whether a file was created or replaced.
-    func commit(_ staged: StagedFile, to path: StorePath, overwrite: Bool) async throws -> CommitOutcome
+    /// Opens a temporary file in the store's file system for a new upload to `path`.
+    /// - Throws: a 409 ``ProblemDetails`` when `path` is a folder, or exists and `refusingExisting` is true.
+    func stage(for path: StorePath, refusingExisting: Bool) async throws -> StagedFile
+    /// Makes finished staged files visible at their paths, each atomically, in order.
+    /// - Returns: per file, whether it was created or replaced, or why not: a 409 ``ProblemDetails``
+    ///   when the path exists and `overwrite` is false, 507 when over quota.
+    func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>]
     /// Removes a staged file that will not be committed.
     func discard(_ staged: StagedFile) async
     /// Makes the folders' entries durable (after commits, before answering).

@@ -67,62 +67,89 @@ public final class LocalFileStore: FileStore {
         self.quotaBytes.map { quota in max(0, quota - self.usedBytes.withLock { $0 }) }
     }
 
-    public func stage() async throws -> StagedFile {
-        let path = self.staging + "/" + UUID().uuidString
+    public func stage(for path: StorePath, refusingExisting: Bool) async throws -> StagedFile {
+        let staged = self.staging + "/" + UUID().uuidString
+        let destination = self.fileSystemPath(of: path)
         let fd = try await self.threadPool.runIfActive {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            var existing = stat()
+            if lstat(destination, &existing) == 0 {
+                if (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
+                if refusingExisting { throw Self.exists(path) }
+            }
+            let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
             return fd
         }
-        return LocalStagedFile(path: path, fd: fd, durable: self.durability == .fsync, threadPool: self.threadPool)
+        return LocalStagedFile(path: staged, fd: fd, durable: self.durability == .fsync, threadPool: self.threadPool)
     }
 
-    public func commit(_ staged: StagedFile, to path: StorePath, overwrite: Bool) async throws -> CommitOutcome {
-        guard let staged = staged as? LocalStagedFile, let name = path.name else {
+    private static func exists(_ path: StorePath) -> ProblemDetails {
+        ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists; send overwrite=true to replace it")
+    }
+
+    public func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>] {
+        // One thread-pool job for the whole request: thousands of small files cost one hop, not thousands.
+        let placed: [Result<(CommitOutcome, replacedSize: Int), any Error>]
+        do {
+            placed = try await self.threadPool.runIfActive {
+                files.map { file in Result { try self.place(file.staged, at: file.path, overwrite: overwrite) } }
+            }
+        } catch {
+            return files.map { _ in .failure(error) }
+        }
+        var outcomes: [Result<CommitOutcome, any Error>] = []
+        for (file, result) in zip(files, placed) {
+            switch result {
+            case .failure(let error):
+                outcomes.append(.failure(error))
+            case .success(let (outcome, replacedSize)):
+                if let quota = self.quotaBytes, !self.account(file.staged.size, replacing: replacedSize, quota: quota) {
+                    // The file went in before a concurrent commit was known to use up the quota: take it out again.
+                    _ = try? await self.removeFile(at: file.path)
+                    outcomes.append(.failure(ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")))
+                } else {
+                    outcomes.append(.success(outcome))
+                }
+            }
+        }
+        return outcomes
+    }
+
+    /// Counts `size` bytes replacing `replaced` against the quota; false when they do not fit.
+    private func account(_ size: Int, replacing replaced: Int, quota: Int) -> Bool {
+        self.usedBytes.withLock { used in
+            let next = used + size - replaced
+            if next > quota && size > replaced { return false }
+            used = next
+            return true
+        }
+    }
+
+    /// Moves one finished staged file to `path`; runs on the thread pool.
+    private func place(_ staged: any StagedFile, at path: StorePath, overwrite: Bool) throws -> (CommitOutcome, replacedSize: Int) {
+        guard let staged = staged as? LocalStagedFile, path.name != nil else {
             throw ProblemDetails(status: .badRequest, detail: "nothing to commit")
         }
         let destination = self.fileSystemPath(of: path)
-        let folder = self.fileSystemPath(of: path.parent)
-        let size = staged.size
-        let outcome: (CommitOutcome, replacedSize: Int) = try await self.threadPool.runIfActive {
-            try Self.makeFolders(folder, under: self.root)
-            var existing = stat()
-            let exists = lstat(destination, &existing) == 0
-            if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
-                throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder")
-            }
-            if exists && !overwrite {
-                throw ProblemDetails(status: .conflict, detail: "\"\(name)\" already exists; send overwrite=true to replace it")
-            }
-            if overwrite {
-                guard rename(staged.path, destination) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
-                return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)
-            }
-            // link() refuses an existing name atomically: two uploads of one name get one 201 and one 409.
-            guard link(staged.path, destination) == 0 else {
-                let code = errno
-                if code == EEXIST {
-                    throw ProblemDetails(status: .conflict, detail: "\"\(name)\" already exists; send overwrite=true to replace it")
-                }
-                throw POSIXFailure(errno: code, operation: "link into place")
-            }
-            unlink(staged.path)
-            return (.created, 0)
+        try Self.makeFolders(self.fileSystemPath(of: path.parent), under: self.root)
+        var existing = stat()
+        let exists = lstat(destination, &existing) == 0
+        if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
+            throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder")
         }
-        if let quota = self.quotaBytes {
-            let over = self.usedBytes.withLock { used -> Bool in
-                let next = used + size - outcome.replacedSize
-                if next > quota && size > outcome.replacedSize { return true }
-                used = next
-                return false
-            }
-            if over {
-                // The file went in before the quota was known to be exceeded by a concurrent commit: take it out again.
-                _ = try? await self.removeFile(at: path)
-                throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")
-            }
+        if exists && !overwrite { throw Self.exists(path) }
+        if overwrite {
+            guard rename(staged.path, destination) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
+            return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)
         }
-        return outcome.0
+        // link() refuses an existing name atomically: two uploads of one name get one 201 and one 409.
+        guard link(staged.path, destination) == 0 else {
+            let code = errno
+            if code == EEXIST { throw Self.exists(path) }
+            throw POSIXFailure(errno: code, operation: "link into place")
+        }
+        unlink(staged.path)
+        return (.created, 0)
     }
 
     public func discard(_ staged: StagedFile) async {

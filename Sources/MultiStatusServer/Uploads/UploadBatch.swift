@@ -52,21 +52,22 @@ final class UploadBatch {
             self.slots.append(.refused(ItemResult(id: id, problem: error)))
             return false
         }
-        if let refusal = await self.refusal(for: path, contentType: contentType) {
+        if let refusal = self.refusal(for: path, contentType: contentType) {
             self.slots.append(.refused(ItemResult(id: id, problem: refusal, fields: ["path": .string(path.description)])))
             return false
         }
         self.names.insert(path)
         do {
-            self.slots.append(.staging(id: id, path: path, file: try await self.store.stage()))
+            // Staging checks that the name is free, so a file that would be refused is not streamed for nothing.
+            self.slots.append(.staging(id: id, path: path, file: try await self.store.stage(for: path, refusingExisting: !self.options.overwrite)))
         } catch {
-            self.slots.append(.refused(ItemResult(id: id, problem: Self.problem(error))))
+            self.slots.append(.refused(ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)])))
             return false
         }
         return true
     }
 
-    private func refusal(for path: StorePath, contentType: String?) async -> ProblemDetails? {
+    private func refusal(for path: StorePath, contentType: String?) -> ProblemDetails? {
         if self.names.contains(path) {
             return ProblemDetails(status: .conflict, detail: "\"\(path)\" appears twice in this request; the first one is kept")
         }
@@ -78,12 +79,6 @@ final class UploadBatch {
                     detail: "type \(type) is not allowed; allowed: \(self.limits.allowedTypes.joined(separator: ", "))"
                 )
             }
-        }
-        if !self.options.overwrite, let existing = try? await self.store.attributes(of: path) {
-            return ProblemDetails(
-                status: .conflict,
-                detail: existing.isDirectory ? "\"\(path)\" is a folder" : "\"\(path)\" already exists; send overwrite=true to replace it"
-            )
         }
         return nil
     }
@@ -160,6 +155,10 @@ final class UploadBatch {
             await self.discardAll()
             return try MultiStatusReport.atomic(collection: .files, items: items)
         }
+        let staged = self.slots.compactMap { slot -> (staged: any StagedFile, path: StorePath)? in
+            if case .staged(_, let path, let file, _) = slot { (file, path) } else { nil }
+        }
+        var outcomes = await self.store.commit(staged, overwrite: self.options.overwrite).makeIterator()
         var items: [ItemResult] = []
         var folders: Set<StorePath> = []
         for slot in self.slots {
@@ -170,8 +169,8 @@ final class UploadBatch {
                 await self.store.discard(file)
                 items.append(ItemResult(id: id, problem: ProblemDetails(status: .badRequest, detail: "the file did not end")))
             case .staged(let id, let path, let file, let finished):
-                do {
-                    let outcome = try await self.store.commit(file, to: path, overwrite: self.options.overwrite)
+                switch outcomes.next()! {
+                case .success(let outcome):
                     folders.insert(path.parent)
                     items.append(
                         ItemResult(
@@ -183,7 +182,7 @@ final class UploadBatch {
                             fields: ["size": .int(file.size), "sha256": .string(finished.sha256), "path": .string(path.description)]
                         )
                     )
-                } catch {
+                case .failure(let error):
                     await self.store.discard(file)
                     items.append(ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)]))
                 }
