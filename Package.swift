@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "MultiStatusServer",
                 "MultiStatusClient",
+                "MultiStatusHummingbird",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -25,6 +25,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The members of an object; empty for anything else.
+    public var objectMembers: [String: JSONValue] {
+        if case .object(let members) = self { return members }
+        return [:]
+    }
+
     /// The text a person reads for this value: strings unquoted, everything else as JSON.
     public var displayText: String {
         if case .string(let value) = self { return value }

@@ -14,6 +14,14 @@ public struct ReceivedMultiStatus: Sendable, Hashable {
     /// For NDJSON, each listed item's position in the request.
     public var indices: [Int]?
 
+    /// Creates a received body from its parts.
+    public init(collection: ResourceCollection, items: [ItemResult], summary: Summary, indices: [Int]? = nil) {
+        self.collection = collection
+        self.items = items
+        self.summary = summary
+        self.indices = indices
+    }
+
     /// The listed items that did not succeed: what to retry or fix.
     public var failedItems: [ItemResult] { self.items.filter { !$0.succeeded } }
 }

@@ -38,7 +38,7 @@ struct FileRoutes<Context: RequestContext> {
             return Response(status: .notModified, headers: headers)
         }
         var range: ClosedRange<Int>?
-        if let rangeHeader = request.headers[.range], method(request) == .get, Self.ifRangeHolds(request, item) {
+        if let rangeHeader = request.headers[.range], request.method == .get, Self.ifRangeHolds(request, item) {
             switch ByteRange.parse(rangeHeader, size: item.size) {
             case .whole: break
             case .unsatisfiable:
@@ -56,8 +56,6 @@ struct FileRoutes<Context: RequestContext> {
         let body = try await self.fileIO.loadFile(path: self.store.fileSystemPath(of: path), range: bounds, context: context)
         return Response(status: status, headers: headers, body: body)
     }
-
-    private func method(_ request: Request) -> HTTPRequest.Method { request.method }
 
     /// `If-Range` with a strong ETag or a date: the range applies only while the file is unchanged.
     private static func ifRangeHolds(_ request: Request, _ item: StoredItem) -> Bool {

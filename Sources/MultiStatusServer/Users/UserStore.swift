@@ -320,11 +320,3 @@ extension Array where Element: Encodable & Sendable {
     /// The elements as SQL bind values.
     var bindValues: [any Encodable & Sendable] { self.map { $0 } }
 }
-
-extension JSONValue {
-    /// The members of an object; empty for anything else.
-    var objectMembers: [String: JSONValue] {
-        if case .object(let members) = self { return members }
-        return [:]
-    }
-}
