@@ -69,12 +69,7 @@ public struct MultiStatusRequestOptions: Sendable, Hashable {
         let preferAtomic = request.headers[values: .prefer].contains { value in
             value.split(separator: ",").contains { $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "atomic" }
         }
-        switch request.uri.queryParameters["atomic"] {
-        case nil: self.atomic = preferAtomic
-        case "true", "1": self.atomic = true
-        case "false", "0": self.atomic = preferAtomic
-        case let other?: throw ProblemDetails(status: .badRequest, detail: "atomic=\(other) is not a boolean; use atomic=true")
-        }
+        self.atomic = try request.booleanQuery("atomic") == true || preferAtomic
     }
 }
 

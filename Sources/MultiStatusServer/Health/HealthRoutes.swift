@@ -37,11 +37,7 @@ struct HealthRoutes<Context: RequestContext> {
     }
 
     private static func fresh(_ request: Request) throws -> Bool {
-        switch request.uri.queryParameters["fresh"] {
-        case nil, "false", "0": false
-        case "true", "1": true
-        case let other?: throw ProblemDetails(status: .badRequest, detail: "fresh=\(other) is not a boolean; use fresh=true")
-        }
+        try request.booleanQuery("fresh") ?? false
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String, contentType: String) -> Response {

@@ -16,12 +16,7 @@ struct UploadRoutes<Context: RequestContext> {
     private func upload(_ request: Request, context: Context) async throws -> Response {
         let options = try MultiStatusRequestOptions(request)
         let folder = try StorePath(relative: request.uri.queryParameters["dir"].map(String.init) ?? "")
-        let overwrite: Bool
-        switch request.uri.queryParameters["overwrite"] {
-        case nil, "false", "0": overwrite = false
-        case "true", "1": overwrite = true
-        case let other?: throw ProblemDetails(status: .badRequest, detail: "overwrite=\(other) is not a boolean; use overwrite=true")
-        }
+        let overwrite = try request.booleanQuery("overwrite") ?? false
         let contentType = request.headers[.contentType] ?? ""
         let mediaType = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         let batch = UploadBatch(store: self.store, limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
