@@ -49,6 +49,14 @@ public struct ProblemDetails: Sendable, Hashable, Error {
         self.extensions = extensions
     }
 
+    /// A `413 Content Too Large` problem for a crossed limit; the limit is in the `limit` member.
+    /// - Parameters:
+    ///   - detail: what was over the limit, in words.
+    ///   - limit: the limit in force (bytes, items or files).
+    public static func overLimit(_ detail: String, limit: Int) -> ProblemDetails {
+        ProblemDetails(status: .contentTooLarge, detail: detail, extensions: ["limit": .int(limit)])
+    }
+
     /// The problem as a JSON object.
     public var jsonValue: JSONValue {
         var members = self.extensions

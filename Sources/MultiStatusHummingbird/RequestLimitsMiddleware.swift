@@ -26,7 +26,7 @@ public struct RequestLimitsMiddleware<Context: RequestContext>: RouterMiddleware
     }
 
     static func tooLarge(_ limit: Int) -> ProblemDetails {
-        ProblemDetails(status: .contentTooLarge, detail: "the request body is larger than \(limit) bytes", extensions: ["limit": .int(limit)])
+        .overLimit("the request body is larger than \(limit) bytes", limit: limit)
     }
 
     /// Counts bytes as they stream and fails once the limit is crossed.

@@ -14,11 +14,7 @@ enum BatchBody {
         do {
             return try await request.body.collect(upTo: limits.bytesPerDocument)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ProblemDetails(
-                status: .contentTooLarge,
-                detail: "a JSON body may be at most \(limits.bytesPerDocument) bytes",
-                extensions: ["limit": .int(limits.bytesPerDocument)]
-            )
+            throw ProblemDetails.overLimit("a JSON body may be at most \(limits.bytesPerDocument) bytes", limit: limits.bytesPerDocument)
         }
     }
 
@@ -39,10 +35,9 @@ enum BatchBody {
         }
         guard !items.isEmpty else { throw ProblemDetails(status: .badRequest, detail: "the batch has no items; expected \(example)") }
         guard items.count <= limits.itemsPerBatch else {
-            throw ProblemDetails(
-                status: .contentTooLarge,
-                detail: "a batch may carry at most \(limits.itemsPerBatch) items; this one has \(items.count)",
-                extensions: ["limit": .int(limits.itemsPerBatch)]
+            throw ProblemDetails.overLimit(
+                "a batch may carry at most \(limits.itemsPerBatch) items; this one has \(items.count)",
+                limit: limits.itemsPerBatch
             )
         }
         return items

@@ -15,11 +15,7 @@ enum JSONUpload {
             throw ProblemDetails(status: .badRequest, detail: "expected {\"files\": [{\"filename\": …, \"content\": <base64>}]}")
         }
         guard files.count <= batch.limits.filesPerRequest else {
-            throw ProblemDetails(
-                status: .contentTooLarge,
-                detail: "a request may carry at most \(batch.limits.filesPerRequest) files; this one has \(files.count)",
-                extensions: ["limit": .int(batch.limits.filesPerRequest)]
-            )
+            throw batch.tooManyFiles(count: files.count)
         }
         for (index, entry) in files.enumerated() {
             guard case .object(let members) = entry, case .string(let filename)? = members["filename"] else {

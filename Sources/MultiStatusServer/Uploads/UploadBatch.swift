@@ -38,11 +38,7 @@ final class UploadBatch {
     /// - Throws: a 413 problem when the request carries more files than allowed.
     func begin(filename: String, contentType: String?) async throws -> Bool {
         guard self.slots.count < self.limits.filesPerRequest else {
-            throw ProblemDetails(
-                status: .contentTooLarge,
-                detail: "a request may carry at most \(self.limits.filesPerRequest) files",
-                extensions: ["limit": .int(self.limits.filesPerRequest)]
-            )
+            throw self.tooManyFiles(count: nil)
         }
         let id = JSONValue.string(filename)
         let path: StorePath
@@ -88,6 +84,12 @@ final class UploadBatch {
         self.slots.append(.refused(ItemResult(id: id, problem: problem)))
     }
 
+    /// The 413 of a request with more files than allowed; `count` when it is known up front.
+    func tooManyFiles(count: Int?) -> ProblemDetails {
+        let limit = self.limits.filesPerRequest
+        return .overLimit("a request may carry at most \(limit) files" + (count.map { "; this one has \($0)" } ?? ""), limit: limit)
+    }
+
     /// Appends bytes to the current file; past the per-file limit or the quota the file is refused.
     /// - Returns: false once the current file is refused (further bytes of it are skipped).
     func append(_ buffer: ByteBuffer) async -> Bool {
@@ -95,11 +97,7 @@ final class UploadBatch {
         let size = file.size + buffer.readableBytes
         var refusal: ProblemDetails?
         if size > self.limits.bytesPerFile {
-            refusal = ProblemDetails(
-                status: .contentTooLarge,
-                detail: "\"\(path)\" is larger than \(self.limits.bytesPerFile) bytes",
-                extensions: ["limit": .int(self.limits.bytesPerFile)]
-            )
+            refusal = .overLimit("\"\(path)\" is larger than \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
         } else if let remaining = self.store.remainingQuota(), size > remaining {
             refusal = ProblemDetails(status: .insufficientStorage, detail: "the store's quota leaves \(remaining) bytes, not enough for \"\(path)\"")
         } else {

@@ -31,7 +31,7 @@ struct UserRoutes<Context: RequestContext> {
             }
             let texts = list.split(separator: ",", omittingEmptySubsequences: false).map { Substring($0) }
             guard texts.count <= self.limits.itemsPerBatch else {
-                throw ProblemDetails(status: .contentTooLarge, detail: "at most \(self.limits.itemsPerBatch) ids per request", extensions: ["limit": .int(self.limits.itemsPerBatch)])
+                throw ProblemDetails.overLimit("at most \(self.limits.itemsPerBatch) ids per request", limit: self.limits.itemsPerBatch)
             }
             let items = try await self.store.read(texts)
             return try MultiStatusResponse(try MultiStatusReport(collection: UserCollections.users, items: items)).response(from: request, context: context)
