@@ -7,7 +7,7 @@ import MultiStatus
 enum BatchBody {
     /// The raw body, at most `limits.bytesPerDocument` bytes.
     static func collect(_ request: Request, limits: Limits) async throws -> ByteBuffer {
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = FileTypes.essence(ofContentType: request.headers[.contentType])
         guard mediaType == "application/json" else {
             throw ProblemDetails(status: .unsupportedMediaType, detail: "the body must be application/json, not \(mediaType ?? "missing")")
         }

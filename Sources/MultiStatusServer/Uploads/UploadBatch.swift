@@ -206,10 +206,7 @@ final class UploadBatch {
 
     /// The media type of a file: the declared one, else by extension, else `application/octet-stream`.
     static func mediaType(contentType: String?, name: String) -> String {
-        if let declared = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(), !declared.isEmpty {
-            return declared
-        }
-        return FileTypes.mediaType(forName: name)
+        FileTypes.essence(ofContentType: contentType) ?? FileTypes.mediaType(forName: name)
     }
 
     /// `image/png` matches `image/png`, `image/*` and `*/*`.

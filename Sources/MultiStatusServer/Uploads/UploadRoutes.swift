@@ -18,7 +18,7 @@ struct UploadRoutes<Context: RequestContext> {
         let folder = try StorePath(relative: request.uri.queryParameters["dir"].map(String.init) ?? "")
         let overwrite = try request.booleanQuery("overwrite") ?? false
         let contentType = request.headers[.contentType] ?? ""
-        let mediaType = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let mediaType = FileTypes.essence(ofContentType: contentType) ?? ""
         let batch = UploadBatch(store: self.store, limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
 
         do {
