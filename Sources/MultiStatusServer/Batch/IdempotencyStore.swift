@@ -37,7 +37,7 @@ final class IdempotencyStore: Sendable {
         var hasher = SHA256()
         hasher.update(data: Array("\(method) \(path) atomic=\(atomic)\n".utf8))
         body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hex
     }
 
     /// Claims `key` for this request, or finds its earlier answer.

@@ -325,7 +325,7 @@ final class LocalStagedFile: StagedFile {
             return info
         }
         let digest = self.hasher.withLock { $0.finalize() }
-        return FinishedFile(sha256: digest.map { String(format: "%02x", $0) }.joined(), etag: LocalFileStore.etag(info))
+        return FinishedFile(sha256: digest.hex, etag: LocalFileStore.etag(info))
     }
 
     func abandon() async {

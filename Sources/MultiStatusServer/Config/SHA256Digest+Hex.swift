@@ -1,0 +1,15 @@
+import Crypto
+
+extension SHA256Digest {
+    /// The digest in lowercase hexadecimal, as written in `sha256` fields and fingerprints.
+    var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(SHA256Digest.byteCount * 2)
+        for byte in self {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
