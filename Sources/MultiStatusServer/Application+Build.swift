@@ -67,10 +67,10 @@ public func buildApplication(
         limits: configuration.limits
     ).register(on: router)
     router.get("limits") { _, _ in
-        Response.json(try JSONEncoder.sorted.encode(configuration.limits))
+        Response.json(ByteBuffer(bytes: try JSONEncoder.sorted.encode(configuration.limits)))
     }
     router.get("openapi.json") { _, _ in
-        Response.json(try OpenAPIDocument.data())
+        Response.json(ByteBuffer(bytes: try OpenAPIDocument.data()))
     }
 
     let maxBodyBytes = configuration.limits.bytesPerRequest
@@ -115,12 +115,23 @@ extension JSONEncoder {
 }
 
 extension Response {
-    /// A 200 `application/json` response.
-    static func json(_ data: Data) -> Response {
-        Response(
-            status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(data.count)],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+    /// A single-status JSON response with its length.
+    /// - Parameters:
+    ///   - body: the JSON text.
+    ///   - status: the status; 200 by default.
+    ///   - contentType: `application/json` unless a more specific JSON type applies (`application/health+json`).
+    ///   - headers: further header fields.
+    ///   - head: true to answer a HEAD request: the same headers, no body.
+    static func json(
+        _ body: ByteBuffer,
+        status: HTTPResponse.Status = .ok,
+        contentType: String = "application/json; charset=utf-8",
+        headers: HTTPFields = [:],
+        head: Bool = false
+    ) -> Response {
+        var fields = headers
+        fields[.contentType] = contentType
+        fields[.contentLength] = String(body.readableBytes)
+        return Response(status: status, headers: fields, body: head ? .init() : .init(byteBuffer: body))
     }
 }

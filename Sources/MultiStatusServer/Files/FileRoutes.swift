@@ -77,9 +77,7 @@ struct FileRoutes<Context: RequestContext> {
             ])
         }
         let body = ByteBuffer(string: JSONValue.object(["path": .string(path.description), "entries": .array(entries)]).jsonText)
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes)]
-        headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: body))
+        return .json(body, headers: [.cacheControl: "no-store"], head: head)
     }
 
     private func delete(_ request: Request) async throws -> Response {

@@ -21,18 +21,18 @@ struct HealthRoutes<Context: RequestContext> {
             return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: [entry.item]))
         }
         router.get("livez") { _, _ in
-            Self.json(.ok, #"{"status":"pass"}"#, contentType: "application/health+json")
+            Self.health(.ok, #"{"status":"pass"}"#)
         }
         router.get("readyz") { request, _ in
             let failing = await self.board.entries(fresh: try Self.fresh(request)).filter { $0.isRequired && !$0.item.succeeded }
-            if failing.isEmpty { return Self.json(.ok, #"{"status":"pass"}"#, contentType: "application/health+json") }
+            if failing.isEmpty { return Self.health(.ok, #"{"status":"pass"}"#) }
             let names = failing.map { $0.item.id.displayText }.joined(separator: ", ")
             return ProblemDetails(status: .serviceUnavailable, detail: "required sources failing: \(names)").response()
         }
         router.get("health") { request, _ in
             let entries = await self.board.entries(fresh: try Self.fresh(request))
             let report = HealthReport(entries: entries)
-            return Self.json(report.status, report.jsonText, contentType: "application/health+json")
+            return Self.health(report.status, report.jsonText)
         }
     }
 
@@ -40,13 +40,9 @@ struct HealthRoutes<Context: RequestContext> {
         try request.booleanQuery("fresh") ?? false
     }
 
-    private static func json(_ status: HTTPResponse.Status, _ text: String, contentType: String) -> Response {
-        let buffer = ByteBuffer(string: text)
-        return Response(
-            status: status,
-            headers: [.contentType: contentType, .contentLength: String(buffer.readableBytes), .cacheControl: "no-store"],
-            body: .init(byteBuffer: buffer)
-        )
+    /// An `application/health+json` answer, never cached.
+    private static func health(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        .json(ByteBuffer(string: text), status: status, contentType: "application/health+json", headers: [.cacheControl: "no-store"])
     }
 }
 

@@ -42,12 +42,7 @@ struct UserRoutes<Context: RequestContext> {
             guard let user = try await self.store.find(ids: [id])[id] else {
                 throw ProblemDetails(status: .notFound, detail: "no user with id \(id)")
             }
-            let body = ByteBuffer(string: user.json.jsonText)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .eTag: "\"\(user.version)\""],
-                body: .init(byteBuffer: body)
-            )
+            return Response.json(ByteBuffer(string: user.json.jsonText), headers: [.eTag: "\"\(user.version)\""])
         }
     }
 
