@@ -97,7 +97,7 @@ public struct BatchRunner: Sendable {
                 let timer = Task {
                     try? await Task.sleep(for: timeout)
                     guard !Task.isCancelled else { return }
-                    let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+                    let seconds = timeout / .seconds(1)
                     let problem = ProblemDetails(status: .gatewayTimeout, detail: "did not finish within \(seconds) s")
                     if race.finish(ItemResult(id: id, problem: problem, message: "Timed out")) { work.cancel() }
                 }

@@ -46,7 +46,7 @@ final class IdempotencyStore: Sendable {
         try await self.sweepIfDue()
         let now = Date()
         let created = Timestamp.format(now)
-        let expires = Timestamp.format(now.addingTimeInterval(Double(self.retention.components.seconds)))
+        let expires = Timestamp.format(now.addingTimeInterval(self.retention / .seconds(1)))
         let stored: (fingerprint: String, state: String, status: Int?, body: String?)? = try await self.database.withConnection { sql in
             let inserted = try await sql.raw(
                 """

@@ -122,7 +122,7 @@ public actor StatusBoard {
     private nonisolated func runProbes() async -> [Entry] {
         let probes = self.probes
         let timeout = self.timeout
-        let retryAfter = max(1, Int((Double(self.cacheInterval.components.seconds) + Double(self.cacheInterval.components.attoseconds) / 1e18).rounded(.up)))
+        let retryAfter = max(1, Int((self.cacheInterval / .seconds(1)).rounded(.up)))
         let runner = BatchRunner(maxConcurrency: max(1, probes.count), itemTimeout: timeout)
         let clock = ContinuousClock()
         let start = clock.now
@@ -137,7 +137,7 @@ public actor StatusBoard {
             },
             onResult: { index, result in
                 let elapsed = clock.now - start
-                let latencyMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+                let latencyMs = Int(elapsed / .milliseconds(1))
                 let checkedAt = Timestamp.now()
                 var item = result
                 if !item.succeeded {
