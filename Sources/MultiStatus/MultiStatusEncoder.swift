@@ -183,10 +183,10 @@ enum XMLFieldType: String {
 }
 
 /// XML 1.0 text escaping.
-enum XMLText {
+public enum XMLText {
     /// Escapes markup characters; characters XML 1.0 cannot carry at all (NUL, most C0 controls,
     /// lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so a hostile name never breaks the document.
-    static func escape(_ text: String, into out: inout String) {
+    public static func escape(_ text: String, into out: inout String) {
         for scalar in text.unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"
@@ -201,6 +201,13 @@ enum XMLText {
             default: out.unicodeScalars.append(scalar)
             }
         }
+    }
+
+    /// `text` escaped, as a new string.
+    public static func escaped(_ text: String) -> String {
+        var out = ""
+        Self.escape(text, into: &out)
+        return out
     }
 }
 

@@ -69,6 +69,7 @@ public struct XMLElementTreeParser: Sendable {
         let builder = TreeBuilder(maxDepth: self.maxDepth)
         let parser = XMLParser(data: data)
         parser.shouldProcessNamespaces = true
+        parser.shouldReportNamespacePrefixes = true
         parser.shouldResolveExternalEntities = false
         parser.delegate = builder
         let ok = parser.parse()
@@ -112,6 +113,12 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
             parser.abortParsing()
             return
         }
+        if let qualifiedName, qualifiedName.contains(":"), namespaceURI?.isEmpty ?? true {
+            // A prefix bound to nothing (or to "", which Namespaces in XML forbids) leaves the element without a namespace.
+            self.failure = .init(description: "the prefix of <\(qualifiedName)> is not bound to a namespace", isTooLarge: false)
+            parser.abortParsing()
+            return
+        }
         self.stack.append(XMLElementNode(namespace: namespaceURI ?? "", name: elementName, attributes: attributes, children: [], text: ""))
     }
 
@@ -121,6 +128,14 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
             self.root = node
         } else {
             self.stack[self.stack.count - 1].children.append(node)
+        }
+    }
+
+    func parser(_ parser: XMLParser, didStartMappingPrefix prefix: String, toURI namespaceURI: String) {
+        // Namespaces in XML 1.0 forbids binding a prefix to the empty name (`xmlns:p=""`).
+        if !prefix.isEmpty && namespaceURI.isEmpty {
+            self.failure = .init(description: "namespace prefix \"\(prefix)\" is bound to an empty URI", isTooLarge: false)
+            parser.abortParsing()
         }
     }
 
