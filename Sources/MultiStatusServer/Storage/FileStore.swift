@@ -32,6 +32,26 @@ public protocol FileStore: Sendable {
     func fileSystemPath(of path: StorePath) -> String
     /// The largest file the quota still allows, or `nil` without a quota.
     func remainingQuota() -> Int?
+    /// Bytes stored, and bytes that may still be stored (the quota's rest, or the file system's free space).
+    func usage() async throws -> (used: Int, available: Int)
+    /// Creates the folder at `path`.
+    /// - Throws: 405 when something exists there, 409 when its parent is not a folder.
+    func makeFolder(at path: StorePath) async throws
+    /// Deletes the file or the folder with everything in it; returns false when nothing was there.
+    func removeItem(at path: StorePath) async throws -> Bool
+    /// Copies the file, or the folder (with its contents when `recursive`), to `destination`, which must not exist.
+    func copyItem(from source: StorePath, to destination: StorePath, recursive: Bool) async throws
+    /// Renames the file or folder to `destination`, which must not exist.
+    func moveItem(from source: StorePath, to destination: StorePath) async throws
+    /// Sets the modification time of the file or folder.
+    func setModified(_ date: Date, of path: StorePath) async throws
+    /// Reads the folder at `path` in batches of at most `batchSize` entries with their attributes,
+    /// handing each batch to `body` as it is read, so that memory stays flat for any folder size.
+    func forEachEntries(
+        in path: StorePath,
+        batchSize: Int,
+        _ body: ([(name: String, item: StoredItem)]) async throws -> Void
+    ) async throws
 }
 
 /// What a commit did.
@@ -48,6 +68,8 @@ public struct StoredItem: Sendable, Hashable {
     public var size: Int
     /// Last modification time.
     public var modified: Date
+    /// The time of the last status change, the nearest to a creation time that Linux `stat` gives.
+    public var changed: Date
     /// A strong entity tag derived from inode, size and modification time.
     public var etag: String
 }

@@ -30,8 +30,8 @@ public final class LocalFileStore: FileStore {
     let staging: String
     let durability: Durability
     let quotaBytes: Int?
-    private let usedBytes: Mutex<Int>
-    private let threadPool = NIOThreadPool.singleton
+    let usedBytes: Mutex<Int>
+    let threadPool = NIOThreadPool.singleton
 
     /// Opens the store under `dataDirectory`, creating its folders and sweeping leftover staged files.
     public init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger) throws {
@@ -47,10 +47,10 @@ public final class LocalFileStore: FileStore {
             if !leftovers.isEmpty { logger.notice("swept unfinished uploads", metadata: ["count": "\(leftovers.count)"]) }
         }
         try manager.createDirectory(atPath: self.staging, withIntermediateDirectories: true)
-        self.usedBytes = Mutex(quotaBytes == nil ? 0 : Self.bytesUsed(under: self.root))
+        self.usedBytes = Mutex(Self.bytesUsed(under: self.root))
     }
 
-    private static func bytesUsed(under root: String) -> Int {
+    static func bytesUsed(under root: String) -> Int {
         var total = 0
         let enumerator = FileManager.default.enumerator(at: URL(fileURLWithPath: root), includingPropertiesForKeys: [.fileSizeKey])
         while let url = enumerator?.nextObject() as? URL {
@@ -103,9 +103,11 @@ public final class LocalFileStore: FileStore {
             case .failure(let error):
                 outcomes.append(.failure(error))
             case .success(let (outcome, replacedSize)):
-                if let quota = self.quotaBytes, !self.account(file.staged.size, replacing: replacedSize, quota: quota) {
+                if !self.account(file.staged.size, replacing: replacedSize), let quota = self.quotaBytes {
                     // The file went in before a concurrent commit was known to use up the quota: take it out again.
                     _ = try? await self.removeFile(at: file.path)
+                    // removeFile took the new file's bytes off; the file it replaced is gone too.
+                    self.usedBytes.withLock { $0 += file.staged.size - replacedSize }
                     outcomes.append(.failure(ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")))
                 } else {
                     outcomes.append(.success(outcome))
@@ -116,10 +118,10 @@ public final class LocalFileStore: FileStore {
     }
 
     /// Counts `size` bytes replacing `replaced` against the quota; false when they do not fit.
-    private func account(_ size: Int, replacing replaced: Int, quota: Int) -> Bool {
+    func account(_ size: Int, replacing replaced: Int) -> Bool {
         self.usedBytes.withLock { used in
             let next = used + size - replaced
-            if next > quota && size > replaced { return false }
+            if let quota = self.quotaBytes, next > quota && size > replaced { return false }
             used = next
             return true
         }
@@ -178,13 +180,7 @@ public final class LocalFileStore: FileStore {
                 if errno == ENOENT || errno == ENOTDIR { return nil }
                 throw POSIXFailure(errno: errno, operation: "stat")
             }
-            let seconds = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
-            return StoredItem(
-                isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
-                size: Int(info.st_size),
-                modified: Date(timeIntervalSince1970: seconds),
-                etag: Self.etag(info)
-            )
+            return StoredItem(info)
         }
     }
 
@@ -203,7 +199,7 @@ public final class LocalFileStore: FileStore {
             return Int(info.st_size)
         }
         guard let removed else { return false }
-        if self.quotaBytes != nil { self.usedBytes.withLock { $0 -= removed } }
+        self.usedBytes.withLock { $0 -= removed }
         return true
     }
 
@@ -222,7 +218,7 @@ public final class LocalFileStore: FileStore {
     }
 
     /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.
-    private static func makeFolders(_ folder: String, under root: String) throws {
+    static func makeFolders(_ folder: String, under root: String) throws {
         guard folder != root else { return }
         var current = root
         for name in folder.dropFirst(root.count + 1).split(separator: "/") {
@@ -233,6 +229,25 @@ public final class LocalFileStore: FileStore {
                 throw ProblemDetails(status: .conflict, detail: "\"\(current.dropFirst(root.count + 1))\" is a file, not a folder")
             }
         }
+    }
+}
+
+extension StoredItem {
+    /// The attributes `stat` reported.
+    init(_ info: stat) {
+        self.init(
+            isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
+            size: Int(info.st_size),
+            modified: Date(info.st_mtim),
+            changed: Date(info.st_ctim),
+            etag: LocalFileStore.etag(info)
+        )
+    }
+}
+
+extension Date {
+    init(_ time: timespec) {
+        self.init(timeIntervalSince1970: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
     }
 }
 

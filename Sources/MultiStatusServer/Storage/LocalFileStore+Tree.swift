@@ -1,0 +1,158 @@
+import Foundation
+import MultiStatus
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Folders, whole-tree operations and streamed listings, for WebDAV.
+extension LocalFileStore {
+    public func usage() async throws -> (used: Int, available: Int) {
+        let used = self.usedBytes.withLock { $0 }
+        if let quota = self.quotaBytes { return (used, max(0, quota - used)) }
+        let root = self.root
+        let free = try await self.threadPool.runIfActive {
+            var info = statvfs()
+            guard statvfs(root, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "read the file system's free space") }
+            return Int(info.f_bavail) * Int(info.f_frsize)
+        }
+        return (used, free)
+    }
+
+    public func makeFolder(at path: StorePath) async throws {
+        let target = self.fileSystemPath(of: path)
+        try await self.threadPool.runIfActive {
+            guard mkdir(target, 0o755) == 0 else {
+                switch errno {
+                case EEXIST: throw ProblemDetails(status: .methodNotAllowed, detail: "\"\(path)\" already exists")
+                case ENOENT, ENOTDIR: throw ProblemDetails(status: .conflict, detail: "the parent of \"\(path)\" is not a folder")
+                default: throw POSIXFailure(errno: errno, operation: "create a folder")
+                }
+            }
+        }
+        try await self.syncFolders([path.parent])
+    }
+
+    public func removeItem(at path: StorePath) async throws -> Bool {
+        let target = self.fileSystemPath(of: path)
+        let removed: Int? = try await self.threadPool.runIfActive {
+            var info = stat()
+            guard lstat(target, &info) == 0 else { return nil }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                guard unlink(target) == 0 else { throw POSIXFailure(errno: errno, operation: "delete") }
+                return Int(info.st_size)
+            }
+            let size = Self.bytesUsed(under: target)
+            try FileManager.default.removeItem(atPath: target)
+            return size
+        }
+        guard let removed else { return false }
+        self.usedBytes.withLock { $0 -= removed }
+        return true
+    }
+
+    public func copyItem(from source: StorePath, to destination: StorePath, recursive: Bool) async throws {
+        let from = self.fileSystemPath(of: source)
+        let to = self.fileSystemPath(of: destination)
+        let size: Int = try await self.threadPool.runIfActive {
+            var info = stat()
+            guard stat(from, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat") }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { return Int(info.st_size) }
+            return recursive ? Self.bytesUsed(under: from) : 0
+        }
+        guard self.account(size, replacing: 0) else {
+            throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(self.quotaBytes ?? 0) bytes is used up")
+        }
+        do {
+            try await self.threadPool.runIfActive {
+                var info = stat()
+                if stat(from, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, !recursive {
+                    guard mkdir(to, 0o755) == 0 else { throw POSIXFailure(errno: errno, operation: "create a folder") }
+                } else {
+                    try FileManager.default.copyItem(atPath: from, toPath: to)
+                }
+            }
+        } catch {
+            self.usedBytes.withLock { $0 -= size }
+            throw error
+        }
+        try await self.syncFolders([destination.parent])
+    }
+
+    public func moveItem(from source: StorePath, to destination: StorePath) async throws {
+        let from = self.fileSystemPath(of: source)
+        let to = self.fileSystemPath(of: destination)
+        try await self.threadPool.runIfActive {
+            guard rename(from, to) == 0 else { throw POSIXFailure(errno: errno, operation: "move") }
+        }
+        try await self.syncFolders([source.parent, destination.parent])
+    }
+
+    public func setModified(_ date: Date, of path: StorePath) async throws {
+        let target = self.fileSystemPath(of: path)
+        let seconds = date.timeIntervalSince1970
+        try await self.threadPool.runIfActive {
+            let whole = seconds.rounded(.down)
+            let time = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+            let times = [time, time]
+            guard utimensat(AT_FDCWD, target, times, 0) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
+        }
+    }
+
+    public func forEachEntries(
+        in path: StorePath,
+        batchSize: Int,
+        _ body: ([(name: String, item: StoredItem)]) async throws -> Void
+    ) async throws {
+        let target = self.fileSystemPath(of: path)
+        let folder = try await self.threadPool.runIfActive {
+            guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
+            return FolderHandle(pointer: handle)
+        }
+        do {
+            while true {
+                let batch = try await self.threadPool.runIfActive { try folder.read(upTo: batchSize) }
+                if batch.isEmpty { break }
+                try await body(batch)
+            }
+        } catch {
+            try? await self.threadPool.runIfActive { folder.close() }
+            throw error
+        }
+        try await self.threadPool.runIfActive { folder.close() }
+    }
+}
+
+/// An open folder read in batches. Used by one listing at a time, one thread-pool job after
+/// another (each job awaited before the next starts), so the `DIR` is never shared.
+private struct FolderHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    func read(upTo count: Int) throws -> [(name: String, item: StoredItem)] {
+        var batch: [(name: String, item: StoredItem)] = []
+        batch.reserveCapacity(count)
+        let descriptor = dirfd(self.pointer)
+        while batch.count < count {
+            errno = 0
+            guard let entry = readdir(self.pointer) else {
+                if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(validatingCString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
+            guard let name, name != ".", name != "..", (try? StorePath.validateName(name)) != nil else { continue }
+            var info = stat()
+            guard fstatat(descriptor, name, &info, 0) == 0 else { continue }
+            batch.append((name, StoredItem(info)))
+        }
+        return batch
+    }
+
+    func close() { closedir(self.pointer) }
+}
