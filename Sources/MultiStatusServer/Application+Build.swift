@@ -61,6 +61,12 @@ public func buildApplication(
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
+    DAVRoutes<AppRequestContext>(
+        store: store,
+        properties: PropertyStore(database: database),
+        locks: LockStore(database: database),
+        limits: configuration.limits
+    ).register(on: router)
     UserRoutes<AppRequestContext>(
         store: UserStore(database: database),
         idempotency: IdempotencyStore(database: database),

@@ -47,6 +47,35 @@ enum Migrations {
                 "CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at)",
             ]
         },
+        Migration(version: 3, name: "webdav properties and locks") { engine in
+            // Paths are compared byte by byte, so that "a/b/" <= p < "a/b0" selects exactly what is below a/b.
+            let path = engine == .sqlite ? "TEXT" : "TEXT COLLATE \"C\""
+            return [
+                """
+                CREATE TABLE dav_properties (
+                    path \(path) NOT NULL,
+                    parent \(path) NOT NULL,
+                    namespace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (path, namespace, name)
+                )
+                """,
+                "CREATE INDEX dav_properties_parent ON dav_properties (parent)",
+                """
+                CREATE TABLE dav_locks (
+                    token TEXT PRIMARY KEY,
+                    path \(path) NOT NULL,
+                    depth_infinity BOOLEAN NOT NULL,
+                    exclusive BOOLEAN NOT NULL,
+                    owner TEXT NOT NULL,
+                    timeout_seconds BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX dav_locks_path ON dav_locks (path)",
+            ]
+        },
     ]
 
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {

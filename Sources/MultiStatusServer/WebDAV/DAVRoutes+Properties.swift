@@ -1,0 +1,257 @@
+import Foundation
+import Hummingbird
+import MultiStatus
+import MultiStatusHummingbird
+import NIOCore
+
+/// What a PROPFIND asks for (RFC 4918 section 9.1).
+enum PropfindRequest: Sendable {
+    /// Every live property but the expensive ones, every dead property, plus those named in `include`.
+    case allProperties(include: [DAVPropertyName])
+    /// The names of all properties, without values.
+    case propertyNames
+    /// These properties, each found (200) or not (404).
+    case properties([DAVPropertyName])
+}
+
+extension DAVRoutes {
+    /// Members read from the folder per batch; each batch is written as it is read.
+    static var listingBatch: Int { 512 }
+
+    func propfind(_ request: Request, path: StorePath) async throws -> Response {
+        let asked = try await self.propfindRequest(request)
+        let depthOne: Bool
+        switch request.headers[.depth]?.lowercased() {
+        case "0": depthOne = false
+        case "1": depthOne = true
+        case nil, "infinity":
+            throw DAVError(
+                status: .forbidden,
+                condition: "<D:propfind-finite-depth/>",
+                detail: "PROPFIND with Depth: infinity is not served; use Depth: 0 or 1"
+            )
+        default: throw ProblemDetails(status: .badRequest, detail: "Depth must be 0, 1 or infinity")
+        }
+        // Everything that decides the status comes before the body: a missing resource is a 404, not a 207.
+        guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
+        let listMembers = depthOne && item.isDirectory
+        let dead = try await self.properties.properties(of: path)
+        let membersDead = listMembers ? try await self.properties.propertiesOfMembers(of: path) : [:]
+        let held = try await self.locks.locks(covering: path, includingBelow: listMembers)
+        let usage = asked.needsUsage ? try await self.store.usage() : nil
+        let live = LiveProperties(usage: usage)
+
+        let store = self.store
+        let body = ResponseBody { writer in
+            var encoder = MultiStatusEncoder(format: .xml, collection: .files)
+            var text = encoder.head()
+            text += encoder.encode(live.response(for: path, item: item, asked: asked, dead: dead, locks: held.filter { $0.covers(path) }))
+            try await writer.write(ByteBuffer(string: text))
+            if listMembers {
+                try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
+                    var text = ""
+                    for (name, member) in batch {
+                        guard let memberPath = try? path.appending(name) else { continue }
+                        let locks = held.isEmpty ? [] : held.filter { $0.covers(memberPath) }
+                        text += encoder.encode(live.response(for: memberPath, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks))
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                }
+            }
+            try await writer.write(ByteBuffer(string: MultiStatusEncoder.davTail))
+            try await writer.finish(nil)
+        }
+        return Response(status: .multiStatus, headers: [.contentType: "application/xml; charset=utf-8"], body: body)
+    }
+
+    private func propfindRequest(_ request: Request) async throws -> PropfindRequest {
+        guard let root = try await self.xmlBody(request) else { return .allProperties(include: []) }
+        guard root.namespace == DAVPropertyName.davNamespace, root.name == "propfind" else {
+            throw ProblemDetails(status: .badRequest, detail: "a PROPFIND body must be a DAV:propfind element")
+        }
+        let dav = DAVPropertyName.davNamespace
+        if let prop = root.child(dav, "prop") { return .properties(prop.children.map { DAVPropertyName($0.namespace, $0.name) }) }
+        if root.child(dav, "propname") != nil { return .propertyNames }
+        if root.child(dav, "allprop") != nil {
+            return .allProperties(include: root.child(dav, "include")?.children.map { DAVPropertyName($0.namespace, $0.name) } ?? [])
+        }
+        throw ProblemDetails(status: .badRequest, detail: "a DAV:propfind must hold DAV:prop, DAV:propname or DAV:allprop")
+    }
+
+    /// The request body parsed as XML, or `nil` when there is none.
+    /// - Throws: 400 for malformed or hostile XML (DTDs, entities, too deep), 413 when too large.
+    func xmlBody(_ request: Request) async throws -> XMLElementNode? {
+        var body = request.body
+        let bytes = try await body.collect(upTo: self.limits.bytesPerDocument)
+        guard bytes.readableBytes > 0 else { return nil }
+        do {
+            return try XMLElementTreeParser(maxDepth: 64, maxBytes: self.limits.bytesPerDocument).parse(bytes.readableBytesView)
+        } catch {
+            throw ProblemDetails(status: error.isTooLarge ? .contentTooLarge : .badRequest, detail: error.description)
+        }
+    }
+
+    func proppatch(_ request: Request, path: StorePath) async throws -> Response {
+        guard let root = try await self.xmlBody(request), root.namespace == DAVPropertyName.davNamespace, root.name == "propertyupdate" else {
+            throw ProblemDetails(status: .badRequest, detail: "a PROPPATCH body must be a DAV:propertyupdate element")
+        }
+        var changes: [PropertyStore.Change] = []
+        var modified: Date?
+        for instruction in root.children where instruction.namespace == DAVPropertyName.davNamespace {
+            for prop in instruction.children(DAVPropertyName.davNamespace, "prop") {
+                for element in prop.children {
+                    let name = DAVPropertyName(element.namespace, element.name)
+                    switch instruction.name {
+                    case "set":
+                        changes.append(.set(DAVProperty(name, xml: element.innerXML)))
+                        if name == LiveProperties.win32LastModifiedTime { modified = HTTPDate.parse(element.text) }
+                    case "remove": changes.append(.remove(name))
+                    default: throw ProblemDetails(status: .badRequest, detail: "DAV:\(instruction.name) is not DAV:set or DAV:remove")
+                    }
+                }
+            }
+        }
+        guard !changes.isEmpty else { throw ProblemDetails(status: .badRequest, detail: "the DAV:propertyupdate changes nothing") }
+        guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
+        try await self.authorize(request, path: path, protecting: [.init(path)])
+
+        let names = changes.map(\.name)
+        let refused = names.filter { LiveProperties.names.contains($0) }
+        let groups: [DAVPropertyStatus]
+        if refused.isEmpty {
+            try await self.properties.apply(changes, to: path)
+            if let modified { try await self.store.setModified(modified, of: path) }
+            groups = [DAVPropertyStatus(status: .ok, properties: names.map { DAVProperty($0) })]
+        } else {
+            // All or nothing: a protected property fails the whole request, and the rest say 424.
+            groups = [
+                DAVPropertyStatus(status: .forbidden, properties: refused.map { DAVProperty($0) }, error: "<D:cannot-modify-protected-property/>"),
+                DAVPropertyStatus(status: .failedDependency, properties: names.filter { !refused.contains($0) }.map { DAVProperty($0) }),
+            ].filter { !$0.properties.isEmpty }
+        }
+        var encoder = MultiStatusEncoder(format: .xml, collection: .files)
+        let response = DAVResponse(href: DAVLocation.href(path, isCollection: item.isDirectory), propertyStatus: groups)
+        let text = encoder.head() + encoder.encode(response) + MultiStatusEncoder.davTail
+        return MultiStatusResponse.response(status: .multiStatus, format: .xml, body: ByteBuffer(string: text))
+    }
+}
+
+extension PropertyStore.Change {
+    var name: DAVPropertyName {
+        switch self {
+        case .set(let property): property.name
+        case .remove(let name): name
+        }
+    }
+}
+
+extension PropfindRequest {
+    /// True when the quota properties, which read the file system, are asked for.
+    var needsUsage: Bool {
+        switch self {
+        case .allProperties(let include): include.contains(where: LiveProperties.quotaNames.contains)
+        case .propertyNames: false
+        case .properties(let names): names.contains(where: LiveProperties.quotaNames.contains)
+        }
+    }
+}
+
+/// The live properties (RFC 4918 section 15, RFC 4331), computed from the file system and the locks.
+struct LiveProperties: Sendable {
+    static let creationDate = DAVPropertyName.dav("creationdate")
+    static let displayName = DAVPropertyName.dav("displayname")
+    static let contentLength = DAVPropertyName.dav("getcontentlength")
+    static let contentType = DAVPropertyName.dav("getcontenttype")
+    static let etag = DAVPropertyName.dav("getetag")
+    static let lastModified = DAVPropertyName.dav("getlastmodified")
+    static let resourceType = DAVPropertyName.dav("resourcetype")
+    static let supportedLock = DAVPropertyName.dav("supportedlock")
+    static let lockDiscovery = DAVPropertyName.dav("lockdiscovery")
+    static let quotaNames = [DAVPropertyName.dav("quota-available-bytes"), DAVPropertyName.dav("quota-used-bytes")]
+    /// Windows' property for a file's modification time; kept as a dead property and applied to the file.
+    static let win32LastModifiedTime = DAVPropertyName("urn:schemas-microsoft-com:", "Win32LastModifiedTime")
+
+    /// What `allprop` lists, in order.
+    static let allPropertyNames = [creationDate, displayName, contentLength, contentType, etag, lastModified, resourceType, supportedLock, lockDiscovery]
+    /// Every live property; clients cannot set or remove them.
+    static let names = Set(allPropertyNames + quotaNames)
+
+    static let supportedLockXML =
+        "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+        + "<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+
+    /// Bytes used and available, when asked for.
+    let usage: (used: Int, available: Int)?
+
+    /// The value of live property `name`, or `nil` when the resource has none (a collection's length).
+    func value(_ name: DAVPropertyName, path: StorePath, item: StoredItem, locks: [DAVLock]) -> DAVProperty? {
+        switch name {
+        case Self.creationDate: return DAVProperty(name, text: Self.rfc3339(item.changed))
+        case Self.displayName: return DAVProperty(name, text: path.name ?? "")
+        case Self.contentLength: return item.isDirectory ? nil : DAVProperty(name, text: String(item.size))
+        case Self.contentType: return item.isDirectory ? nil : DAVProperty(name, text: FileTypes.mediaType(forName: path.name ?? ""))
+        case Self.etag: return DAVProperty(name, text: item.etag)
+        case Self.lastModified: return DAVProperty(name, text: HTTPDate.format(item.modified))
+        case Self.resourceType: return DAVProperty(name, xml: item.isDirectory ? "<D:collection/>" : "")
+        case Self.supportedLock: return DAVProperty(name, xml: Self.supportedLockXML)
+        case Self.lockDiscovery: return DAVProperty(name, xml: locks.map(Self.activeLock).joined())
+        case Self.quotaNames[0]: return self.usage.map { DAVProperty(name, text: String($0.available)) }
+        case Self.quotaNames[1]: return self.usage.map { DAVProperty(name, text: String($0.used)) }
+        default: return nil
+        }
+    }
+
+    /// One resource's `<D:response>` for a PROPFIND.
+    func response(for path: StorePath, item: StoredItem, asked: PropfindRequest, dead: [DAVProperty], locks: [DAVLock]) -> DAVResponse {
+        var found: [DAVProperty] = []
+        var missing: [DAVProperty] = []
+        switch asked {
+        case .allProperties(let include):
+            for name in Self.allPropertyNames {
+                if let property = self.value(name, path: path, item: item, locks: locks) { found.append(property) }
+            }
+            found += dead
+            for name in include where !Self.allPropertyNames.contains(name) && !dead.contains(where: { $0.name == name }) {
+                if let property = self.value(name, path: path, item: item, locks: locks) { found.append(property) } else { missing.append(DAVProperty(name)) }
+            }
+        case .propertyNames:
+            for name in Self.allPropertyNames + Self.quotaNames where self.applies(name, to: item) { found.append(DAVProperty(name)) }
+            found += dead.map { DAVProperty($0.name) }
+        case .properties(let names):
+            for name in names {
+                if let property = Self.names.contains(name)
+                    ? self.value(name, path: path, item: item, locks: locks)
+                    : dead.first(where: { $0.name == name })
+                {
+                    found.append(property)
+                } else {
+                    missing.append(DAVProperty(name))
+                }
+            }
+        }
+        var groups: [DAVPropertyStatus] = []
+        if !found.isEmpty { groups.append(DAVPropertyStatus(status: .ok, properties: found)) }
+        if !missing.isEmpty { groups.append(DAVPropertyStatus(status: .notFound, properties: missing)) }
+        return DAVResponse(href: DAVLocation.href(path, isCollection: item.isDirectory), propertyStatus: groups)
+    }
+
+    private func applies(_ name: DAVPropertyName, to item: StoredItem) -> Bool {
+        !(item.isDirectory && (name == Self.contentLength || name == Self.contentType))
+    }
+
+    /// One `<D:activelock>`.
+    static func activeLock(_ lock: DAVLock) -> String {
+        let remaining = max(0, (lock.expiresAt - LockStore.now() + 999) / 1000)
+        let root = DAVLocation.href(lock.root, isCollection: false)
+        return "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope>\(lock.exclusive ? "<D:exclusive/>" : "<D:shared/>")</D:lockscope>"
+            + "<D:depth>\(lock.depthInfinity ? "infinity" : "0")</D:depth>"
+            + (lock.owner.isEmpty ? "" : "<D:owner>\(lock.owner)</D:owner>")
+            + "<D:timeout>Second-\(remaining)</D:timeout>"
+            + "<D:locktoken><D:href>\(XMLText.escaped(lock.token))</D:href></D:locktoken>"
+            + "<D:lockroot><D:href>\(XMLText.escaped(root))</D:href></D:lockroot></D:activelock>"
+    }
+
+    private static let rfc3339 = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
+
+    static func rfc3339(_ date: Date) -> String { date.formatted(Self.rfc3339) }
+}

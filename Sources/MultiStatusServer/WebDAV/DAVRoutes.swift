@@ -1,0 +1,348 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MultiStatus
+import MultiStatusHummingbird
+import NIOCore
+
+/// WebDAV class 1 and 2 (RFC 4918) under `/dav/`, over the same file store as `/files/`.
+///
+/// Properties set by clients and locks live in the database, so several server processes on one
+/// data folder and database agree on them. Multi-resource answers use the core's XML writer.
+struct DAVRoutes<Context: RequestContext> {
+    let store: any FileStore
+    let properties: PropertyStore
+    let locks: LockStore
+    let limits: Limits
+
+    static var methods: [HTTPRequest.Method] {
+        [.options, .get, .head, .put, .delete] + ["MKCOL", "COPY", "MOVE", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK"].map { HTTPRequest.Method($0)! }
+    }
+    static var allow: String { self.methods.map(\.rawValue).joined(separator: ", ") }
+
+    func register(on router: Router<Context>) {
+        for path in ["dav", "dav/**"] {
+            for method in Self.methods {
+                router.on(RouterPath(path), method: method) { request, context in try await self.handle(request, context: context) }
+            }
+        }
+    }
+
+    private func handle(_ request: Request, context: Context) async throws -> Response {
+        let path = try DAVLocation.storePath(urlPath: request.uri.path)
+        switch request.method.rawValue {
+        case "OPTIONS": return self.options()
+        case "GET": return try await self.get(request, path: path, context: context, head: false)
+        case "HEAD": return try await self.get(request, path: path, context: context, head: true)
+        case "PUT": return try await self.put(request, path: path)
+        case "DELETE": return try await self.delete(request, path: path)
+        case "MKCOL": return try await self.makeCollection(request, path: path)
+        case "COPY": return try await self.copyOrMove(request, path: path, move: false)
+        case "MOVE": return try await self.copyOrMove(request, path: path, move: true)
+        case "PROPFIND": return try await self.propfind(request, path: path)
+        case "PROPPATCH": return try await self.proppatch(request, path: path)
+        case "LOCK": return try await self.lock(request, path: path)
+        case "UNLOCK": return try await self.unlock(request, path: path)
+        default: throw ProblemDetails(status: .methodNotAllowed, detail: "\(request.method) is not a WebDAV method here")
+        }
+    }
+
+    // MARK: Simple methods
+
+    private func options() -> Response {
+        Response(status: .ok, headers: [.dav: "1, 2", .allow: Self.allow, .msAuthorVia: "DAV", .acceptRanges: "bytes", .contentLength: "0"])
+    }
+
+    private func get(_ request: Request, path: StorePath, context: Context, head: Bool) async throws -> Response {
+        guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
+        if !item.isDirectory {
+            return try await StoredFileResponder(store: self.store).response(for: path, item: item, request: request, context: context, head: head)
+        }
+        return self.collectionPage(path, head: head)
+    }
+
+    /// A collection in a browser: a streamed HTML list of its members.
+    private func collectionPage(_ path: StorePath, head: Bool) -> Response {
+        let headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
+        if head { return Response(status: .ok, headers: headers) }
+        let store = self.store
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            var title = ""
+            XMLText.escape(DAVLocation.href(path, isCollection: true), into: &title)
+            try await writer.write(ByteBuffer(string: "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><ul>\n"))
+            try await store.forEachEntries(in: path, batchSize: 512) { batch in
+                var html = ""
+                for (name, item) in batch {
+                    guard let member = try? path.appending(name) else { continue }
+                    html += "<li><a href=\""
+                    XMLText.escape(DAVLocation.href(member, isCollection: item.isDirectory), into: &html)
+                    html += "\">"
+                    XMLText.escape(name + (item.isDirectory ? "/" : ""), into: &html)
+                    html += "</a></li>\n"
+                }
+                try await writer.write(ByteBuffer(string: html))
+            }
+            try await writer.write(ByteBuffer(string: "</ul></body></html>\n"))
+            try await writer.finish(nil)
+        })
+    }
+
+    private func put(_ request: Request, path: StorePath) async throws -> Response {
+        guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "PUT cannot replace the root collection") }
+        let existing = try await self.store.attributes(of: path)
+        if existing?.isDirectory == true {
+            throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
+        }
+        try await self.requireParent(of: path)
+        try await self.authorize(request, path: path, protecting: [.init(path)] + (existing == nil ? [.init(path.parent)] : []))
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > self.limits.bytesPerFile {
+            throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
+        }
+        let staged = try await self.store.stage(for: path, refusingExisting: false)
+        let outcome: CommitOutcome
+        do {
+            for try await chunk in request.body {
+                try await staged.write(chunk)
+                if staged.size > self.limits.bytesPerFile { throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile) }
+            }
+            _ = try await staged.finish()
+        } catch {
+            await self.store.discard(staged)
+            throw Self.problem(error)
+        }
+        do {
+            outcome = try await self.store.commit([(staged, path)], overwrite: true)[0].get()
+            try await self.store.syncFolders([path.parent])
+        } catch {
+            throw Self.problem(error)
+        }
+        var headers: HTTPFields = [.contentLength: "0"]
+        if let modified = Self.requestedModificationTime(request) {
+            try await self.store.setModified(modified, of: path)
+            headers[.ocMtime] = "accepted"
+        }
+        if let etag = try await self.store.attributes(of: path)?.etag { headers[.eTag] = etag }
+        return Response(status: outcome == .created ? .created : .noContent, headers: headers)
+    }
+
+    /// The modification time a client asks to keep: `X-OC-Mtime` (seconds since 1970) or `Win32LastModifiedTime` (an HTTP date).
+    private static func requestedModificationTime(_ request: Request) -> Date? {
+        if let seconds = request.headers[.ocMtime].flatMap(Double.init) { return Date(timeIntervalSince1970: seconds) }
+        return request.headers[.win32LastModifiedTime].flatMap(HTTPDate.parse)
+    }
+
+    private func delete(_ request: Request, path: StorePath) async throws -> Response {
+        guard !path.components.isEmpty else { throw ProblemDetails(status: .forbidden, detail: "the root collection cannot be deleted") }
+        guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
+        try await self.authorize(request, path: path, protecting: [.init(path, includingBelow: item.isDirectory), .init(path.parent)])
+        try await self.removeResource(at: path)
+        return Response(status: .noContent)
+    }
+
+    /// Deletes a resource with its properties and locks.
+    private func removeResource(at path: StorePath) async throws {
+        do {
+            _ = try await self.store.removeItem(at: path)
+        } catch {
+            throw Self.problem(error)
+        }
+        try await self.properties.removeAll(at: path)
+        try await self.locks.removeAll(at: path)
+    }
+
+    private func makeCollection(_ request: Request, path: StorePath) async throws -> Response {
+        var body = request.body
+        if try await body.collect(upTo: self.limits.bytesPerDocument).readableBytes > 0 {
+            throw ProblemDetails(status: .unsupportedMediaType, detail: "MKCOL with a body is not supported")
+        }
+        guard !path.components.isEmpty, try await self.store.attributes(of: path) == nil else {
+            throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) already exists")
+        }
+        try await self.requireParent(of: path)
+        try await self.authorize(request, path: path, protecting: [.init(path), .init(path.parent)])
+        do {
+            try await self.store.makeFolder(at: path)
+        } catch {
+            throw Self.problem(error)
+        }
+        return Response(status: .created, headers: [.contentLength: "0"])
+    }
+
+    private func copyOrMove(_ request: Request, path source: StorePath, move: Bool) async throws -> Response {
+        let method = move ? "MOVE" : "COPY"
+        guard let destinationURL = request.headers[.destination] else {
+            throw ProblemDetails(status: .badRequest, detail: "\(method) needs a Destination header")
+        }
+        guard let destination = try DAVLocation.storePath(url: destinationURL, request: request) else {
+            throw ProblemDetails(status: .badGateway, detail: "Destination \(destinationURL) is not on this server below \(DAVLocation.prefix)/")
+        }
+        guard let item = try await self.store.attributes(of: source) else { throw Self.notFound(source) }
+        guard !source.components.isEmpty, !destination.components.isEmpty else {
+            throw ProblemDetails(status: .forbidden, detail: "the root collection cannot be copied, moved or replaced")
+        }
+        guard source != destination else { throw ProblemDetails(status: .forbidden, detail: "source and destination are the same resource") }
+        if destination.components.starts(with: source.components) {
+            throw ProblemDetails(status: .forbidden, detail: "the destination is inside the source")
+        }
+        let overwrite: Bool
+        switch request.headers[.overwrite]?.uppercased() {
+        case nil, "T": overwrite = true
+        case "F": overwrite = false
+        default: throw ProblemDetails(status: .badRequest, detail: "Overwrite must be T or F")
+        }
+        let recursive: Bool
+        switch request.headers[.depth]?.lowercased() {
+        case nil, "infinity": recursive = true
+        case "0" where !move: recursive = false
+        default: throw ProblemDetails(status: .badRequest, detail: "Depth of \(method) must be \(move ? "infinity" : "0 or infinity")")
+        }
+        try await self.requireParent(of: destination)
+        let replaced = try await self.store.attributes(of: destination)
+        if replaced != nil && !overwrite {
+            throw ProblemDetails(status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F")
+        }
+        var protected: [Protected] = [.init(destination, includingBelow: true)]
+        if replaced == nil { protected.append(.init(destination.parent)) }
+        if move { protected += [.init(source, includingBelow: true), .init(source.parent)] }
+        try await self.authorize(request, path: source, protecting: protected)
+
+        if replaced != nil { try await self.removeResource(at: destination) }
+        do {
+            if move {
+                try await self.store.moveItem(from: source, to: destination)
+            } else {
+                try await self.store.copyItem(from: source, to: destination, recursive: recursive || !item.isDirectory)
+            }
+        } catch {
+            throw Self.problem(error)
+        }
+        try await self.properties.transfer(from: source, to: destination, recursive: recursive, keepSource: !move)
+        if move { try await self.locks.removeAll(at: source) }
+        return Response(status: replaced == nil ? .created : .noContent, headers: [.contentLength: "0"])
+    }
+
+    // MARK: Shared checks
+
+    /// Refuses with 409 when the parent of `path` is not a collection.
+    func requireParent(of path: StorePath) async throws {
+        guard try await self.store.attributes(of: path.parent)?.isDirectory == true else {
+            throw ProblemDetails(status: .conflict, detail: "the parent collection \(DAVLocation.href(path.parent, isCollection: true)) does not exist")
+        }
+    }
+
+    /// What a method changes, for the lock check: a resource, and with `includingBelow` all its members.
+    struct Protected {
+        var path: StorePath
+        var includingBelow = false
+        init(_ path: StorePath, includingBelow: Bool = false) {
+            self.path = path
+            self.includingBelow = includingBelow
+        }
+    }
+
+    /// Evaluates the `If` header (412 when it does not hold) and refuses with 423 when a lock covering
+    /// something the method changes has none of its tokens in that header.
+    func authorize(_ request: Request, path: StorePath, protecting protected: [Protected]) async throws {
+        let ifHeader = try request.headers[.davIf].map { text throws(ProblemDetails) in try DAVIfHeader(parsing: text) }
+        if let ifHeader {
+            let holds = try await ifHeader.holds { tag in
+                let target: StorePath?
+                if let tag { target = try DAVLocation.storePath(url: tag, request: request) } else { target = path }
+                guard let target else { return .init(etag: nil, lockTokens: []) }
+                let etag = try await self.store.attributes(of: target)?.etag
+                let tokens = Set(try await self.locks.locks(covering: target).map(\.token))
+                return .init(etag: etag, lockTokens: tokens)
+            }
+            guard holds else { throw ProblemDetails(status: .preconditionFailed, detail: "the If header's conditions do not hold") }
+        }
+        let submitted = ifHeader?.submittedTokens ?? []
+        for item in protected {
+            let held = try await self.locks.locks(covering: item.path, includingBelow: item.includingBelow)
+            // Of several shared locks on one resource, any one token is enough.
+            for root in Set(held.map(\.root)) where !held.contains(where: { $0.root == root && submitted.contains($0.token) }) {
+                let href = DAVLocation.href(root, isCollection: try await self.store.attributes(of: root)?.isDirectory ?? false)
+                throw DAVError(
+                    status: .locked,
+                    condition: "<D:lock-token-submitted><D:href>\(XMLText.escaped(href))</D:href></D:lock-token-submitted>",
+                    detail: "\(href) is locked; send its lock token in the If header"
+                )
+            }
+        }
+    }
+
+    static func notFound(_ path: StorePath) -> ProblemDetails {
+        ProblemDetails(status: .notFound, detail: "nothing at \(DAVLocation.href(path, isCollection: false))")
+    }
+
+    /// A storage failure as the problem a client should see.
+    static func problem(_ error: any Error) -> any Error {
+        (error as? any ItemFailure)?.problem ?? error
+    }
+
+}
+
+/// Where WebDAV resources are: URL paths below `/dav/` and the store paths they name.
+enum DAVLocation {
+    static let prefix = "/dav"
+
+    /// The store path of a percent-encoded URL path below `/dav`.
+    static func storePath(urlPath: String) throws(ProblemDetails) -> StorePath {
+        guard urlPath == Self.prefix || urlPath.hasPrefix(Self.prefix + "/") else {
+            throw ProblemDetails(status: .notFound, detail: "\(urlPath) is not below \(Self.prefix)/")
+        }
+        return try StorePath(encodedURLPath: urlPath.dropFirst(Self.prefix.count))
+    }
+
+    /// The store path named by a `Destination` or a tagged `If` URL: an absolute URL or an absolute path.
+    /// - Returns: `nil` when the URL is on another server or not below `/dav/`.
+    static func storePath(url: String, request: Request) throws(ProblemDetails) -> StorePath? {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") {
+            rest = rest[scheme.upperBound...]
+            let authority = rest.prefix { $0 != "/" }
+            if let host = request.head.authority, host.lowercased() != authority.lowercased() { return nil }
+            rest = rest.dropFirst(authority.count)
+        }
+        if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
+        guard rest == Self.prefix || rest.hasPrefix(Self.prefix + "/") else { return nil }
+        return try StorePath(encodedURLPath: rest.dropFirst(Self.prefix.count))
+    }
+
+    /// The href of a resource: percent-encoded, collections ending in `/`.
+    static func href(_ path: StorePath, isCollection: Bool) -> String {
+        if path.components.isEmpty { return Self.prefix + "/" }
+        return path.urlPath(under: Self.prefix + "/") + (isCollection ? "/" : "")
+    }
+}
+
+/// A WebDAV precondition failure: a status and the RFC 4918 `<D:error>` element that names it.
+struct DAVError: HTTPResponseError, CustomStringConvertible {
+    let status: HTTPResponse.Status
+    /// The precondition element, e.g. `<D:lock-token-submitted>…</D:lock-token-submitted>`.
+    let condition: String
+    let detail: String
+
+    var description: String { self.detail }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = ByteBuffer(string: MultiStatusEncoder.errorDocument(self.condition))
+        return Response(
+            status: self.status,
+            headers: [.contentType: "application/xml; charset=utf-8", .contentLength: String(body.readableBytes)],
+            body: .init(byteBuffer: body)
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let dav = Self("DAV")!
+    static let depth = Self("Depth")!
+    static let destination = Self("Destination")!
+    static let overwrite = Self("Overwrite")!
+    static let davIf = Self("If")!
+    static let lockToken = Self("Lock-Token")!
+    static let timeout = Self("Timeout")!
+    static let msAuthorVia = Self("MS-Author-Via")!
+    static let ocMtime = Self("X-OC-Mtime")!
+    static let win32LastModifiedTime = Self("Win32LastModifiedTime")!
+}

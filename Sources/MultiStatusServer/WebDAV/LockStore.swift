@@ -1,0 +1,123 @@
+import Foundation
+import MultiStatus
+import SQLKit
+
+/// A WebDAV lock (RFC 4918 section 6).
+struct DAVLock: Sendable, Hashable {
+    /// `urn:uuid:…`, given to the client in `Lock-Token`.
+    var token: String
+    /// The locked resource.
+    var root: StorePath
+    /// True for `Depth: infinity`: every member below the root is locked too.
+    var depthInfinity: Bool
+    /// Exclusive or shared.
+    var exclusive: Bool
+    /// The client's `<D:owner>` content, as XML.
+    var owner: String
+    /// The timeout granted, in seconds.
+    var timeoutSeconds: Int
+    /// When the lock lapses, in milliseconds since 1970.
+    var expiresAt: Int
+
+    /// True when the lock covers `path`: its root, or below it with depth infinity.
+    func covers(_ path: StorePath) -> Bool {
+        path == self.root || (self.depthInfinity && path.components.starts(with: self.root.components) && path.components.count > self.root.components.count)
+    }
+}
+
+/// Locks, kept in the database so that every server process on it agrees on them.
+///
+/// Conflicts are checked and a lock written in one transaction that no other process can
+/// interleave with (`BEGIN IMMEDIATE` on SQLite, an advisory transaction lock on PostgreSQL).
+struct LockStore: Sendable {
+    let database: Database
+
+    static func now() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
+
+    /// The live locks that cover `path` (held on it or, with depth infinity, on a folder above it),
+    /// and with `includingBelow` also those held on anything below it.
+    func locks(covering path: StorePath, includingBelow: Bool = false) async throws -> [DAVLock] {
+        try await self.database.withConnection { sql in try await Self.locks(covering: path, includingBelow: includingBelow, in: sql) }
+    }
+
+    private static func locks(covering path: StorePath, includingBelow: Bool, in sql: any SQLDatabase) async throws -> [DAVLock] {
+        let ancestors = (0..<path.components.count).map { path.components.prefix($0).joined(separator: "/") }
+        let rows = try await sql.select().column("*").from("dav_locks")
+            .where("expires_at", .greaterThan, SQLBind(Self.now()))
+            .where { group in
+                var group = group.orWhere("path", .equal, SQLBind(path.description))
+                if !ancestors.isEmpty {
+                    group = group.orWhere { inner in
+                        inner.where("path", .in, SQLBind.group(ancestors)).where("depth_infinity", .equal, SQLBind(1))
+                    }
+                }
+                if includingBelow { group = group.orWhere { PropertyStore.below(path, in: $0) } }
+                return group
+            }
+            .all()
+        return try rows.map { row in
+            DAVLock(
+                token: try row.decode(column: "token", as: String.self),
+                root: try StorePath(relative: try row.decode(column: "path", as: String.self)),
+                depthInfinity: try row.decode(column: "depth_infinity", as: Int.self) != 0,
+                exclusive: try row.decode(column: "exclusive", as: Int.self) != 0,
+                owner: try row.decode(column: "owner", as: String.self),
+                timeoutSeconds: try row.decode(column: "timeout_seconds", as: Int.self),
+                expiresAt: try row.decode(column: "expires_at", as: Int.self)
+            )
+        }
+    }
+
+    /// Takes a new lock unless a live lock conflicts with it.
+    /// - Returns: the conflicting locks (nothing was written), or an empty list when `lock` was taken.
+    func take(_ lock: DAVLock) async throws -> [DAVLock] {
+        let engine = self.database.engine
+        return try await self.database.transaction { sql in
+            if engine == .postgres { try await sql.raw("SELECT pg_advisory_xact_lock(4918)").run() }
+            try await sql.delete(from: "dav_locks").where("expires_at", .lessThanOrEqual, SQLBind(Self.now())).run()
+            let existing = try await Self.locks(covering: lock.root, includingBelow: lock.depthInfinity, in: sql)
+            let conflicts = existing.filter { $0.exclusive || lock.exclusive }
+            guard conflicts.isEmpty else { return conflicts }
+            try await sql.insert(into: "dav_locks")
+                .columns("token", "path", "depth_infinity", "exclusive", "owner", "timeout_seconds", "expires_at")
+                .values(
+                    SQLBind(lock.token), SQLBind(lock.root.description), SQLBind(lock.depthInfinity ? 1 : 0), SQLBind(lock.exclusive ? 1 : 0),
+                    SQLBind(lock.owner), SQLBind(lock.timeoutSeconds), SQLBind(lock.expiresAt)
+                )
+                .run()
+            return []
+        }
+    }
+
+    /// Extends a live lock by a new timeout; returns the refreshed lock.
+    func refresh(_ lock: DAVLock, timeoutSeconds: Int) async throws -> DAVLock {
+        var refreshed = lock
+        refreshed.timeoutSeconds = timeoutSeconds
+        refreshed.expiresAt = Self.now() + timeoutSeconds * 1000
+        let expiresAt = refreshed.expiresAt
+        try await self.database.withConnection { sql in
+            try await sql.update("dav_locks")
+                .set("timeout_seconds", to: SQLBind(timeoutSeconds))
+                .set("expires_at", to: SQLBind(expiresAt))
+                .where("token", .equal, SQLBind(lock.token))
+                .run()
+        }
+        return refreshed
+    }
+
+    /// Removes the lock with `token`.
+    func remove(token: String) async throws {
+        try await self.database.withConnection { sql in
+            try await sql.delete(from: "dav_locks").where("token", .equal, SQLBind(token)).run()
+        }
+    }
+
+    /// Removes every lock held on `path` or below it (the resources are gone or moved away).
+    func removeAll(at path: StorePath) async throws {
+        try await self.database.withConnection { sql in
+            try await sql.delete(from: "dav_locks")
+                .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { PropertyStore.below(path, in: $0) } }
+                .run()
+        }
+    }
+}

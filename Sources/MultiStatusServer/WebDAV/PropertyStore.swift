@@ -1,0 +1,126 @@
+import MultiStatus
+import SQLKit
+
+/// Dead properties (RFC 4918 section 4): any property a client sets, of any namespace, kept in the
+/// database with its resource's path, carried along by MOVE and COPY and removed with the resource.
+struct PropertyStore: Sendable {
+    let database: Database
+
+    /// A change asked for by PROPPATCH.
+    enum Change: Sendable {
+        case set(DAVProperty)
+        case remove(DAVPropertyName)
+    }
+
+    /// The dead properties of `path`.
+    func properties(of path: StorePath) async throws -> [DAVProperty] {
+        try await self.database.withConnection { sql in
+            let rows = try await sql.select().columns("namespace", "name", "value").from("dav_properties")
+                .where("path", .equal, SQLBind(path.description))
+                .orderBy("namespace").orderBy("name")
+                .all()
+            return try rows.map(Self.property)
+        }
+    }
+
+    /// The dead properties of the members of the folder `path`, by member name.
+    func propertiesOfMembers(of path: StorePath) async throws -> [String: [DAVProperty]] {
+        try await self.database.withConnection { sql in
+            let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
+                .where("parent", .equal, SQLBind(path.description))
+                .where("path", .notEqual, SQLBind(path.description))
+                .all()
+            var members: [String: [DAVProperty]] = [:]
+            for row in rows {
+                let memberPath = try row.decode(column: "path", as: String.self)
+                let name = String(memberPath.split(separator: "/").last ?? "")
+                members[name, default: []].append(try Self.property(row))
+            }
+            return members
+        }
+    }
+
+    private static func property(_ row: any SQLRow) throws -> DAVProperty {
+        DAVProperty(
+            DAVPropertyName(try row.decode(column: "namespace", as: String.self), try row.decode(column: "name", as: String.self)),
+            xml: try row.decode(column: "value", as: String.self)
+        )
+    }
+
+    /// Applies `changes` to `path` in document order, all in one transaction.
+    func apply(_ changes: [Change], to path: StorePath) async throws {
+        let key = path.description
+        let parent = path.components.isEmpty ? "" : path.parent.description
+        try await self.database.transaction { sql in
+            for change in changes {
+                switch change {
+                case .set(let property):
+                    try await Self.delete(property.name, at: key, in: sql)
+                    try await sql.insert(into: "dav_properties")
+                        .columns("path", "parent", "namespace", "name", "value")
+                        .values(SQLBind(key), SQLBind(parent), SQLBind(property.name.namespace), SQLBind(property.name.name), SQLBind(property.xml))
+                        .run()
+                case .remove(let name):
+                    try await Self.delete(name, at: key, in: sql)
+                }
+            }
+        }
+    }
+
+    private static func delete(_ name: DAVPropertyName, at key: String, in sql: any SQLDatabase) async throws {
+        try await sql.delete(from: "dav_properties")
+            .where("path", .equal, SQLBind(key))
+            .where("namespace", .equal, SQLBind(name.namespace))
+            .where("name", .equal, SQLBind(name.name))
+            .run()
+    }
+
+    /// Removes the properties of `path` and of everything below it.
+    func removeAll(at path: StorePath) async throws {
+        try await self.database.withConnection { sql in
+            try await sql.delete(from: "dav_properties")
+                .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { Self.below(path, in: $0) } }
+                .run()
+        }
+    }
+
+    /// Moves the properties of `source` (and, when `recursive`, of everything below it) to `destination`;
+    /// with `keepSource` they are copied instead.
+    func transfer(from source: StorePath, to destination: StorePath, recursive: Bool, keepSource: Bool) async throws {
+        let old = source.description
+        let new = destination.description
+        // SQL's substr counts characters from 1: everything after the old prefix.
+        let rest = old.unicodeScalars.count + 1
+        let newParent = destination.parent.description
+        try await self.database.transaction { sql in
+            if keepSource {
+                let subtree = recursive ? "(path = \(bind: old) OR (path >= \(bind: old + "/") AND path < \(bind: old + "0")))" as SQLQueryString : "path = \(bind: old)"
+                try await sql.raw(
+                    """
+                    INSERT INTO dav_properties (path, parent, namespace, name, value)
+                    SELECT \(bind: new) || substr(path, \(bind: rest)),
+                           CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, \(bind: rest)) END,
+                           namespace, name, value
+                    FROM dav_properties WHERE \(subtree)
+                    """
+                ).run()
+            } else {
+                try await sql.raw(
+                    """
+                    UPDATE dav_properties SET
+                        parent = CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, \(bind: rest)) END,
+                        path = \(bind: new) || substr(path, \(bind: rest))
+                    WHERE path = \(bind: old) OR (path >= \(bind: old + "/") AND path < \(bind: old + "0"))
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// The condition "the row's path is below `path`" (byte order: `a/` ≤ p < `a0`; everything but the root for the root).
+    static func below(_ path: StorePath, in group: SQLPredicateGroupBuilder) -> SQLPredicateGroupBuilder {
+        if path.components.isEmpty { return group.where("path", .notEqual, SQLBind("")) }
+        let prefix = path.description
+        return group.where("path", .greaterThanOrEqual, SQLBind(prefix + "/")).where("path", .lessThan, SQLBind(prefix + "0"))
+    }
+}
