@@ -106,8 +106,8 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     try process.run()
-    // Reading the pipe blocks: it runs on NIO's thread pool, not on the cooperative threads in-process servers need.
-    let line = try await NIOThreadPool.singleton.runIfActive {
+    // Reading the pipe blocks: it runs on the tests' own pool, not on the threads in-process servers need.
+    let line = try await testBlockingPool.runIfActive {
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = output.fileHandleForReading.availableData
@@ -118,3 +118,11 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
     }
     return (process, line)
 }
+
+/// Threads for the tests' blocking waits (child processes, raw sockets). The server does its file I/O on
+/// NIO's shared pool; blocking that pool from a test would stall the server under test.
+let testBlockingPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 16)
+    pool.start()
+    return pool
+}()

@@ -119,11 +119,11 @@ final class RawConnection: @unchecked Sendable {
     deinit { close(self.fd) }
 
     func send(_ bytes: [UInt8]) async throws {
-        try await NIOThreadPool.singleton.runIfActive { self.sendBlocking(bytes) }
+        try await testBlockingPool.runIfActive { self.sendBlocking(bytes) }
     }
 
     func receive(until marker: String) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { self.receiveBlocking(until: marker) }
+        try await testBlockingPool.runIfActive { self.receiveBlocking(until: marker) }
     }
 
     private func sendBlocking(_ bytes: [UInt8]) {

@@ -66,8 +66,8 @@ enum Migrations {
                 CREATE TABLE dav_locks (
                     token TEXT PRIMARY KEY,
                     path \(path) NOT NULL,
-                    depth_infinity BOOLEAN NOT NULL,
-                    exclusive BOOLEAN NOT NULL,
+                    depth_infinity INTEGER NOT NULL,
+                    exclusive INTEGER NOT NULL,
                     owner TEXT NOT NULL,
                     timeout_seconds BIGINT NOT NULL,
                     expires_at BIGINT NOT NULL

@@ -98,8 +98,8 @@ struct PropertyStore: Sendable {
                 try await sql.raw(
                     """
                     INSERT INTO dav_properties (path, parent, namespace, name, value)
-                    SELECT \(bind: new) || substr(path, \(bind: rest)),
-                           CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, \(bind: rest)) END,
+                    SELECT \(bind: new) || substr(path, CAST(\(bind: rest) AS INTEGER)),
+                           CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, CAST(\(bind: rest) AS INTEGER)) END,
                            namespace, name, value
                     FROM dav_properties WHERE \(subtree)
                     """
@@ -108,8 +108,8 @@ struct PropertyStore: Sendable {
                 try await sql.raw(
                     """
                     UPDATE dav_properties SET
-                        parent = CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, \(bind: rest)) END,
-                        path = \(bind: new) || substr(path, \(bind: rest))
+                        parent = CASE WHEN path = \(bind: old) THEN \(bind: newParent) ELSE \(bind: new) || substr(parent, CAST(\(bind: rest) AS INTEGER)) END,
+                        path = \(bind: new) || substr(path, CAST(\(bind: rest) AS INTEGER))
                     WHERE path = \(bind: old) OR (path >= \(bind: old + "/") AND path < \(bind: old + "0"))
                     """
                 ).run()

@@ -1,0 +1,312 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import MultiStatus
+import MultiStatusServer
+import NIOCore
+import SQLKit
+import Testing
+
+/// Real clients judge the WebDAV server: the litmus suite, rclone and cadaver, over a loopback socket.
+@Suite struct WebDAVClientTests {
+    @Test(arguments: TestDatabase.allCases)
+    func litmusPassesEverySuite(database: TestDatabase) async throws {
+        let litmus = try ExternalTool("litmus")
+        try await withDatabaseServer(database) { client, _ in
+            try await withTemporaryDirectory { work in
+                let (_, output) = try await litmus.run(["http://127.0.0.1:\(client.port!)/dav/"], in: work)
+                // "<- summary for `basic': of 16 tests run: 16 passed, 0 failed. 100.0%"
+                var summaries: [String: (run: Int, passed: Int)] = [:]
+                for line in output.split(separator: "\n") where line.hasPrefix("<- summary for `") {
+                    let suite = String(line.dropFirst("<- summary for `".count).prefix { $0 != "'" })
+                    let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+                    summaries[suite] = (numbers[0], numbers[1])
+                }
+                let expected = ["basic": 16, "copymove": 13, "props": 30, "locks": 41, "http": 4]
+                for (suite, count) in expected {
+                    let summary = summaries[suite]
+                    #expect(summary?.run == count && summary?.passed == count, "litmus \(suite): \(String(describing: summary))\n\(output)")
+                }
+                #expect(!output.contains("WARNING"), "\(output)")
+            }
+        }
+    }
+
+    @Test func rcloneCopiesATreeThereAndBackKeepingTimes() async throws {
+        let rclone = try ExternalTool("rclone")
+        try await withServer { client, _ in
+            try await withTemporaryDirectory { work in
+                // 200 files in nested folders; names with spaces, '#', '%' and non-ASCII.
+                let folders = ["plain", "with space", "hash#tag/deeper", "per%cent", "ünï cødé/日本"]
+                var originals: [String: (Data, Date)] = [:]
+                for index in 0..<200 {
+                    let relative = "\(folders[index % folders.count])/file \(index) #\(index % 7) %\(index % 3) é.txt"
+                    let url = URL(fileURLWithPath: work + "/src/" + relative)
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    let content = Data("content of \(relative)\n".utf8 + Array(repeating: UInt8(index % 251), count: index * 37))
+                    try content.write(to: url)
+                    let modified = Date(timeIntervalSince1970: 1_600_000_000 + Double(index) * 3600)
+                    try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: url.path)
+                    originals[relative] = (content, modified)
+                }
+                let remote = [
+                    "RCLONE_CONFIG_DAV_TYPE": "webdav",
+                    "RCLONE_CONFIG_DAV_URL": "http://127.0.0.1:\(client.port!)/dav/",
+                    "RCLONE_CONFIG_DAV_VENDOR": "owncloud",
+                ]
+                let up = try await rclone.run(["copy", "src", "dav:tree"], environment: remote, in: work)
+                #expect(up.status == 0, "\(up.output)")
+                let down = try await rclone.run(["copy", "dav:tree", "back"], environment: remote, in: work)
+                #expect(down.status == 0, "\(down.output)")
+                let check = try await rclone.run(["check", "--download", "src", "dav:tree"], environment: remote, in: work)
+                #expect(check.status == 0 && check.output.contains("0 differences found"), "\(check.output)")
+
+                for (relative, (content, modified)) in originals {
+                    let copy = work + "/back/" + relative
+                    #expect(FileManager.default.contents(atPath: copy) == content, "\(relative)")
+                    let copied = try FileManager.default.attributesOfItem(atPath: copy)[.modificationDate] as? Date
+                    #expect(copied.map { abs($0.timeIntervalSince(modified)) < 1 } == true, "\(relative): \(String(describing: copied)) vs \(modified)")
+                }
+            }
+        }
+    }
+
+    @Test func cadaverScriptSucceeds() async throws {
+        let cadaver = try ExternalTool("cadaver")
+        try await withServer { client, configuration in
+            try await withTemporaryDirectory { work in
+                try Data("hello from cadaver\n".utf8).write(to: URL(fileURLWithPath: work + "/local.txt"))
+                let script = [
+                    "mkcol box", "cd box", "put local.txt", "ls", "get local.txt fetched.txt", "move local.txt moved.txt",
+                    "propset moved.txt color red", "propget moved.txt color", "lock moved.txt", "unlock moved.txt", "ls", "quit",
+                ].joined(separator: "\n") + "\n"
+                let (_, output) = try await cadaver.run(["http://127.0.0.1:\(client.port!)/dav/"], input: script, in: work)
+                for step in ["Creating `box': succeeded", "to `/dav/box/local.txt': [.. succeeded", "Listing collection `/dav/box/': succeeded",
+                    "to fetched.txt: [.. succeeded", "to `/dav/box/moved.txt':  succeeded", "Setting property on `moved.txt': succeeded",
+                    "Value of color is: red", "Locking `moved.txt': succeeded", "Unlocking `moved.txt': succeeded"]
+                {
+                    #expect(output.contains(step), "missing \"\(step)\" in:\n\(output)")
+                }
+                #expect(FileManager.default.contents(atPath: work + "/fetched.txt") == Data("hello from cadaver\n".utf8))
+                #expect(FileManager.default.contents(atPath: configuration.dataDirectory + "/files/box/moved.txt") == Data("hello from cadaver\n".utf8))
+                #expect(!FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/box/local.txt"))
+            }
+        }
+    }
+}
+
+@Suite struct WebDAVTests {
+    @Test func propfindDepthOneListsEveryMemberOnceWithDecodableHrefs() async throws {
+        try await withServer { client, _ in
+            #expect(try await dav(client, .mkcol, "/dav/box%20one").status == .created)
+            #expect(try await dav(client, .mkcol, "/dav/box%20one/sub").status == .created)
+            let names = (0..<40).map { "n \($0) #?%ü\($0 % 3 == 0 ? ".txt" : "")" }
+            for name in names {
+                let response = try await dav(client, .put, "/dav/box%20one/" + PercentEncoding.encodePath(name), body: "x\(name)")
+                #expect(response.status == .created)
+            }
+            let body = #"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:example:z"><D:prop><D:getcontentlength/><D:resourcetype/><Z:nothing/></D:prop></D:propfind>"#
+            let response = try await dav(client, .propfind, "/dav/box%20one/", headers: [.depth: "1"], body: body)
+            #expect(response.status == .multiStatus)
+            let entries = try propfindEntries(response.body)
+            let hrefs = entries.map(\.href)
+            #expect(Set(hrefs).count == hrefs.count, "an entry is listed twice")
+            #expect(hrefs.first == "/dav/box%20one/")
+            #expect(hrefs.allSatisfy { $0.hasPrefix("/dav/box%20one/") })
+            let members = Set(hrefs.dropFirst().compactMap { PercentEncoding.decode(String($0.dropFirst("/dav/box%20one/".count))) })
+            #expect(members == Set(names + ["sub/"]))
+            for entry in entries {
+                // An unknown property of a declared namespace is a 404 propstat, the others 200.
+                #expect(entry.properties["{urn:example:z}nothing"]?.status == 404)
+                #expect(entry.properties["{DAV:}resourcetype"]?.status == 200)
+                let isCollection = entry.href.hasSuffix("/")
+                #expect(entry.properties["{DAV:}getcontentlength"]?.status == (isCollection ? 404 : 200))
+            }
+            let file = try #require(entries.first { $0.href.hasSuffix("/n%201%20%23%3F%25%C3%BC") })
+            #expect(file.properties["{DAV:}getcontentlength"]?.text == String("xn 1 #?%ü".utf8.count))
+        }
+    }
+
+    @Test func propfindStatusIsDecidedBeforeTheBody() async throws {
+        try await withServer { client, _ in
+            let missing = try await dav(client, .propfind, "/dav/nothing/here", headers: [.depth: "1"])
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.contentType] == "application/problem+json")
+            let infinite = try await dav(client, .propfind, "/dav/", headers: [.depth: "infinity"])
+            #expect(infinite.status == .forbidden)
+            #expect(String(buffer: infinite.body).contains("<D:propfind-finite-depth/>"))
+            let all = try await dav(client, .propfind, "/dav/", headers: [.depth: "0"])
+            let root = try #require(try propfindEntries(all.body).first)
+            #expect(root.href == "/dav/")
+            #expect(root.properties["{DAV:}getlastmodified"]?.text.hasSuffix(" GMT") == true)
+            // Quota properties are served when named, not in allprop.
+            #expect(root.properties["{DAV:}quota-used-bytes"] == nil)
+            let quota = try await dav(
+                client, .propfind, "/dav/", headers: [.depth: "0"],
+                body: #"<D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/><D:quota-available-bytes/></D:prop></D:propfind>"#
+            )
+            let quotaEntry = try #require(try propfindEntries(quota.body).first)
+            #expect(quotaEntry.properties["{DAV:}quota-used-bytes"]?.status == 200)
+            #expect(Int(quotaEntry.properties["{DAV:}quota-available-bytes"]?.text ?? "") ?? 0 > 0)
+        }
+    }
+
+    @Test func hostileXMLIsRefusedAtOnce() async throws {
+        try await withServer({ $0.limits.bytesPerDocument = 64 << 10 }) { client, _ in
+            let laughs = """
+                <?xml version="1.0"?>
+                <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+                <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+                <D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&lol4;</D:displayname></D:prop></D:propfind>
+                """
+            let external = """
+                <?xml version="1.0"?><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+                <D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:p xmlns:Z="urn:z">&secret;</Z:p></D:prop></D:set></D:propertyupdate>
+                """
+            let deep = #"<D:propfind xmlns:D="DAV:">"# + String(repeating: "<a>", count: 5_000) + String(repeating: "</a>", count: 5_000) + "</D:propfind>"
+            let cases: [(HTTPRequest.Method, String, HTTPResponse.Status)] = [
+                (.propfind, laughs, .badRequest),
+                (.proppatch, external, .badRequest),
+                (.propfind, deep, .badRequest),
+                (.lock, "<D:lockinfo xmlns:D=\"DAV:\">" + String(repeating: " ", count: 70 << 10) + "</D:lockinfo>", .contentTooLarge),
+                (.propfind, "<D:propfind xmlns:D=\"DAV:\"><D:prop>", .badRequest),
+            ]
+            for (method, body, status) in cases {
+                let start = ContinuousClock.now
+                let response = try await dav(client, method, "/dav/", headers: [.depth: "0"], body: body)
+                #expect(response.status == status)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(ContinuousClock.now - start < .seconds(1))
+            }
+            #expect(!FileManager.default.fileExists(atPath: "/dav/"))
+            #expect(try await dav(client, .options, "/dav/").status == .ok)
+        }
+    }
+
+    @Test func hostileNamesNeverReachTheFileSystem() async throws {
+        try await withServer { client, configuration in
+            for uri in ["/dav/%2e%2e/escape.txt", "/dav/a%00b", "/dav/bad%FFutf8", "/dav/back%5cslash", "/dav/x%2fy"] {
+                let response = try await dav(client, .put, uri, body: "nope")
+                #expect(response.status == .badRequest, "\(uri)")
+            }
+            let outside = try await dav(client, .copy, "/dav/", headers: [.destination: "/dav/%2e%2e/x"])
+            #expect(outside.status == .badRequest)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/files").isEmpty)
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func deadPropertiesFollowMoveAndCopyAndLeaveWithDelete(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, db in
+            #expect(try await dav(client, .mkcol, "/dav/a").status == .created)
+            #expect(try await dav(client, .put, "/dav/a/f.txt", body: "one").status == .created)
+            let set = #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:color xmlns:Z="urn:z">red <Z:b>bold</Z:b></Z:color></D:prop></D:set></D:propertyupdate>"#
+            #expect(try await dav(client, .proppatch, "/dav/a/f.txt", body: set).status == .multiStatus)
+            #expect(try await dav(client, .proppatch, "/dav/a", body: set).status == .multiStatus)
+
+            #expect(try await dav(client, .move, "/dav/a", headers: [.destination: "/dav/b"]).status == .created)
+            #expect(try await storedPropertyPaths(db) == ["b", "b/f.txt"])
+            #expect(try await dav(client, .copy, "/dav/b", headers: [.destination: "/dav/c"]).status == .created)
+            #expect(try await storedPropertyPaths(db) == ["b", "b/f.txt", "c", "c/f.txt"])
+
+            let get = #"<D:propfind xmlns:D="DAV:"><D:prop><Z:color xmlns:Z="urn:z"/></D:prop></D:propfind>"#
+            let copied = try propfindEntries(try await dav(client, .propfind, "/dav/c/f.txt", headers: [.depth: "0"], body: get).body)
+            #expect(copied.first?.properties["{urn:z}color"]?.status == 200)
+            #expect(copied.first?.properties["{urn:z}color"]?.text == "red ")
+
+            #expect(try await dav(client, .delete, "/dav/b").status == .noContent)
+            #expect(try await storedPropertyPaths(db) == ["c", "c/f.txt"])
+
+            // All or nothing: a protected property in the same PROPPATCH leaves the other one unset.
+            let mixed = #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:size xmlns:Z="urn:z">9</Z:size><D:getetag>x</D:getetag></D:prop></D:set></D:propertyupdate>"#
+            let refused = try propfindEntries(try await dav(client, .proppatch, "/dav/c/f.txt", body: mixed).body)
+            #expect(refused.first?.properties["{urn:z}size"]?.status == 424)
+            #expect(refused.first?.properties["{DAV:}getetag"]?.status == 403)
+            #expect(try await storedPropertyPaths(db) == ["c", "c/f.txt"])
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func aLockTakenThroughOneProcessHoldsInAnother(database: TestDatabase) async throws {
+        try await withTemporaryDirectory { dataDir in
+            let run: (String) async throws -> Void = { databaseURL in
+                let (first, firstLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
+                defer { first.terminate() }
+                let (second, secondLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
+                defer { second.terminate() }
+                let one = try #require(firstLine.components(separatedBy: " ").last)
+                let two = try #require(secondLine.components(separatedBy: " ").last)
+
+                var put = HTTPClientRequest(url: one + "/dav/shared.txt")
+                put.method = .PUT
+                put.body = .bytes(ByteBuffer(string: "v1"))
+                #expect(try await HTTPClient.shared.execute(put, timeout: .seconds(10)).status == .created)
+
+                var lock = HTTPClientRequest(url: one + "/dav/shared.txt")
+                lock.method = .RAW(value: "LOCK")
+                lock.body = .bytes(ByteBuffer(string: #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#))
+                let locked = try await HTTPClient.shared.execute(lock, timeout: .seconds(10))
+                #expect(locked.status == .ok)
+                let token = try #require(locked.headers.first(name: "Lock-Token"))
+
+                var other = HTTPClientRequest(url: two + "/dav/shared.txt")
+                other.method = .PUT
+                other.body = .bytes(ByteBuffer(string: "v2"))
+                #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status.code == 423)
+                #expect(try await HTTPClient.shared.execute(lock, timeout: .seconds(10)).status.code == 423)
+
+                other.headers.add(name: "If", value: "(\(token))")
+                #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status == .noContent)
+                #expect(FileManager.default.contents(atPath: dataDir + "/files/shared.txt") == Data("v2".utf8))
+            }
+            switch database {
+            case .sqlite:
+                try await run("sqlite:" + dataDir + "/shared.sqlite")
+            case .postgres:
+                guard let adminURL = TestDatabase.postgresURL else {
+                    if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("MULTISTATUS_TEST_POSTGRES_URL is not set") }
+                    return
+                }
+                try await withFreshPostgresDatabase(adminURL: adminURL) { try await run($0) }
+            }
+        }
+    }
+
+    @Test func modificationTimesFromClientsAreKept() async throws {
+        try await withServer { client, configuration in
+            let put = try await dav(client, .put, "/dav/oc.txt", headers: [HTTPField.Name("X-OC-Mtime")!: "1500000000"], body: "x")
+            #expect(put.status == .created)
+            #expect(put.headers[HTTPField.Name("X-OC-Mtime")!] == "accepted")
+            let onDisk = try FileManager.default.attributesOfItem(atPath: configuration.dataDirectory + "/files/oc.txt")[.modificationDate] as? Date
+            #expect(onDisk == Date(timeIntervalSince1970: 1_500_000_000))
+
+            #expect(try await dav(client, .put, "/dav/win.txt", body: "y").status == .created)
+            let patch = #"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Tue, 14 Jul 2017 02:40:00 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#
+            #expect(try await dav(client, .proppatch, "/dav/win.txt", body: patch).status == .multiStatus)
+            let windows = try FileManager.default.attributesOfItem(atPath: configuration.dataDirectory + "/files/win.txt")[.modificationDate] as? Date
+            #expect(windows == Date(timeIntervalSince1970: 1_500_000_000))
+        }
+    }
+
+    @Test func chunkedPutWithExpectContinueIsStoredWhole() async throws {
+        try await withServer { client, configuration in
+            let connection = try RawConnection(port: client.port!)
+            try await connection.send(Array("PUT /dav/finder.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n".utf8))
+            #expect(try await connection.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100 Continue"))
+            let part = [UInt8](repeating: UInt8(ascii: "z"), count: 100_000)
+            var body: [UInt8] = []
+            for _ in 0..<3 { body += Array("\(String(part.count, radix: 16))\r\n".utf8) + part + Array("\r\n".utf8) }
+            try await connection.send(body + Array("0\r\n\r\n".utf8))
+            #expect(try await connection.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 201"))
+            #expect(FileManager.default.contents(atPath: configuration.dataDirectory + "/files/finder.bin")?.count == 300_000)
+        }
+    }
+}
+
+/// The resource paths that have dead properties in the database, sorted.
+private func storedPropertyPaths(_ database: Database) async throws -> [String] {
+    try await database.withConnection { sql in
+        Set(try await sql.raw("SELECT path FROM dav_properties").all().map { try $0.decode(column: "path", as: String.self) }).sorted()
+    }
+}
