@@ -151,8 +151,7 @@ struct DAVRoutes<Context: RequestContext> {
     }
 
     private func makeCollection(_ request: Request, path: StorePath) async throws -> Response {
-        var body = request.body
-        if try await body.collect(upTo: self.limits.bytesPerDocument).readableBytes > 0 {
+        if try await request.body.collect(upTo: self.limits.bytesPerDocument).readableBytes > 0 {
             throw ProblemDetails(status: .unsupportedMediaType, detail: "MKCOL with a body is not supported")
         }
         guard !path.components.isEmpty, try await self.store.attributes(of: path) == nil else {
