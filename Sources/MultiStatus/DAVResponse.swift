@@ -27,26 +27,36 @@ public struct DAVProperty: Sendable, Hashable {
 
     /// Writes `<name>xml</name>` with the namespace declared on the element itself (`D:` for `DAV:`).
     func write(into out: inout String) {
-        let open: String
-        let close: String
+        // Appended piece by piece: listings write thousands of these.
+        out += "<"
         switch self.name.namespace {
         case DAVPropertyName.davNamespace:
-            open = "D:" + self.name.name
-            close = open
+            out += "D:"
+            out += self.name.name
         case "":
-            open = self.name.name + " xmlns=\"\""
-            close = self.name.name
+            out += self.name.name
+            out += " xmlns=\"\""
         default:
-            var uri = ""
-            XMLText.escape(self.name.namespace, into: &uri)
-            open = "X:" + self.name.name + " xmlns:X=\"" + uri + "\""
-            close = "X:" + self.name.name
+            out += "X:"
+            out += self.name.name
+            out += " xmlns:X=\""
+            XMLText.escape(self.name.namespace, into: &out)
+            out += "\""
         }
         if self.xml.isEmpty {
-            out += "<" + open + "/>"
-        } else {
-            out += "<" + open + ">" + self.xml + "</" + close + ">"
+            out += "/>"
+            return
         }
+        out += ">"
+        out += self.xml
+        out += "</"
+        switch self.name.namespace {
+        case DAVPropertyName.davNamespace: out += "D:"
+        case "": break
+        default: out += "X:"
+        }
+        out += self.name.name
+        out += ">"
     }
 }
 

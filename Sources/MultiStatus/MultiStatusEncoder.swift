@@ -187,19 +187,48 @@ public enum XMLText {
     /// Escapes markup characters; characters XML 1.0 cannot carry at all (NUL, most C0 controls,
     /// lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so a hostile name never breaks the document.
     public static func escape(_ text: String, into out: inout String) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\r": out += "&#13;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            case _ where scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF:
-                out.unicodeScalars.append("\u{FFFD}")
-            default: out.unicodeScalars.append(scalar)
+        // Runs of bytes that need nothing are copied whole; only markup and forbidden characters are replaced.
+        let bytes = text.utf8
+        var runStart = bytes.startIndex
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            var replacement: String?
+            var width = 1
+            switch byte {
+            case UInt8(ascii: "&"): replacement = "&amp;"
+            case UInt8(ascii: "<"): replacement = "&lt;"
+            case UInt8(ascii: ">"): replacement = "&gt;"
+            case UInt8(ascii: "\""): replacement = "&quot;"
+            case UInt8(ascii: "'"): replacement = "&apos;"
+            case UInt8(ascii: "\r"): replacement = "&#13;"
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): break
+            case 0..<0x20: replacement = "\u{FFFD}"
+            case 0xEF:
+                // U+FFFE and U+FFFF (EF BF BE / EF BF BF) are not XML characters either.
+                let second = bytes.index(after: index)
+                if second != bytes.endIndex, bytes[second] == 0xBF {
+                    let third = bytes.index(after: second)
+                    if third != bytes.endIndex, bytes[third] == 0xBE || bytes[third] == 0xBF {
+                        replacement = "\u{FFFD}"
+                        width = 3
+                    }
+                }
+            default: break
             }
+            if let replacement {
+                out += Substring(bytes[runStart..<index])
+                out += replacement
+                index = bytes.index(index, offsetBy: width)
+                runStart = index
+            } else {
+                index = bytes.index(after: index)
+            }
+        }
+        if runStart == bytes.startIndex {
+            out += text
+        } else {
+            out += Substring(bytes[runStart..<bytes.endIndex])
         }
     }
 

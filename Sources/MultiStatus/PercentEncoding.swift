@@ -2,18 +2,19 @@
 public enum PercentEncoding {
     /// Encodes every byte of `path` except unreserved characters, sub-delimiters safe in a path, `:`, `@` and `/`.
     public static func encodePath(_ path: String) -> String {
-        var out = ""
-        out.reserveCapacity(path.utf8.count)
+        if path.utf8.allSatisfy(Self.isPathSafe) { return path }
+        var out: [UInt8] = []
+        out.reserveCapacity(path.utf8.count * 3)
         for byte in path.utf8 {
             if Self.isPathSafe(byte) {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
+                out.append(byte)
             } else {
-                out += "%"
-                out.unicodeScalars.append(Self.hexDigit(byte >> 4))
-                out.unicodeScalars.append(Self.hexDigit(byte & 0xF))
+                out.append(UInt8(ascii: "%"))
+                out.append(Self.hexDigit(byte >> 4))
+                out.append(Self.hexDigit(byte & 0xF))
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes `%XX` sequences; `nil` when a sequence is malformed or the result is not UTF-8.
@@ -48,8 +49,8 @@ public enum PercentEncoding {
         }
     }
 
-    private static func hexDigit(_ value: UInt8) -> Unicode.Scalar {
-        Unicode.Scalar(value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "A") + value - 10)
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "A") + value - 10
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -113,13 +113,19 @@ extension LocalFileStore {
             guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
             return FolderHandle(pointer: handle)
         }
+        let pool = self.threadPool
+        let readBatch = { Task { try await pool.runIfActive { try folder.read(upTo: batchSize) } } }
+        // The next batch is read while the caller handles this one; reads never overlap each other.
+        var next = readBatch()
         do {
             while true {
-                let batch = try await self.threadPool.runIfActive { try folder.read(upTo: batchSize) }
+                let batch = try await next.value
                 if batch.isEmpty { break }
+                next = readBatch()
                 try await body(batch)
             }
         } catch {
+            _ = try? await next.value
             try? await self.threadPool.runIfActive { folder.close() }
             throw error
         }
@@ -128,7 +134,7 @@ extension LocalFileStore {
 }
 
 /// An open folder read in batches. Used by one listing at a time, one thread-pool job after
-/// another (each job awaited before the next starts), so the `DIR` is never shared.
+/// another (each read is awaited before the next one or the close starts), so the `DIR` is never shared.
 private struct FolderHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 

@@ -70,11 +70,25 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         }
         if name.isEmpty { throw refuse("must not be empty") }
         if name == "." || name == ".." { throw refuse("must not be \".\" or \"..\"") }
-        if name.contains("/") { throw refuse("must not contain '/'") }
-        if name.contains("\\") { throw refuse("must not contain '\\'") }
-        if name.unicodeScalars.contains("\u{0}") { throw refuse("must not contain NUL") }
-        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { throw refuse("must not contain control characters") }
-        if name.unicodeScalars.contains("\u{FFFD}") { throw refuse("must be valid UTF-8") }
+        // One pass over the bytes: listings validate every name they read.
+        var slash = false, backslash = false, nul = false, control = false, replacement = false
+        var previous: (UInt8, UInt8) = (0, 0)
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "/"): slash = true
+            case UInt8(ascii: "\\"): backslash = true
+            case 0: nul = true
+            case 1..<0x20, 0x7F: control = true
+            case 0xBD where previous == (0xEF, 0xBF): replacement = true
+            default: break
+            }
+            previous = (previous.1, byte)
+        }
+        if slash { throw refuse("must not contain '/'") }
+        if backslash { throw refuse("must not contain '\\'") }
+        if nul { throw refuse("must not contain NUL") }
+        if control { throw refuse("must not contain control characters") }
+        if replacement { throw refuse("must be valid UTF-8") }
         if name.utf8.count > 255 { throw refuse("must be at most 255 bytes (is \(name.utf8.count))") }
         return name
     }

@@ -100,16 +100,69 @@ enum ByteRange: Equatable {
     }
 }
 
-/// IMF-fixdate (RFC 9110 section 5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+/// IMF-fixdate (RFC 9110 section 5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`, and RFC 3339 for WebDAV's `creationdate`.
 enum HTTPDate {
-    private static let style = Date.VerbatimFormatStyle(
-        format: "\(weekday: .abbreviated), \(day: .twoDigits) \(month: .abbreviated) \(year: .defaultDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits) GMT",
-        locale: Locale(identifier: "en_US_POSIX"),
-        timeZone: TimeZone(identifier: "GMT")!,
-        calendar: Calendar(identifier: .gregorian)
-    )
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].map { Array($0.utf8) }
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].map { Array($0.utf8) }
 
-    static func format(_ date: Date) -> String { date.formatted(self.style) }
+    /// Written by hand from `gmtime_r`: a listing formats thousands of dates, and a format style costs microseconds each.
+    static func format(_ date: Date) -> String {
+        let time = Self.utc(date)
+        var out: [UInt8] = []
+        out.reserveCapacity(29)
+        out += Self.days[Int(time.tm_wday)] + Array(", ".utf8)
+        Self.digits(Int(time.tm_mday), 2, into: &out)
+        out.append(UInt8(ascii: " "))
+        out += Self.months[Int(time.tm_mon)]
+        out.append(UInt8(ascii: " "))
+        Self.digits(Int(time.tm_year) + 1900, 4, into: &out)
+        out.append(UInt8(ascii: " "))
+        Self.clock(time, into: &out)
+        out += Array(" GMT".utf8)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `1994-11-06T08:49:37Z`.
+    static func rfc3339(_ date: Date) -> String {
+        let time = Self.utc(date)
+        var out: [UInt8] = []
+        out.reserveCapacity(20)
+        Self.digits(Int(time.tm_year) + 1900, 4, into: &out)
+        out.append(UInt8(ascii: "-"))
+        Self.digits(Int(time.tm_mon) + 1, 2, into: &out)
+        out.append(UInt8(ascii: "-"))
+        Self.digits(Int(time.tm_mday), 2, into: &out)
+        out.append(UInt8(ascii: "T"))
+        Self.clock(time, into: &out)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func utc(_ date: Date) -> tm {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var time = tm()
+        gmtime_r(&seconds, &time)
+        return time
+    }
+
+    private static func clock(_ time: tm, into out: inout [UInt8]) {
+        Self.digits(Int(time.tm_hour), 2, into: &out)
+        out.append(UInt8(ascii: ":"))
+        Self.digits(Int(time.tm_min), 2, into: &out)
+        out.append(UInt8(ascii: ":"))
+        Self.digits(Int(time.tm_sec), 2, into: &out)
+    }
+
+    private static func digits(_ value: Int, _ width: Int, into out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
 
     /// Reads an IMF-fixdate; `nil` for anything else.
     static func parse(_ text: String) -> Date? {

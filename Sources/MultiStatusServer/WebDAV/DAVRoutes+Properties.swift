@@ -50,6 +50,7 @@ extension DAVRoutes {
             if listMembers {
                 try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
                     var text = ""
+                    text.reserveCapacity(batch.count * 1024)
                     for (name, member) in batch {
                         guard let memberPath = try? path.appending(name) else { continue }
                         let locks = held.isEmpty ? [] : held.filter { $0.covers(memberPath) }
@@ -149,32 +150,54 @@ extension PropfindRequest {
     /// True when the quota properties, which read the file system, are asked for.
     var needsUsage: Bool {
         switch self {
-        case .allProperties(let include): include.contains(where: LiveProperties.quotaNames.contains)
+        case .allProperties(let include): include.contains { LiveProperty($0)?.isQuota == true }
         case .propertyNames: false
-        case .properties(let names): names.contains(where: LiveProperties.quotaNames.contains)
+        case .properties(let names): names.contains { LiveProperty($0)?.isQuota == true }
         }
     }
 }
 
-/// The live properties (RFC 4918 section 15, RFC 4331), computed from the file system and the locks.
+/// A live property (RFC 4918 section 15, RFC 4331), computed from the file system and the locks.
+enum LiveProperty: String, CaseIterable, Sendable {
+    case creationDate = "creationdate"
+    case displayName = "displayname"
+    case contentLength = "getcontentlength"
+    case contentType = "getcontenttype"
+    case etag = "getetag"
+    case lastModified = "getlastmodified"
+    case resourceType = "resourcetype"
+    case supportedLock = "supportedlock"
+    case lockDiscovery = "lockdiscovery"
+    case quotaAvailable = "quota-available-bytes"
+    case quotaUsed = "quota-used-bytes"
+
+    /// The property's name in the `DAV:` namespace.
+    var name: DAVPropertyName { .dav(self.rawValue) }
+
+    /// The live property called `name`, if it is one.
+    init?(_ name: DAVPropertyName) {
+        guard name.namespace == DAVPropertyName.davNamespace, let property = Self(rawValue: name.name) else { return nil }
+        self = property
+    }
+
+    /// What `allprop` lists, in order: all but the quota properties, which read the file system.
+    static let inAllProp: [LiveProperty] = allCases.filter { !$0.isQuota }
+
+    var isQuota: Bool { self == .quotaAvailable || self == .quotaUsed }
+
+    /// False for the properties a collection does not have.
+    func applies(to item: StoredItem) -> Bool {
+        !(item.isDirectory && (self == .contentLength || self == .contentType))
+    }
+}
+
+/// Computes live property values and PROPFIND responses.
 struct LiveProperties: Sendable {
-    static let creationDate = DAVPropertyName.dav("creationdate")
-    static let displayName = DAVPropertyName.dav("displayname")
-    static let contentLength = DAVPropertyName.dav("getcontentlength")
-    static let contentType = DAVPropertyName.dav("getcontenttype")
-    static let etag = DAVPropertyName.dav("getetag")
-    static let lastModified = DAVPropertyName.dav("getlastmodified")
-    static let resourceType = DAVPropertyName.dav("resourcetype")
-    static let supportedLock = DAVPropertyName.dav("supportedlock")
-    static let lockDiscovery = DAVPropertyName.dav("lockdiscovery")
-    static let quotaNames = [DAVPropertyName.dav("quota-available-bytes"), DAVPropertyName.dav("quota-used-bytes")]
+    static let lockDiscovery = LiveProperty.lockDiscovery.name
     /// Windows' property for a file's modification time; kept as a dead property and applied to the file.
     static let win32LastModifiedTime = DAVPropertyName("urn:schemas-microsoft-com:", "Win32LastModifiedTime")
-
-    /// What `allprop` lists, in order.
-    static let allPropertyNames = [creationDate, displayName, contentLength, contentType, etag, lastModified, resourceType, supportedLock, lockDiscovery]
     /// Every live property; clients cannot set or remove them.
-    static let names = Set(allPropertyNames + quotaNames)
+    static let names = Set(LiveProperty.allCases.map(\.name))
 
     static let supportedLockXML =
         "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
@@ -183,21 +206,21 @@ struct LiveProperties: Sendable {
     /// Bytes used and available, when asked for.
     let usage: (used: Int, available: Int)?
 
-    /// The value of live property `name`, or `nil` when the resource has none (a collection's length).
-    func value(_ name: DAVPropertyName, path: StorePath, item: StoredItem, locks: [DAVLock]) -> DAVProperty? {
-        switch name {
-        case Self.creationDate: return DAVProperty(name, text: Self.rfc3339(item.changed))
-        case Self.displayName: return DAVProperty(name, text: path.name ?? "")
-        case Self.contentLength: return item.isDirectory ? nil : DAVProperty(name, text: String(item.size))
-        case Self.contentType: return item.isDirectory ? nil : DAVProperty(name, text: FileTypes.mediaType(forName: path.name ?? ""))
-        case Self.etag: return DAVProperty(name, text: item.etag)
-        case Self.lastModified: return DAVProperty(name, text: HTTPDate.format(item.modified))
-        case Self.resourceType: return DAVProperty(name, xml: item.isDirectory ? "<D:collection/>" : "")
-        case Self.supportedLock: return DAVProperty(name, xml: Self.supportedLockXML)
-        case Self.lockDiscovery: return DAVProperty(name, xml: locks.map(Self.activeLock).joined())
-        case Self.quotaNames[0]: return self.usage.map { DAVProperty(name, text: String($0.available)) }
-        case Self.quotaNames[1]: return self.usage.map { DAVProperty(name, text: String($0.used)) }
-        default: return nil
+    /// The value of `property`, or `nil` when the resource has none (a collection's length).
+    func value(_ property: LiveProperty, path: StorePath, item: StoredItem, locks: [DAVLock]) -> DAVProperty? {
+        let name = property.name
+        switch property {
+        case .creationDate: return DAVProperty(name, text: HTTPDate.rfc3339(item.changed))
+        case .displayName: return DAVProperty(name, text: path.name ?? "")
+        case .contentLength: return item.isDirectory ? nil : DAVProperty(name, xml: String(item.size))
+        case .contentType: return item.isDirectory ? nil : DAVProperty(name, text: FileTypes.mediaType(forName: path.name ?? ""))
+        case .etag: return DAVProperty(name, text: item.etag)
+        case .lastModified: return DAVProperty(name, xml: HTTPDate.format(item.modified))
+        case .resourceType: return DAVProperty(name, xml: item.isDirectory ? "<D:collection/>" : "")
+        case .supportedLock: return DAVProperty(name, xml: Self.supportedLockXML)
+        case .lockDiscovery: return DAVProperty(name, xml: locks.map(Self.activeLock).joined())
+        case .quotaAvailable: return self.usage.map { DAVProperty(name, xml: String($0.available)) }
+        case .quotaUsed: return self.usage.map { DAVProperty(name, xml: String($0.used)) }
         }
     }
 
@@ -207,36 +230,32 @@ struct LiveProperties: Sendable {
         var missing: [DAVProperty] = []
         switch asked {
         case .allProperties(let include):
-            for name in Self.allPropertyNames {
-                if let property = self.value(name, path: path, item: item, locks: locks) { found.append(property) }
+            found.reserveCapacity(LiveProperty.inAllProp.count + dead.count)
+            for property in LiveProperty.inAllProp {
+                if let value = self.value(property, path: path, item: item, locks: locks) { found.append(value) }
             }
             found += dead
-            for name in include where !Self.allPropertyNames.contains(name) && !dead.contains(where: { $0.name == name }) {
-                if let property = self.value(name, path: path, item: item, locks: locks) { found.append(property) } else { missing.append(DAVProperty(name)) }
+            for name in include where !dead.contains(where: { $0.name == name }) {
+                guard let property = LiveProperty(name) else {
+                    missing.append(DAVProperty(name))
+                    continue
+                }
+                if LiveProperty.inAllProp.contains(property) { continue }
+                if let value = self.value(property, path: path, item: item, locks: locks) { found.append(value) } else { missing.append(DAVProperty(name)) }
             }
         case .propertyNames:
-            for name in Self.allPropertyNames + Self.quotaNames where self.applies(name, to: item) { found.append(DAVProperty(name)) }
+            for property in LiveProperty.allCases where property.applies(to: item) { found.append(DAVProperty(property.name)) }
             found += dead.map { DAVProperty($0.name) }
         case .properties(let names):
             for name in names {
-                if let property = Self.names.contains(name)
-                    ? self.value(name, path: path, item: item, locks: locks)
-                    : dead.first(where: { $0.name == name })
-                {
-                    found.append(property)
-                } else {
-                    missing.append(DAVProperty(name))
-                }
+                let value = LiveProperty(name).map { self.value($0, path: path, item: item, locks: locks) } ?? dead.first(where: { $0.name == name })
+                if let value { found.append(value) } else { missing.append(DAVProperty(name)) }
             }
         }
         var groups: [DAVPropertyStatus] = []
         if !found.isEmpty { groups.append(DAVPropertyStatus(status: .ok, properties: found)) }
         if !missing.isEmpty { groups.append(DAVPropertyStatus(status: .notFound, properties: missing)) }
         return DAVResponse(href: DAVLocation.href(path, isCollection: item.isDirectory), propertyStatus: groups)
-    }
-
-    private func applies(_ name: DAVPropertyName, to item: StoredItem) -> Bool {
-        !(item.isDirectory && (name == Self.contentLength || name == Self.contentType))
     }
 
     /// One `<D:activelock>`.
@@ -251,7 +270,4 @@ struct LiveProperties: Sendable {
             + "<D:lockroot><D:href>\(XMLText.escaped(root))</D:href></D:lockroot></D:activelock>"
     }
 
-    private static let rfc3339 = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
-
-    static func rfc3339(_ date: Date) -> String { date.formatted(Self.rfc3339) }
 }
