@@ -5,25 +5,32 @@ public import NIOCore
 /// Where uploaded files live. Writes are staged and become visible only when committed whole.
 ///
 /// ```swift
-/// let staged = try await store.stage(for: path, refusingExisting: true)
+/// let staged = try await store.stage(for: path, refusingExisting: true, digest: true)
 /// try await staged.write(chunk)           // as the body streams
 /// _ = try await staged.finish()
 /// let outcomes = await store.commit([(staged, path)], overwrite: false)
 /// ```
 public protocol FileStore: Sendable {
     /// Opens a temporary file in the store's file system for a new upload to `path`.
+    /// - Parameter digest: compute the SHA-256 of the bytes as they are written (uploads report it).
     /// - Throws: a 409 ``ProblemDetails`` when `path` is a folder, or exists and `refusingExisting` is true.
-    func stage(for path: StorePath, refusingExisting: Bool) async throws -> StagedFile
+    func stage(for path: StorePath, refusingExisting: Bool, digest: Bool) async throws -> StagedFile
     /// Makes finished staged files visible at their paths, each atomically, in order.
     /// - Returns: per file, whether it was created or replaced, or why not: a 409 ``ProblemDetails``
     ///   when the path exists and `overwrite` is false, 507 when over quota.
     func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>]
     /// Removes a staged file that will not be committed.
     func discard(_ staged: StagedFile) async
+    /// Stores a small file given whole, replacing what is at `path`, in one step (staged, synced when
+    /// durable, renamed into place): what a `PUT` of a few kilobytes needs, without a hop per stage.
+    /// - Throws: 409 when the parent folder is missing or `path` is a folder, 507 over quota.
+    func writeWhole(_ bytes: ByteBuffer, to path: StorePath) async throws -> (outcome: CommitOutcome, etag: String)
     /// Makes the folders' entries durable (after commits, before answering).
     func syncFolders(_ folders: Set<StorePath>) async throws
     /// The attributes of the file or folder at `path`, or `nil` when nothing is there.
     func attributes(of path: StorePath) async throws -> StoredItem?
+    /// The attributes of several paths, read in one go.
+    func attributes(of paths: [StorePath]) async throws -> [StoredItem?]
     /// Deletes the file at `path`; returns false when there was none.
     func removeFile(at path: StorePath) async throws -> Bool
     /// The names in the folder at `path`.
@@ -86,8 +93,8 @@ public protocol StagedFile: AnyObject, Sendable {
 
 /// A staged file whose bytes are all written.
 public struct FinishedFile: Sendable, Hashable {
-    /// The SHA-256 of the content, in lowercase hex.
-    public var sha256: String
+    /// The SHA-256 of the content, in lowercase hex, when it was asked for.
+    public var sha256: String?
     /// The entity tag the file will have once committed.
     public var etag: String
 }

@@ -23,6 +23,58 @@ extension LocalFileStore {
         return (used, free)
     }
 
+    public func writeWhole(_ bytes: ByteBuffer, to path: StorePath) async throws -> (outcome: CommitOutcome, etag: String) {
+        let staged = self.staging + "/" + UUID().uuidString
+        let destination = self.fileSystemPath(of: path)
+        let folder = self.fileSystemPath(of: path.parent)
+        let durable = self.durability == .fsync
+        let (outcome, replaced, info) = try await self.threadPool.runIfActive {
+            let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
+            var info = stat()
+            do {
+                defer { close(fd) }
+                try bytes.withUnsafeReadableBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        if written < 0 {
+                            if errno == EINTR { continue }
+                            throw POSIXFailure(errno: errno, operation: "write")
+                        }
+                        offset += written
+                    }
+                }
+                if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+                guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
+                var existing = stat()
+                let exists = lstat(destination, &existing) == 0
+                if exists && (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
+                guard rename(staged, destination) == 0 else {
+                    if errno == ENOENT || errno == ENOTDIR { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist") }
+                    throw POSIXFailure(errno: errno, operation: "rename into place")
+                }
+                if durable {
+                    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    if folderFD >= 0 {
+                        fsync(folderFD)
+                        close(folderFD)
+                    }
+                }
+                return (exists ? CommitOutcome.replaced : .created, exists ? Int(existing.st_size) : 0, info)
+            } catch {
+                unlink(staged)
+                throw error
+            }
+        }
+        if !self.account(bytes.readableBytes, replacing: replaced), let quota = self.quotaBytes {
+            _ = try? await self.removeFile(at: path)
+            self.usedBytes.withLock { $0 += bytes.readableBytes - replaced }
+            throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")
+        }
+        return (outcome, Self.etag(info))
+    }
+
     public func makeFolder(at path: StorePath) async throws {
         let target = self.fileSystemPath(of: path)
         try await self.threadPool.runIfActive {

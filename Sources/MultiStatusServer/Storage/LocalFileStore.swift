@@ -67,7 +67,7 @@ public final class LocalFileStore: FileStore {
         self.quotaBytes.map { quota in max(0, quota - self.usedBytes.withLock { $0 }) }
     }
 
-    public func stage(for path: StorePath, refusingExisting: Bool) async throws -> StagedFile {
+    public func stage(for path: StorePath, refusingExisting: Bool, digest: Bool) async throws -> StagedFile {
         let staged = self.staging + "/" + UUID().uuidString
         let destination = self.fileSystemPath(of: path)
         let fd = try await self.threadPool.runIfActive {
@@ -80,7 +80,7 @@ public final class LocalFileStore: FileStore {
             guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
             return fd
         }
-        return LocalStagedFile(path: staged, fd: fd, durable: self.durability == .fsync, threadPool: self.threadPool)
+        return LocalStagedFile(path: staged, fd: fd, durable: self.durability == .fsync, digest: digest, threadPool: self.threadPool)
     }
 
     private static func exists(_ path: StorePath) -> ProblemDetails {
@@ -175,13 +175,22 @@ public final class LocalFileStore: FileStore {
     public func attributes(of path: StorePath) async throws -> StoredItem? {
         let target = self.fileSystemPath(of: path)
         return try await self.threadPool.runIfActive {
-            var info = stat()
-            guard stat(target, &info) == 0 else {
-                if errno == ENOENT || errno == ENOTDIR { return nil }
-                throw POSIXFailure(errno: errno, operation: "stat")
-            }
-            return StoredItem(info)
+            try Self.item(at: target)
         }
+    }
+
+    public func attributes(of paths: [StorePath]) async throws -> [StoredItem?] {
+        let targets = paths.map { self.fileSystemPath(of: $0) }
+        return try await self.threadPool.runIfActive { try targets.map(Self.item(at:)) }
+    }
+
+    private static func item(at target: String) throws -> StoredItem? {
+        var info = stat()
+        guard stat(target, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw POSIXFailure(errno: errno, operation: "stat")
+        }
+        return StoredItem(info)
     }
 
     public func removeFile(at path: StorePath) async throws -> Bool {
@@ -259,6 +268,7 @@ extension Date {
 final class LocalStagedFile: StagedFile {
     let path: String
     private let durable: Bool
+    private let digest: Bool
     private let threadPool: NIOThreadPool
     private struct State {
         var fd: Int32
@@ -272,9 +282,10 @@ final class LocalStagedFile: StagedFile {
     /// Bytes gathered before one write(2): the multipart parser hands over many small slices.
     private static let blockSize = 1 << 20
 
-    init(path: String, fd: Int32, durable: Bool, threadPool: NIOThreadPool) {
+    init(path: String, fd: Int32, durable: Bool, digest: Bool, threadPool: NIOThreadPool) {
         self.path = path
         self.durable = durable
+        self.digest = digest
         self.threadPool = threadPool
         self.state = Mutex(State(fd: fd))
     }
@@ -305,7 +316,7 @@ final class LocalStagedFile: StagedFile {
     /// Hashes and writes one block; runs on the thread pool.
     private func hashAndWrite(_ block: ByteBuffer) throws {
         let fd = self.state.withLock { $0.fd }
-        self.hasher.withLock { hasher in block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+        if self.digest { self.hasher.withLock { hasher in block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } } }
         try block.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -339,8 +350,8 @@ final class LocalStagedFile: StagedFile {
             guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
             return info
         }
-        let digest = self.hasher.withLock { $0.finalize() }
-        return FinishedFile(sha256: digest.hex, etag: LocalFileStore.etag(info))
+        let digest = self.digest ? self.hasher.withLock { $0.finalize() }.hex : nil
+        return FinishedFile(sha256: digest, etag: LocalFileStore.etag(info))
     }
 
     func abandon() async {

@@ -30,7 +30,7 @@ extension DAVRoutes {
             // A lock on an unmapped URL creates an empty resource (RFC 4918 section 7.3).
             try await self.requireParent(of: path)
             try await self.authorize(request, path: path, protecting: [.init(path.parent)])
-            let staged = try await self.store.stage(for: path, refusingExisting: true)
+            let staged = try await self.store.stage(for: path, refusingExisting: true, digest: false)
             _ = try await staged.finish()
             _ = try await self.store.commit([(staged, path)], overwrite: false)[0].get()
             created = true

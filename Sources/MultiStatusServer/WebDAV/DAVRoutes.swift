@@ -89,23 +89,53 @@ struct DAVRoutes<Context: RequestContext> {
 
     private func put(_ request: Request, path: StorePath) async throws -> Response {
         guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "PUT cannot replace the root collection") }
-        let existing = try await self.store.attributes(of: path)
+        // The resource and its parent in one file-system job: small PUTs are counted in thousands per second.
+        let found = try await self.store.attributes(of: [path, path.parent])
+        let existing = found[0]
         if existing?.isDirectory == true {
             throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
         }
-        try await self.requireParent(of: path)
+        guard found[1]?.isDirectory == true else { throw Self.noParent(path) }
         try await self.authorize(request, path: path, protecting: [.init(path)] + (existing == nil ? [.init(path.parent)] : []))
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.limits.bytesPerFile {
             throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
         }
-        let staged = try await self.store.stage(for: path, refusingExisting: false)
         let outcome: CommitOutcome
+        let etag: String
+        if let length = request.headers[.contentLength].flatMap(Int.init), length <= Self.wholeWriteBytes {
+            // A small body is read whole and stored in one file-system job.
+            let bytes = try await request.body.collect(upTo: length)
+            do {
+                (outcome, etag) = try await self.store.writeWhole(bytes, to: path)
+            } catch {
+                throw Self.problem(error)
+            }
+        } else {
+            (outcome, etag) = try await self.putStreamed(request, path: path)
+        }
+        var headers: HTTPFields = [.contentLength: "0", .eTag: etag]
+        if let modified = Self.requestedModificationTime(request) {
+            try await self.store.setModified(modified, of: path)
+            headers[.ocMtime] = "accepted"
+            headers[.eTag] = try await self.store.attributes(of: path)?.etag
+        }
+        return Response(status: outcome == .created ? .created : .noContent, headers: headers)
+    }
+
+    /// Bodies up to this size are read whole and stored in one step; larger ones stream to a staged file.
+    static var wholeWriteBytes: Int { 256 << 10 }
+
+    /// Streams a body of any size (or of unknown size: chunked) to a staged file, then commits it.
+    private func putStreamed(_ request: Request, path: StorePath) async throws -> (CommitOutcome, String) {
+        let staged = try await self.store.stage(for: path, refusingExisting: false, digest: false)
+        let outcome: CommitOutcome
+        let finished: FinishedFile
         do {
             for try await chunk in request.body {
                 try await staged.write(chunk)
                 if staged.size > self.limits.bytesPerFile { throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile) }
             }
-            _ = try await staged.finish()
+            finished = try await staged.finish()
         } catch {
             await self.store.discard(staged)
             throw Self.problem(error)
@@ -116,13 +146,7 @@ struct DAVRoutes<Context: RequestContext> {
         } catch {
             throw Self.problem(error)
         }
-        var headers: HTTPFields = [.contentLength: "0"]
-        if let modified = Self.requestedModificationTime(request) {
-            try await self.store.setModified(modified, of: path)
-            headers[.ocMtime] = "accepted"
-        }
-        if let etag = try await self.store.attributes(of: path)?.etag { headers[.eTag] = etag }
-        return Response(status: outcome == .created ? .created : .noContent, headers: headers)
+        return (outcome, finished.etag)
     }
 
     /// The modification time a client asks to keep: `X-OC-Mtime` (seconds since 1970) or `Win32LastModifiedTime` (an HTTP date).
@@ -200,7 +224,7 @@ struct DAVRoutes<Context: RequestContext> {
         if replaced != nil && !overwrite {
             throw ProblemDetails(status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F")
         }
-        var protected: [Protected] = [.init(destination, includingBelow: true)]
+        var protected: [LockScope] = [.init(destination, includingBelow: true)]
         if replaced == nil { protected.append(.init(destination.parent)) }
         if move { protected += [.init(source, includingBelow: true), .init(source.parent)] }
         try await self.authorize(request, path: source, protecting: protected)
@@ -224,24 +248,16 @@ struct DAVRoutes<Context: RequestContext> {
 
     /// Refuses with 409 when the parent of `path` is not a collection.
     func requireParent(of path: StorePath) async throws {
-        guard try await self.store.attributes(of: path.parent)?.isDirectory == true else {
-            throw ProblemDetails(status: .conflict, detail: "the parent collection \(DAVLocation.href(path.parent, isCollection: true)) does not exist")
-        }
+        guard try await self.store.attributes(of: path.parent)?.isDirectory == true else { throw Self.noParent(path) }
     }
 
-    /// What a method changes, for the lock check: a resource, and with `includingBelow` all its members.
-    struct Protected {
-        var path: StorePath
-        var includingBelow = false
-        init(_ path: StorePath, includingBelow: Bool = false) {
-            self.path = path
-            self.includingBelow = includingBelow
-        }
+    static func noParent(_ path: StorePath) -> ProblemDetails {
+        ProblemDetails(status: .conflict, detail: "the parent collection \(DAVLocation.href(path.parent, isCollection: true)) does not exist")
     }
 
     /// Evaluates the `If` header (412 when it does not hold) and refuses with 423 when a lock covering
     /// something the method changes has none of its tokens in that header.
-    func authorize(_ request: Request, path: StorePath, protecting protected: [Protected]) async throws {
+    func authorize(_ request: Request, path: StorePath, protecting scopes: [LockScope]) async throws {
         let ifHeader = try request.headers[.davIf].map { text throws(ProblemDetails) in try DAVIfHeader(parsing: text) }
         if let ifHeader {
             let holds = try await ifHeader.holds { tag in
@@ -255,8 +271,9 @@ struct DAVRoutes<Context: RequestContext> {
             guard holds else { throw ProblemDetails(status: .preconditionFailed, detail: "the If header's conditions do not hold") }
         }
         let submitted = ifHeader?.submittedTokens ?? []
-        for item in protected {
-            let held = try await self.locks.locks(covering: item.path, includingBelow: item.includingBelow)
+        let affecting = try await self.locks.locks(affecting: scopes)
+        for scope in scopes {
+            let held = affecting.filter { scope.isAffected(by: $0) }
             // Of several shared locks on one resource, any one token is enough.
             for root in Set(held.map(\.root)) where !held.contains(where: { $0.root == root && submitted.contains($0.token) }) {
                 let href = DAVLocation.href(root, isCollection: try await self.store.attributes(of: root)?.isDirectory ?? false)

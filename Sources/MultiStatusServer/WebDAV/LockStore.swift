@@ -25,6 +25,23 @@ struct DAVLock: Sendable, Hashable {
     }
 }
 
+/// Something a method changes, for the lock check: a resource, and with `includingBelow` all its members.
+struct LockScope: Sendable, Hashable {
+    var path: StorePath
+    var includingBelow = false
+
+    init(_ path: StorePath, includingBelow: Bool = false) {
+        self.path = path
+        self.includingBelow = includingBelow
+    }
+
+    /// True when `lock` covers the resource or, with `includingBelow`, is held on a member below it.
+    func isAffected(by lock: DAVLock) -> Bool {
+        lock.covers(self.path)
+            || (self.includingBelow && lock.root.components.count > self.path.components.count && lock.root.components.starts(with: self.path.components))
+    }
+}
+
 /// Locks, kept in the database so that every server process on it agrees on them.
 ///
 /// Conflicts are checked and a lock written in one transaction that no other process can
@@ -37,25 +54,30 @@ struct LockStore: Sendable {
     /// The live locks that cover `path` (held on it or, with depth infinity, on a folder above it),
     /// and with `includingBelow` also those held on anything below it.
     func locks(covering path: StorePath, includingBelow: Bool = false) async throws -> [DAVLock] {
-        try await self.database.withConnection { sql in try await Self.locks(covering: path, includingBelow: includingBelow, in: sql) }
+        try await self.locks(affecting: [LockScope(path, includingBelow: includingBelow)])
     }
 
-    private static func locks(covering path: StorePath, includingBelow: Bool, in sql: any SQLDatabase) async throws -> [DAVLock] {
-        let ancestors = (0..<path.components.count).map { path.components.prefix($0).joined(separator: "/") }
+    /// The live locks that affect any of `scopes`, in one query.
+    func locks(affecting scopes: [LockScope]) async throws -> [DAVLock] {
+        guard !scopes.isEmpty else { return [] }
+        return try await self.database.withConnection { sql in try await Self.locks(affecting: scopes, in: sql) }
+    }
+
+    private static func locks(affecting scopes: [LockScope], in sql: any SQLDatabase) async throws -> [DAVLock] {
+        // Candidates: locks on each path or on a folder above it; the depth is checked in Swift.
+        var held: Set<String> = []
+        for scope in scopes {
+            for length in 0...scope.path.components.count { held.insert(scope.path.components.prefix(length).joined(separator: "/")) }
+        }
         let rows = try await sql.select().column("*").from("dav_locks")
             .where("expires_at", .greaterThan, SQLBind(Self.now()))
             .where { group in
-                var group = group.orWhere("path", .equal, SQLBind(path.description))
-                if !ancestors.isEmpty {
-                    group = group.orWhere { inner in
-                        inner.where("path", .in, SQLBind.group(ancestors)).where("depth_infinity", .equal, SQLBind(1))
-                    }
-                }
-                if includingBelow { group = group.orWhere { PropertyStore.below(path, in: $0) } }
+                var group = group.orWhere("path", .in, SQLBind.group(held.sorted()))
+                for scope in scopes where scope.includingBelow { group = group.orWhere { PropertyStore.below(scope.path, in: $0) } }
                 return group
             }
             .all()
-        return try rows.map { row in
+        let candidates = try rows.map { row in
             DAVLock(
                 token: try row.decode(column: "token", as: String.self),
                 root: try StorePath(relative: try row.decode(column: "path", as: String.self)),
@@ -66,6 +88,7 @@ struct LockStore: Sendable {
                 expiresAt: try row.decode(column: "expires_at", as: Int.self)
             )
         }
+        return candidates.filter { lock in scopes.contains { $0.isAffected(by: lock) } }
     }
 
     /// Takes a new lock unless a live lock conflicts with it.
@@ -75,7 +98,7 @@ struct LockStore: Sendable {
         return try await self.database.transaction { sql in
             if engine == .postgres { try await sql.raw("SELECT pg_advisory_xact_lock(4918)").run() }
             try await sql.delete(from: "dav_locks").where("expires_at", .lessThanOrEqual, SQLBind(Self.now())).run()
-            let existing = try await Self.locks(covering: lock.root, includingBelow: lock.depthInfinity, in: sql)
+            let existing = try await Self.locks(affecting: [LockScope(lock.root, includingBelow: lock.depthInfinity)], in: sql)
             let conflicts = existing.filter { $0.exclusive || lock.exclusive }
             guard conflicts.isEmpty else { return conflicts }
             try await sql.insert(into: "dav_locks")
