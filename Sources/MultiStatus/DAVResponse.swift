@@ -219,3 +219,55 @@ extension XMLElementNode {
         out += "</" + qualified + ">"
     }
 }
+
+extension MultiStatusReader {
+    /// Reads a WebDAV multi-status body (a PROPFIND or PROPPATCH answer, or any RFC 4918 207) into its responses,
+    /// property values kept as XML content.
+    ///
+    /// ```swift
+    /// for response in try MultiStatusReader.readDAV(body) {
+    ///     let length = response.propertyStatus.first { $0.status == .ok }?.properties.first { $0.name == .dav("getcontentlength") }
+    /// }
+    /// ```
+    public static func readDAV(_ bytes: some Collection<UInt8>) throws(MultiStatusError) -> [DAVResponse] {
+        let root: XMLElementNode
+        do {
+            root = try XMLElementTreeParser(maxBytes: Int.max).parse(bytes)
+        } catch {
+            throw .malformedBody(error.description)
+        }
+        guard root.namespace == DAVPropertyName.davNamespace, root.name == "multistatus" else { throw .malformedBody("root is not DAV:multistatus") }
+        let dav = DAVPropertyName.davNamespace
+        func status(_ node: XMLElementNode?) -> HTTPResponse.Status? {
+            // `HTTP/1.1 200 OK`: the code is the second token.
+            node?.text.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { HTTPResponse.Status(code: $0) }
+        }
+        return try root.children(dav, "response").map { (node) throws(MultiStatusError) -> DAVResponse in
+            guard let href = node.child(dav, "href")?.text.trimmingWhitespace() else { throw .malformedBody("a response has no href") }
+            let description = node.child(dav, "responsedescription")?.text ?? ""
+            let error = node.child(dav, "error")?.innerXML ?? ""
+            if let whole = status(node.child(dav, "status")) {
+                return DAVResponse(href: href, status: whole, error: error, description: description)
+            }
+            var groups: [DAVPropertyStatus] = []
+            for propstat in node.children(dav, "propstat") {
+                guard let code = status(propstat.child(dav, "status")) else { throw .malformedBody("a propstat of \(href) has no status") }
+                let properties = (propstat.child(dav, "prop")?.children ?? []).map { DAVProperty(DAVPropertyName($0.namespace, $0.name), xml: $0.innerXML) }
+                groups.append(DAVPropertyStatus(status: code, properties: properties, error: propstat.child(dav, "error")?.innerXML ?? ""))
+            }
+            var response = DAVResponse(href: href, propertyStatus: groups, description: description)
+            response.error = error
+            return response
+        }
+    }
+}
+
+extension DAVResponse {
+    /// The value of property `name` and the status it came with, if the response lists it.
+    public func property(_ name: DAVPropertyName) -> (status: HTTPResponse.Status, value: DAVProperty)? {
+        for group in self.propertyStatus {
+            if let property = group.properties.first(where: { $0.name == name }) { return (group.status, property) }
+        }
+        return nil
+    }
+}

@@ -66,26 +66,20 @@ extension HTTPField.Name {
     static let lockToken = Self("Lock-Token")!
 }
 
-/// One `<D:response>` of a PROPFIND answer: its href and, per property `{ns}name`, status and text.
+/// One `<D:response>` of a PROPFIND answer: its href and, per property `{ns}name`, status and XML value.
 struct PropfindEntry {
     var href: String
     var properties: [String: (status: Int, text: String)]
 }
 
-/// Reads a WebDAV multi-status body with the core's safe XML parser.
+/// Reads a WebDAV multi-status body with the core library's reader.
 func propfindEntries(_ body: ByteBuffer) throws -> [PropfindEntry] {
-    let root = try XMLElementTreeParser(maxBytes: 64 << 20).parse(body.readableBytesView)
-    #expect(root.namespace == "DAV:" && root.name == "multistatus")
-    return root.children("DAV:", "response").map { response in
+    try MultiStatusReader.readDAV(body.readableBytesView).map { response in
         var properties: [String: (Int, String)] = [:]
-        for propstat in response.children("DAV:", "propstat") {
-            let statusLine = propstat.child("DAV:", "status")?.text ?? ""
-            let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-            for property in propstat.child("DAV:", "prop")?.children ?? [] {
-                properties["{\(property.namespace)}\(property.name)"] = (status, property.text)
-            }
+        for group in response.propertyStatus {
+            for property in group.properties { properties[property.name.description] = (group.status.code, property.xml) }
         }
-        return PropfindEntry(href: response.child("DAV:", "href")?.text ?? "", properties: properties)
+        return PropfindEntry(href: response.href, properties: properties)
     }
 }
 
