@@ -173,11 +173,16 @@ import Testing
                 (.propfind, "<D:propfind xmlns:D=\"DAV:\"><D:prop>", .badRequest),
             ]
             for (method, body, status) in cases {
-                let start = ContinuousClock.now
-                let response = try await dav(client, method, "/dav/", headers: [.depth: "0"], body: body)
-                #expect(response.status == status)
-                #expect(response.headers[.contentType] == "application/problem+json")
-                #expect(ContinuousClock.now - start < .seconds(1))
+                // The fastest of three answers: an expanding parser would be slow every time, a busy CI machine only sometimes.
+                var fastest = Duration.seconds(60)
+                for _ in 0..<3 {
+                    let start = ContinuousClock.now
+                    let response = try await dav(client, method, "/dav/", headers: [.depth: "0"], body: body)
+                    fastest = min(fastest, ContinuousClock.now - start)
+                    #expect(response.status == status)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+                #expect(fastest < .seconds(1))
             }
             #expect(!FileManager.default.fileExists(atPath: "/dav/"))
             #expect(try await dav(client, .options, "/dav/").status == .ok)

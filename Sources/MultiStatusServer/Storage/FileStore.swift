@@ -23,8 +23,14 @@ public protocol FileStore: Sendable {
     func discard(_ staged: StagedFile) async
     /// Stores a small file given whole, replacing what is at `path`, in one step (staged, synced when
     /// durable, renamed into place): what a `PUT` of a few kilobytes needs, without a hop per stage.
+    /// - Parameter check: called in the same step with what is at `path` and at its parent, before
+    ///   anything is written; what it throws is thrown.
     /// - Throws: 409 when the parent folder is missing or `path` is a folder, 507 over quota.
-    func writeWhole(_ bytes: ByteBuffer, to path: StorePath) async throws -> (outcome: CommitOutcome, etag: String)
+    func writeWhole(
+        _ bytes: ByteBuffer,
+        to path: StorePath,
+        check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
+    ) async throws -> (outcome: CommitOutcome, etag: String)
     /// Makes the folders' entries durable (after commits, before answering).
     func syncFolders(_ folders: Set<StorePath>) async throws
     /// The attributes of the file or folder at `path`, or `nil` when nothing is there.

@@ -23,12 +23,17 @@ extension LocalFileStore {
         return (used, free)
     }
 
-    public func writeWhole(_ bytes: ByteBuffer, to path: StorePath) async throws -> (outcome: CommitOutcome, etag: String) {
+    public func writeWhole(
+        _ bytes: ByteBuffer,
+        to path: StorePath,
+        check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
+    ) async throws -> (outcome: CommitOutcome, etag: String) {
         let staged = self.staging + "/" + UUID().uuidString
         let destination = self.fileSystemPath(of: path)
         let folder = self.fileSystemPath(of: path.parent)
         let durable = self.durability == .fsync
         let (outcome, replaced, info) = try await self.threadPool.runIfActive {
+            try check(try Self.item(at: destination), try Self.item(at: folder))
             let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
             var info = stat()

@@ -184,7 +184,7 @@ public final class LocalFileStore: FileStore {
         return try await self.threadPool.runIfActive { try targets.map(Self.item(at:)) }
     }
 
-    private static func item(at target: String) throws -> StoredItem? {
+    static func item(at target: String) throws -> StoredItem? {
         var info = stat()
         guard stat(target, &info) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }

@@ -89,6 +89,9 @@ struct DAVRoutes<Context: RequestContext> {
 
     private func put(_ request: Request, path: StorePath) async throws -> Response {
         guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "PUT cannot replace the root collection") }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length <= Self.wholeWriteBytes, request.headers[.davIf] == nil {
+            return try await self.putSmall(request, path: path, length: length)
+        }
         // The resource and its parent in one file-system job: small PUTs are counted in thousands per second.
         let found = try await self.store.attributes(of: [path, path.parent])
         let existing = found[0]
@@ -100,19 +103,34 @@ struct DAVRoutes<Context: RequestContext> {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.limits.bytesPerFile {
             throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
         }
+        let (outcome, etag) = try await self.putStreamed(request, path: path)
+        return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
+    }
+
+    /// A small PUT without an If header: the locks that could apply are read in one query, then one
+    /// file-system job checks the resource and its parent against them and stores the body.
+    private func putSmall(_ request: Request, path: StorePath, length: Int) async throws -> Response {
+        let bytes = try await request.body.collect(upTo: length)
+        let held = try await self.locks.locks(affecting: [.init(path), .init(path.parent)])
         let outcome: CommitOutcome
         let etag: String
-        if let length = request.headers[.contentLength].flatMap(Int.init), length <= Self.wholeWriteBytes {
-            // A small body is read whole and stored in one file-system job.
-            let bytes = try await request.body.collect(upTo: length)
-            do {
-                (outcome, etag) = try await self.store.writeWhole(bytes, to: path)
-            } catch {
-                throw Self.problem(error)
+        do {
+            (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
+                if existing?.isDirectory == true {
+                    throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
+                }
+                guard parent?.isDirectory == true else { throw Self.noParent(path) }
+                try Self.requireTokens(of: held, for: [.init(path)] + (existing == nil ? [.init(path.parent)] : []), submitted: [])
             }
-        } else {
-            (outcome, etag) = try await self.putStreamed(request, path: path)
+        } catch let missing as MissingLockToken {
+            throw try await self.locked(missing)
+        } catch {
+            throw Self.problem(error)
         }
+        return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
+    }
+
+    private func putResponse(_ request: Request, path: StorePath, outcome: CommitOutcome, etag: String) async throws -> Response {
         var headers: HTTPFields = [.contentLength: "0", .eTag: etag]
         if let modified = Self.requestedModificationTime(request) {
             try await self.store.setModified(modified, of: path)
@@ -270,20 +288,33 @@ struct DAVRoutes<Context: RequestContext> {
             }
             guard holds else { throw ProblemDetails(status: .preconditionFailed, detail: "the If header's conditions do not hold") }
         }
-        let submitted = ifHeader?.submittedTokens ?? []
-        let affecting = try await self.locks.locks(affecting: scopes)
+        let held = try await self.locks.locks(affecting: scopes)
+        do {
+            try Self.requireTokens(of: held, for: scopes, submitted: ifHeader?.submittedTokens ?? [])
+        } catch {
+            throw try await self.locked(error)
+        }
+    }
+
+    /// Refuses when a lock in `held` that affects one of `scopes` has none of its tokens in `submitted`.
+    /// Of several shared locks on one resource, any one token is enough.
+    static func requireTokens(of held: [DAVLock], for scopes: [LockScope], submitted: Set<String>) throws(MissingLockToken) {
         for scope in scopes {
-            let held = affecting.filter { scope.isAffected(by: $0) }
-            // Of several shared locks on one resource, any one token is enough.
-            for root in Set(held.map(\.root)) where !held.contains(where: { $0.root == root && submitted.contains($0.token) }) {
-                let href = DAVLocation.href(root, isCollection: try await self.store.attributes(of: root)?.isDirectory ?? false)
-                throw DAVError(
-                    status: .locked,
-                    condition: "<D:lock-token-submitted><D:href>\(XMLText.escaped(href))</D:href></D:lock-token-submitted>",
-                    detail: "\(href) is locked; send its lock token in the If header"
-                )
+            let affecting = held.filter { scope.isAffected(by: $0) }
+            for lock in affecting where !affecting.contains(where: { $0.root == lock.root && submitted.contains($0.token) }) {
+                throw MissingLockToken(root: lock.root)
             }
         }
+    }
+
+    /// The 423 answer for a lock whose token was not submitted.
+    func locked(_ missing: MissingLockToken) async throws -> DAVError {
+        let href = DAVLocation.href(missing.root, isCollection: try await self.store.attributes(of: missing.root)?.isDirectory ?? false)
+        return DAVError(
+            status: .locked,
+            condition: "<D:lock-token-submitted><D:href>\(XMLText.escaped(href))</D:href></D:lock-token-submitted>",
+            detail: "\(href) is locked; send its lock token in the If header"
+        )
     }
 
     static func notFound(_ path: StorePath) -> ProblemDetails {
@@ -329,6 +360,11 @@ enum DAVLocation {
         if path.components.isEmpty { return Self.prefix + "/" }
         return path.urlPath(under: Self.prefix + "/") + (isCollection ? "/" : "")
     }
+}
+
+/// A lock whose token a request did not submit.
+struct MissingLockToken: Error {
+    let root: StorePath
 }
 
 /// A WebDAV precondition failure: a status and the RFC 4918 `<D:error>` element that names it.
