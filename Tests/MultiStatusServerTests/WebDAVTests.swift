@@ -201,6 +201,16 @@ import Testing
         }
     }
 
+    @Test func aPutOverTheFileLimitIsRefusedAndLeavesNothing() async throws {
+        try await withServer({ $0.limits.bytesPerFile = 1_000 }) { client, configuration in
+            let over = try await dav(client, .put, "/dav/big.bin", body: String(repeating: "b", count: 1_001))
+            #expect(over.status == .contentTooLarge)
+            #expect(over.headers[.contentType] == "application/problem+json")
+            #expect(!FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/big.bin"))
+            #expect(try await dav(client, .put, "/dav/big.bin", body: String(repeating: "b", count: 1_000)).status == .created)
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func deadPropertiesFollowMoveAndCopyAndLeaveWithDelete(database: TestDatabase) async throws {
         try await withDatabaseServer(database) { client, db in

@@ -32,19 +32,17 @@ struct FileRoutes<Context: RequestContext> {
 
     /// A folder: its names as JSON.
     private func listing(_ path: StorePath, head: Bool) async throws -> Response {
-        var entries: [JSONValue] = []
-        try await self.store.forEachEntries(in: path, batchSize: 1024) { batch in
-            for (name, item) in batch {
-                guard let child = try? path.appending(name) else { continue }
-                entries.append([
-                    "name": .string(name),
-                    "type": item.isDirectory ? "folder" : "file",
-                    "size": .int(item.size),
-                    "location": .string(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : "")),
-                ])
-            }
+        var members: [(name: String, item: StoredItem)] = []
+        try await self.store.forEachEntries(in: path, batchSize: 1024) { members += $0 }
+        let entries: [JSONValue] = members.sorted { $0.name < $1.name }.compactMap { name, item in
+            guard let child = try? path.appending(name) else { return nil }
+            return [
+                "name": .string(name),
+                "type": item.isDirectory ? "folder" : "file",
+                "size": .int(item.size),
+                "location": .string(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : "")),
+            ]
         }
-        entries.sort { $0.objectMembers["name"]?.displayText ?? "" < $1.objectMembers["name"]?.displayText ?? "" }
         let body = ByteBuffer(string: JSONValue.object(["path": .string(path.description), "entries": .array(entries)]).jsonText)
         return .json(body, headers: [.cacheControl: "no-store"], head: head)
     }

@@ -39,8 +39,6 @@ public protocol FileStore: Sendable {
     func attributes(of paths: [StorePath]) async throws -> [StoredItem?]
     /// Deletes the file at `path`; returns false when there was none.
     func removeFile(at path: StorePath) async throws -> Bool
-    /// The names in the folder at `path`.
-    func list(_ path: StorePath) async throws -> [String]
     /// The file system path of `path`, for streaming reads.
     func fileSystemPath(of path: StorePath) -> String
     /// The largest file the quota still allows, or `nil` without a quota.

@@ -39,17 +39,7 @@ extension LocalFileStore {
             var info = stat()
             do {
                 defer { close(fd) }
-                try bytes.withUnsafeReadableBytes { raw in
-                    var offset = 0
-                    while offset < raw.count {
-                        let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                        if written < 0 {
-                            if errno == EINTR { continue }
-                            throw POSIXFailure(errno: errno, operation: "write")
-                        }
-                        offset += written
-                    }
-                }
+                try Self.writeAll(bytes, to: fd)
                 if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
                 guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
                 var existing = stat()

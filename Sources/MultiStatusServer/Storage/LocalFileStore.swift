@@ -212,10 +212,18 @@ public final class LocalFileStore: FileStore {
         return true
     }
 
-    public func list(_ path: StorePath) async throws -> [String] {
-        let target = self.fileSystemPath(of: path)
-        return try await self.threadPool.runIfActive {
-            try FileManager.default.contentsOfDirectory(atPath: target).sorted()
+    /// Writes every byte of `buffer` to `fd`, retrying short and interrupted writes; runs on the thread pool.
+    static func writeAll(_ buffer: ByteBuffer, to fd: Int32) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIXFailure(errno: errno, operation: "write")
+                }
+                offset += written
+            }
         }
     }
 
@@ -317,17 +325,7 @@ final class LocalStagedFile: StagedFile {
     private func hashAndWrite(_ block: ByteBuffer) throws {
         let fd = self.state.withLock { $0.fd }
         if self.digest { self.hasher.withLock { hasher in block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } } }
-        try block.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw POSIXFailure(errno: errno, operation: "write")
-                }
-                offset += written
-            }
-        }
+        try LocalFileStore.writeAll(block, to: fd)
     }
 
     /// Writes what is left, syncs and closes the file in one job: a small file costs one hop.

@@ -89,20 +89,15 @@ struct DAVRoutes<Context: RequestContext> {
 
     private func put(_ request: Request, path: StorePath) async throws -> Response {
         guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "PUT cannot replace the root collection") }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length <= Self.wholeWriteBytes, request.headers[.davIf] == nil {
-            return try await self.putSmall(request, path: path, length: length)
-        }
-        // The resource and its parent in one file-system job: small PUTs are counted in thousands per second.
-        let found = try await self.store.attributes(of: [path, path.parent])
-        let existing = found[0]
-        if existing?.isDirectory == true {
-            throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
-        }
-        guard found[1]?.isDirectory == true else { throw Self.noParent(path) }
-        try await self.authorize(request, path: path, protecting: [.init(path)] + (existing == nil ? [.init(path.parent)] : []))
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > self.limits.bytesPerFile {
+        let length = request.headers[.contentLength].flatMap(Int.init)
+        if let length, length > self.limits.bytesPerFile {
             throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
         }
+        if let length, length <= Self.wholeWriteBytes, request.headers[.davIf] == nil {
+            return try await self.putSmall(request, path: path, length: length)
+        }
+        let found = try await self.store.attributes(of: [path, path.parent])
+        try await self.authorize(request, path: path, protecting: try Self.putTarget(path, existing: found[0], parent: found[1]))
         let (outcome, etag) = try await self.putStreamed(request, path: path)
         return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
     }
@@ -116,11 +111,7 @@ struct DAVRoutes<Context: RequestContext> {
         let etag: String
         do {
             (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
-                if existing?.isDirectory == true {
-                    throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
-                }
-                guard parent?.isDirectory == true else { throw Self.noParent(path) }
-                try Self.requireTokens(of: held, for: [.init(path)] + (existing == nil ? [.init(path.parent)] : []), submitted: [])
+                try Self.requireTokens(of: held, for: try Self.putTarget(path, existing: existing, parent: parent), submitted: [])
             }
         } catch let missing as MissingLockToken {
             throw try await self.locked(missing)
@@ -128,6 +119,16 @@ struct DAVRoutes<Context: RequestContext> {
             throw Self.problem(error)
         }
         return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
+    }
+
+    /// Refuses a PUT onto a collection (405) or into a missing one (409); returns what its lock check covers:
+    /// the resource, and its parent when the PUT adds a member.
+    private static func putTarget(_ path: StorePath, existing: StoredItem?, parent: StoredItem?) throws(ProblemDetails) -> [LockScope] {
+        if existing?.isDirectory == true {
+            throw ProblemDetails(status: .methodNotAllowed, detail: "\(DAVLocation.href(path, isCollection: true)) is a collection")
+        }
+        guard parent?.isDirectory == true else { throw Self.noParent(path) }
+        return [LockScope(path)] + (existing == nil ? [LockScope(path.parent)] : [])
     }
 
     private func putResponse(_ request: Request, path: StorePath, outcome: CommitOutcome, etag: String) async throws -> Response {
