@@ -61,10 +61,12 @@ public func buildApplication(
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
+    let locks = LockStore(database: database, marker: configuration.dataDirectory + "/dav-locks.present")
+    try await locks.reconcile()
     DAVRoutes<AppRequestContext>(
         store: store,
         properties: PropertyStore(database: database),
-        locks: LockStore(database: database),
+        locks: locks,
         limits: configuration.limits
     ).register(on: router)
     UserRoutes<AppRequestContext>(

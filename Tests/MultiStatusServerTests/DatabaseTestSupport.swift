@@ -25,10 +25,19 @@ func withDatabaseServer(
     _ configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
     _ test: @escaping @Sendable (any TestClientProtocol, Database) async throws -> Void
 ) async throws {
+    try await withDatabaseServer(engine, configure) { client, database, _ in try await test(client, database) }
+}
+
+/// The same, also handing the test the server's configuration (its data folder).
+func withDatabaseServer(
+    _ engine: TestDatabase,
+    _ configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+    _ test: @escaping @Sendable (any TestClientProtocol, Database, ServerConfiguration) async throws -> Void
+) async throws {
     switch engine {
     case .sqlite:
         try await withServer(configure) { client, configuration in
-            try await withCheckConnection(configuration.resolvedDatabaseURL) { try await test(client, $0) }
+            try await withCheckConnection(configuration.resolvedDatabaseURL) { try await test(client, $0, configuration) }
         }
     case .postgres:
         guard let adminURL = TestDatabase.postgresURL else {
@@ -38,8 +47,8 @@ func withDatabaseServer(
             return
         }
         try await withFreshPostgresDatabase(adminURL: adminURL) { url in
-            try await withServer({ configure(&$0); $0.databaseURL = url }) { client, _ in
-                try await withCheckConnection(url) { try await test(client, $0) }
+            try await withServer({ configure(&$0); $0.databaseURL = url }) { client, configuration in
+                try await withCheckConnection(url) { try await test(client, $0, configuration) }
             }
         }
     }

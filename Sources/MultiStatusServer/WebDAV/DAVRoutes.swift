@@ -102,23 +102,33 @@ struct DAVRoutes<Context: RequestContext> {
         return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
     }
 
-    /// A small PUT without an If header: the locks that could apply are read in one query, then one
-    /// file-system job checks the resource and its parent against them and stores the body.
+    /// A small PUT without an If header: one file-system job checks the resource, its parent and
+    /// whether any lock exists, and stores the body. Only when locks may exist are they read (one
+    /// query) and the job run again with them.
     private func putSmall(_ request: Request, path: StorePath, length: Int) async throws -> Response {
         let bytes = try await request.body.collect(upTo: length)
-        let held = try await self.locks.locks(affecting: [.init(path), .init(path.parent)])
-        let outcome: CommitOutcome
-        let etag: String
-        do {
-            (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
-                try Self.requireTokens(of: held, for: try Self.putTarget(path, existing: existing, parent: parent), submitted: [])
+        let locks = self.locks
+        var held: [DAVLock]?
+        while true {
+            do {
+                let known = held
+                let (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
+                    let scopes = try Self.putTarget(path, existing: existing, parent: parent)
+                    if let known {
+                        try Self.requireTokens(of: known, for: scopes, submitted: [])
+                    } else if locks.mayHoldLocks() {
+                        throw LocksUnread()
+                    }
+                }
+                return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
+            } catch is LocksUnread {
+                held = try await self.locks.locks(affecting: [.init(path), .init(path.parent)])
+            } catch let missing as MissingLockToken {
+                throw try await self.locked(missing)
+            } catch {
+                throw Self.problem(error)
             }
-        } catch let missing as MissingLockToken {
-            throw try await self.locked(missing)
-        } catch {
-            throw Self.problem(error)
         }
-        return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
     }
 
     /// Refuses a PUT onto a collection (405) or into a missing one (409); returns what its lock check covers:
@@ -362,6 +372,9 @@ enum DAVLocation {
         return path.urlPath(under: Self.prefix + "/") + (isCollection ? "/" : "")
     }
 }
+
+/// Locks may exist and were not read yet.
+private struct LocksUnread: Error {}
 
 /// A lock whose token a request did not submit.
 struct MissingLockToken: Error {

@@ -1,6 +1,13 @@
 import Foundation
 import MultiStatus
+import NIOPosix
 import SQLKit
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A WebDAV lock (RFC 4918 section 6).
 struct DAVLock: Sendable, Hashable {
@@ -46,8 +53,47 @@ struct LockScope: Sendable, Hashable {
 ///
 /// Conflicts are checked and a lock written in one transaction that no other process can
 /// interleave with (`BEGIN IMMEDIATE` on SQLite, an advisory transaction lock on PostgreSQL).
+///
+/// A marker file in the shared data folder exists whenever a lock row may exist: it is created
+/// before a lock is written and removed only when the table is found empty, both inside that
+/// exclusive transaction. A write that finds no marker needs no query — most stores hold no locks.
 struct LockStore: Sendable {
     let database: Database
+    /// The marker file's path.
+    let marker: String
+
+    /// False when no lock exists: one `access(2)` of a local file, cheap enough for any thread.
+    func mayHoldLocks() -> Bool { access(self.marker, F_OK) == 0 }
+
+    /// Makes the marker agree with the table (at start, and after a version without it).
+    func reconcile() async throws {
+        try await self.exclusively { sql in try await self.updateMarker(in: sql) }
+    }
+
+    /// Runs `body` in a transaction no other process's lock change can interleave with.
+    private func exclusively<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        let engine = self.database.engine
+        return try await self.database.transaction { sql in
+            if engine == .postgres { try await sql.raw("SELECT pg_advisory_xact_lock(4918)").run() }
+            return try await body(sql)
+        }
+    }
+
+    /// Sweeps expired locks, then creates the marker when rows remain (or `creating`) and removes it when none do.
+    private func updateMarker(in sql: any SQLDatabase, creating: Bool = false) async throws {
+        try await sql.delete(from: "dav_locks").where("expires_at", .lessThanOrEqual, SQLBind(Self.now())).run()
+        let any = try await sql.select().column("token").from("dav_locks").limit(1).all()
+        let marker = self.marker
+        try await NIOThreadPool.singleton.runIfActive {
+            if creating || !any.isEmpty {
+                let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create the lock marker") }
+                close(fd)
+            } else if unlink(marker) != 0 && errno != ENOENT {
+                throw POSIXFailure(errno: errno, operation: "remove the lock marker")
+            }
+        }
+    }
 
     static func now() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
 
@@ -59,7 +105,7 @@ struct LockStore: Sendable {
 
     /// The live locks that affect any of `scopes`, in one query.
     func locks(affecting scopes: [LockScope]) async throws -> [DAVLock] {
-        guard !scopes.isEmpty else { return [] }
+        guard !scopes.isEmpty, self.mayHoldLocks() else { return [] }
         return try await self.database.withConnection { sql in try await Self.locks(affecting: scopes, in: sql) }
     }
 
@@ -94,10 +140,8 @@ struct LockStore: Sendable {
     /// Takes a new lock unless a live lock conflicts with it.
     /// - Returns: the conflicting locks (nothing was written), or an empty list when `lock` was taken.
     func take(_ lock: DAVLock) async throws -> [DAVLock] {
-        let engine = self.database.engine
-        return try await self.database.transaction { sql in
-            if engine == .postgres { try await sql.raw("SELECT pg_advisory_xact_lock(4918)").run() }
-            try await sql.delete(from: "dav_locks").where("expires_at", .lessThanOrEqual, SQLBind(Self.now())).run()
+        try await self.exclusively { sql in
+            try await self.updateMarker(in: sql, creating: true)
             let existing = try await Self.locks(affecting: [LockScope(lock.root, includingBelow: lock.depthInfinity)], in: sql)
             let conflicts = existing.filter { $0.exclusive || lock.exclusive }
             guard conflicts.isEmpty else { return conflicts }
@@ -130,17 +174,20 @@ struct LockStore: Sendable {
 
     /// Removes the lock with `token`.
     func remove(token: String) async throws {
-        try await self.database.withConnection { sql in
+        try await self.exclusively { sql in
             try await sql.delete(from: "dav_locks").where("token", .equal, SQLBind(token)).run()
+            try await self.updateMarker(in: sql)
         }
     }
 
     /// Removes every lock held on `path` or below it (the resources are gone or moved away).
     func removeAll(at path: StorePath) async throws {
-        try await self.database.withConnection { sql in
+        guard self.mayHoldLocks() else { return }
+        try await self.exclusively { sql in
             try await sql.delete(from: "dav_locks")
                 .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { PropertyStore.below(path, in: $0) } }
                 .run()
+            try await self.updateMarker(in: sql)
         }
     }
 }
