@@ -139,8 +139,15 @@ public struct DAVPropertyStatus: Sendable, Hashable {
 extension MultiStatusEncoder {
     /// One WebDAV `<D:response>`, in the RFC 4918 XML body begun by ``head()`` (the format must be `.xml`).
     public func encode(_ response: DAVResponse) -> String {
+        var out = ""
+        self.encode(response, into: &out)
+        return out
+    }
+
+    /// One WebDAV `<D:response>` appended to `out`: a listing writes thousands into one buffer.
+    public func encode(_ response: DAVResponse, into out: inout String) {
         precondition(self.format == .xml, "WebDAV responses are XML")
-        var out = "<D:response><D:href>"
+        out += "<D:response><D:href>"
         XMLText.escape(response.href, into: &out)
         out += "</D:href>"
         if let status = response.status {
@@ -163,7 +170,7 @@ extension MultiStatusEncoder {
             XMLText.escape(response.description, into: &out)
             out += "</D:responsedescription>"
         }
-        return out + "</D:response>\n"
+        out += "</D:response>\n"
     }
 
     /// The end of a WebDAV multi-status body (which carries no summary).

@@ -43,20 +43,25 @@ extension DAVRoutes {
 
         let store = self.store
         let encoder = MultiStatusEncoder(format: .xml, collection: .files)
-        /// The responses of some members, as text.
+        let folderHref = DAVLocation.href(path, isCollection: true)
+        /// The responses of some members, as text. Their names were validated when the folder was read.
         @Sendable func encode(_ members: ArraySlice<(name: String, item: StoredItem)>) -> String {
             var text = ""
             text.reserveCapacity(members.count * 1024)
             for (name, member) in members {
-                guard let memberPath = try? path.appending(name) else { continue }
-                let locks = held.isEmpty ? [] : held.filter { $0.covers(memberPath) }
-                text += encoder.encode(live.response(for: memberPath, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks))
+                let locks = held.isEmpty ? [] : held.filter { lock in (try? path.appending(name)).map(lock.covers) ?? false }
+                let href = folderHref + PercentEncoding.encodePath(name) + (member.isDirectory ? "/" : "")
+                encoder.encode(live.response(href: href, resourceName: name, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks), into: &text)
             }
             return text
         }
         let body = ResponseBody { writer in
             var text = encoder.head()
-            text += encoder.encode(live.response(for: path, item: item, asked: asked, dead: dead, locks: held.filter { $0.covers(path) }))
+            let selfResponse = live.response(
+                href: DAVLocation.href(path, isCollection: item.isDirectory), resourceName: path.name ?? "", item: item, asked: asked, dead: dead,
+                locks: held.filter { $0.covers(path) }
+            )
+            text += encoder.encode(selfResponse)
             try await writer.write(ByteBuffer(string: text))
             if listMembers {
                 try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
@@ -216,13 +221,14 @@ struct LiveProperties: Sendable {
     let usage: (used: Int, available: Int)?
 
     /// The value of `property`, or `nil` when the resource has none (a collection's length).
-    func value(_ property: LiveProperty, path: StorePath, item: StoredItem, locks: [DAVLock]) -> DAVProperty? {
+    /// - Parameter resourceName: the resource's last name (empty for the root).
+    func value(_ property: LiveProperty, resourceName: String, item: StoredItem, locks: [DAVLock]) -> DAVProperty? {
         let name = property.name
         switch property {
         case .creationDate: return DAVProperty(name, text: HTTPDate.rfc3339(item.changed))
-        case .displayName: return DAVProperty(name, text: path.name ?? "")
+        case .displayName: return DAVProperty(name, text: resourceName)
         case .contentLength: return item.isDirectory ? nil : DAVProperty(name, xml: String(item.size))
-        case .contentType: return item.isDirectory ? nil : DAVProperty(name, text: FileTypes.mediaType(forName: path.name ?? ""))
+        case .contentType: return item.isDirectory ? nil : DAVProperty(name, text: FileTypes.mediaType(forName: resourceName))
         case .etag: return DAVProperty(name, text: item.etag)
         case .lastModified: return DAVProperty(name, xml: HTTPDate.format(item.modified))
         case .resourceType: return DAVProperty(name, xml: item.isDirectory ? "<D:collection/>" : "")
@@ -234,14 +240,17 @@ struct LiveProperties: Sendable {
     }
 
     /// One resource's `<D:response>` for a PROPFIND.
-    func response(for path: StorePath, item: StoredItem, asked: PropfindRequest, dead: [DAVProperty], locks: [DAVLock]) -> DAVResponse {
+    /// - Parameters:
+    ///   - href: the resource's href (a listing builds members' hrefs from the folder's, without re-encoding it).
+    ///   - resourceName: its last name (empty for the root).
+    func response(href: String, resourceName: String, item: StoredItem, asked: PropfindRequest, dead: [DAVProperty], locks: [DAVLock]) -> DAVResponse {
         var found: [DAVProperty] = []
         var missing: [DAVProperty] = []
         switch asked {
         case .allProperties(let include):
             found.reserveCapacity(LiveProperty.inAllProp.count + dead.count)
             for property in LiveProperty.inAllProp {
-                if let value = self.value(property, path: path, item: item, locks: locks) { found.append(value) }
+                if let value = self.value(property, resourceName: resourceName, item: item, locks: locks) { found.append(value) }
             }
             found += dead
             for name in include where !dead.contains(where: { $0.name == name }) {
@@ -250,21 +259,21 @@ struct LiveProperties: Sendable {
                     continue
                 }
                 if LiveProperty.inAllProp.contains(property) { continue }
-                if let value = self.value(property, path: path, item: item, locks: locks) { found.append(value) } else { missing.append(DAVProperty(name)) }
+                if let value = self.value(property, resourceName: resourceName, item: item, locks: locks) { found.append(value) } else { missing.append(DAVProperty(name)) }
             }
         case .propertyNames:
             for property in LiveProperty.allCases where property.applies(to: item) { found.append(DAVProperty(property.name)) }
             found += dead.map { DAVProperty($0.name) }
         case .properties(let names):
             for name in names {
-                let value = LiveProperty(name).map { self.value($0, path: path, item: item, locks: locks) } ?? dead.first(where: { $0.name == name })
+                let value = LiveProperty(name).map { self.value($0, resourceName: resourceName, item: item, locks: locks) } ?? dead.first(where: { $0.name == name })
                 if let value { found.append(value) } else { missing.append(DAVProperty(name)) }
             }
         }
         var groups: [DAVPropertyStatus] = []
         if !found.isEmpty { groups.append(DAVPropertyStatus(status: .ok, properties: found)) }
         if !missing.isEmpty { groups.append(DAVPropertyStatus(status: .notFound, properties: missing)) }
-        return DAVResponse(href: DAVLocation.href(path, isCollection: item.isDirectory), propertyStatus: groups)
+        return DAVResponse(href: href, propertyStatus: groups)
     }
 
     /// One `<D:activelock>`.
