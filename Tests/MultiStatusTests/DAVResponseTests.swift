@@ -20,7 +20,7 @@ import Testing
             ),
             DAVResponse(href: "/dav/locked.txt", status: .locked, error: "<D:lock-token-submitted><D:href>/dav/</D:href></D:lock-token-submitted>"),
         ]
-        var encoder = MultiStatusEncoder(format: .xml, collection: .files)
+        let encoder = MultiStatusEncoder(format: .xml, collection: .files)
         let body = encoder.head() + responses.map { encoder.encode($0) }.joined() + MultiStatusEncoder.davTail
         let read = try MultiStatusReader.readDAV(Array(body.utf8))
         #expect(read.count == 2)

@@ -144,7 +144,7 @@ extension DAVRoutes {
                 DAVPropertyStatus(status: .failedDependency, properties: names.filter { !refused.contains($0) }.map { DAVProperty($0) }),
             ].filter { !$0.properties.isEmpty }
         }
-        var encoder = MultiStatusEncoder(format: .xml, collection: .files)
+        let encoder = MultiStatusEncoder(format: .xml, collection: .files)
         let response = DAVResponse(href: DAVLocation.href(path, isCollection: item.isDirectory), propertyStatus: groups)
         let text = encoder.head() + encoder.encode(response) + MultiStatusEncoder.davTail
         return MultiStatusResponse.response(status: .multiStatus, format: .xml, body: ByteBuffer(string: text))
