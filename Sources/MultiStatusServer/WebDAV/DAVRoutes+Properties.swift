@@ -96,8 +96,7 @@ extension DAVRoutes {
     /// The request body parsed as XML, or `nil` when there is none.
     /// - Throws: 400 for malformed or hostile XML (DTDs, entities, too deep), 413 when too large.
     func xmlBody(_ request: Request) async throws -> XMLElementNode? {
-        var body = request.body
-        let bytes = try await body.collect(upTo: self.limits.bytesPerDocument)
+        let bytes = try await request.body.collect(upTo: self.limits.bytesPerDocument)
         guard bytes.readableBytes > 0 else { return nil }
         do {
             return try XMLElementTreeParser(maxDepth: 64, maxBytes: self.limits.bytesPerDocument).parse(bytes.readableBytesView)
