@@ -21,7 +21,7 @@ public struct DAVProperty: Sendable, Hashable {
     /// A property whose value is plain text, escaped here.
     public init(_ name: DAVPropertyName, text: String) {
         var escaped = ""
-        XMLText.escape(text, into: &escaped)
+        XMLText.escape(text, into: &escaped, quotes: false)
         self.init(name, xml: escaped)
     }
 

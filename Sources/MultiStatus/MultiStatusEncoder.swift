@@ -186,7 +186,8 @@ enum XMLFieldType: String {
 public enum XMLText {
     /// Escapes markup characters; characters XML 1.0 cannot carry at all (NUL, most C0 controls,
     /// lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so a hostile name never breaks the document.
-    public static func escape(_ text: String, into out: inout String) {
+    /// - Parameter quotes: escape `"` and `'` too, as an attribute value needs; element text does not.
+    public static func escape(_ text: String, into out: inout String, quotes: Bool = true) {
         // Runs of bytes that need nothing are copied whole; only markup and forbidden characters are replaced.
         let bytes = text.utf8
         var runStart = bytes.startIndex
@@ -199,8 +200,8 @@ public enum XMLText {
             case UInt8(ascii: "&"): replacement = "&amp;"
             case UInt8(ascii: "<"): replacement = "&lt;"
             case UInt8(ascii: ">"): replacement = "&gt;"
-            case UInt8(ascii: "\""): replacement = "&quot;"
-            case UInt8(ascii: "'"): replacement = "&apos;"
+            case UInt8(ascii: "\"") where quotes: replacement = "&quot;"
+            case UInt8(ascii: "'") where quotes: replacement = "&apos;"
             case UInt8(ascii: "\r"): replacement = "&#13;"
             case UInt8(ascii: "\t"), UInt8(ascii: "\n"): break
             case 0..<0x20: replacement = "\u{FFFD}"

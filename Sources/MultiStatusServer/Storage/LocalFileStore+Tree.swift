@@ -33,7 +33,8 @@ extension LocalFileStore {
         let folder = self.fileSystemPath(of: path.parent)
         let durable = self.durability == .fsync
         let (outcome, replaced, info) = try await self.threadPool.runIfActive {
-            try check(try Self.item(at: destination), try Self.item(at: folder))
+            let existing = try Self.item(at: destination)
+            try check(existing, try Self.item(at: folder))
             let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
             var info = stat()
@@ -42,9 +43,7 @@ extension LocalFileStore {
                 try Self.writeAll(bytes, to: fd)
                 if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
                 guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
-                var existing = stat()
-                let exists = lstat(destination, &existing) == 0
-                if exists && (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
+                if existing?.isDirectory == true { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
                 guard rename(staged, destination) == 0 else {
                     if errno == ENOENT || errno == ENOTDIR { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist") }
                     throw POSIXFailure(errno: errno, operation: "rename into place")
@@ -56,7 +55,7 @@ extension LocalFileStore {
                         close(folderFD)
                     }
                 }
-                return (exists ? CommitOutcome.replaced : .created, exists ? Int(existing.st_size) : 0, info)
+                return (existing == nil ? CommitOutcome.created : .replaced, existing?.size ?? 0, info)
             } catch {
                 unlink(staged)
                 throw error
