@@ -193,7 +193,7 @@ struct DAVRoutes<Context: RequestContext> {
     }
 
     /// Deletes a resource with its properties and locks.
-    private func removeResource(at path: StorePath) async throws {
+    func removeResource(at path: StorePath) async throws {
         do {
             _ = try await self.store.removeItem(at: path)
         } catch {
@@ -218,59 +218,6 @@ struct DAVRoutes<Context: RequestContext> {
             throw Self.problem(error)
         }
         return Response(status: .created, headers: [.contentLength: "0"])
-    }
-
-    private func copyOrMove(_ request: Request, path source: StorePath, move: Bool) async throws -> Response {
-        let method = move ? "MOVE" : "COPY"
-        guard let destinationURL = request.headers[.destination] else {
-            throw ProblemDetails(status: .badRequest, detail: "\(method) needs a Destination header")
-        }
-        guard let destination = try DAVLocation.storePath(url: destinationURL, request: request) else {
-            throw ProblemDetails(status: .badGateway, detail: "Destination \(destinationURL) is not on this server below \(DAVLocation.prefix)/")
-        }
-        guard let item = try await self.store.attributes(of: source) else { throw Self.notFound(source) }
-        guard !source.components.isEmpty, !destination.components.isEmpty else {
-            throw ProblemDetails(status: .forbidden, detail: "the root collection cannot be copied, moved or replaced")
-        }
-        guard source != destination else { throw ProblemDetails(status: .forbidden, detail: "source and destination are the same resource") }
-        if destination.components.starts(with: source.components) {
-            throw ProblemDetails(status: .forbidden, detail: "the destination is inside the source")
-        }
-        let overwrite: Bool
-        switch request.headers[.overwrite]?.uppercased() {
-        case nil, "T": overwrite = true
-        case "F": overwrite = false
-        default: throw ProblemDetails(status: .badRequest, detail: "Overwrite must be T or F")
-        }
-        let recursive: Bool
-        switch request.headers[.depth]?.lowercased() {
-        case nil, "infinity": recursive = true
-        case "0" where !move: recursive = false
-        default: throw ProblemDetails(status: .badRequest, detail: "Depth of \(method) must be \(move ? "infinity" : "0 or infinity")")
-        }
-        try await self.requireParent(of: destination)
-        let replaced = try await self.store.attributes(of: destination)
-        if replaced != nil && !overwrite {
-            throw ProblemDetails(status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F")
-        }
-        var protected: [LockScope] = [.init(destination, includingBelow: true)]
-        if replaced == nil { protected.append(.init(destination.parent)) }
-        if move { protected += [.init(source, includingBelow: true), .init(source.parent)] }
-        try await self.authorize(request, path: source, protecting: protected)
-
-        if replaced != nil { try await self.removeResource(at: destination) }
-        do {
-            if move {
-                try await self.store.moveItem(from: source, to: destination)
-            } else {
-                try await self.store.copyItem(from: source, to: destination, recursive: recursive || !item.isDirectory)
-            }
-        } catch {
-            throw Self.problem(error)
-        }
-        try await self.properties.transfer(from: source, to: destination, recursive: recursive, keepSource: !move)
-        if move { try await self.locks.removeAll(at: source) }
-        return Response(status: replaced == nil ? .created : .noContent, headers: [.contentLength: "0"])
     }
 
     // MARK: Shared checks
@@ -339,76 +286,10 @@ struct DAVRoutes<Context: RequestContext> {
 
 }
 
-/// Where WebDAV resources are: URL paths below `/dav/` and the store paths they name.
-enum DAVLocation {
-    static let prefix = "/dav"
-
-    /// The store path of a percent-encoded URL path below `/dav`.
-    static func storePath(urlPath: String) throws(ProblemDetails) -> StorePath {
-        guard urlPath == Self.prefix || urlPath.hasPrefix(Self.prefix + "/") else {
-            throw ProblemDetails(status: .notFound, detail: "\(urlPath) is not below \(Self.prefix)/")
-        }
-        return try StorePath(encodedURLPath: urlPath.dropFirst(Self.prefix.count))
-    }
-
-    /// The store path named by a `Destination` or a tagged `If` URL: an absolute URL or an absolute path.
-    /// - Returns: `nil` when the URL is on another server or not below `/dav/`.
-    static func storePath(url: String, request: Request) throws(ProblemDetails) -> StorePath? {
-        var rest = Substring(url)
-        if let scheme = rest.range(of: "://") {
-            rest = rest[scheme.upperBound...]
-            let authority = rest.prefix { $0 != "/" }
-            if let host = request.head.authority, host.lowercased() != authority.lowercased() { return nil }
-            rest = rest.dropFirst(authority.count)
-        }
-        if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
-        guard rest == Self.prefix || rest.hasPrefix(Self.prefix + "/") else { return nil }
-        return try StorePath(encodedURLPath: rest.dropFirst(Self.prefix.count))
-    }
-
-    /// The href of a resource: percent-encoded, collections ending in `/`.
-    static func href(_ path: StorePath, isCollection: Bool) -> String {
-        if path.components.isEmpty { return Self.prefix + "/" }
-        return path.urlPath(under: Self.prefix + "/") + (isCollection ? "/" : "")
-    }
-}
-
 /// Locks may exist and were not read yet.
 private struct LocksUnread: Error {}
 
 /// A lock whose token a request did not submit.
 struct MissingLockToken: Error {
     let root: StorePath
-}
-
-/// A WebDAV precondition failure: a status and the RFC 4918 `<D:error>` element that names it.
-struct DAVError: HTTPResponseError, CustomStringConvertible {
-    let status: HTTPResponse.Status
-    /// The precondition element, e.g. `<D:lock-token-submitted>…</D:lock-token-submitted>`.
-    let condition: String
-    let detail: String
-
-    var description: String { self.detail }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = ByteBuffer(string: MultiStatusEncoder.errorDocument(self.condition))
-        return Response(
-            status: self.status,
-            headers: [.contentType: "application/xml; charset=utf-8", .contentLength: String(body.readableBytes)],
-            body: .init(byteBuffer: body)
-        )
-    }
-}
-
-extension HTTPField.Name {
-    static let dav = Self("DAV")!
-    static let depth = Self("Depth")!
-    static let destination = Self("Destination")!
-    static let overwrite = Self("Overwrite")!
-    static let davIf = Self("If")!
-    static let lockToken = Self("Lock-Token")!
-    static let timeout = Self("Timeout")!
-    static let msAuthorVia = Self("MS-Author-Via")!
-    static let ocMtime = Self("X-OC-Mtime")!
-    static let win32LastModifiedTime = Self("Win32LastModifiedTime")!
 }
