@@ -211,6 +211,35 @@ import Testing
         }
     }
 
+    @Test func theQuotaHoldsForPutsAndCopies() async throws {
+        try await withServer({ $0.limits.storeQuotaBytes = 1_500 }) { client, configuration in
+            #expect(try await dav(client, .put, "/dav/a.bin", body: String(repeating: "a", count: 1_000)).status == .created)
+            let full = try await dav(client, .put, "/dav/b.bin", body: String(repeating: "b", count: 600))
+            #expect(full.status == .insufficientStorage)
+            #expect(full.headers[.contentType] == "application/problem+json")
+            #expect(!FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/b.bin"))
+            #expect(try await dav(client, .copy, "/dav/a.bin", headers: [.destination: "/dav/c.bin"]).status == .insufficientStorage)
+            #expect(!FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/c.bin"))
+            // Deleting gives the bytes back.
+            #expect(try await dav(client, .delete, "/dav/a.bin").status == .noContent)
+            #expect(try await dav(client, .put, "/dav/b.bin", body: String(repeating: "b", count: 600)).status == .created)
+        }
+    }
+
+    @Test func aCollectionInABrowserIsAListOfLinks() async throws {
+        try await withServer { client, _ in
+            #expect(try await dav(client, .mkcol, "/dav/docs").status == .created)
+            #expect(try await dav(client, .put, "/dav/docs/a%20%3Cb%3E.txt", body: "x").status == .created)
+            #expect(try await dav(client, .mkcol, "/dav/docs/sub").status == .created)
+            let page = try await dav(client, .get, "/dav/docs/")
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            let html = String(buffer: page.body)
+            #expect(html.contains("<a href=\"/dav/docs/a%20%3Cb%3E.txt\">a &lt;b&gt;.txt</a>"))
+            #expect(html.contains("<a href=\"/dav/docs/sub/\">sub/</a>"))
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func deadPropertiesFollowMoveAndCopyAndLeaveWithDelete(database: TestDatabase) async throws {
         try await withDatabaseServer(database) { client, db in
