@@ -259,7 +259,9 @@ extension MultiStatusReader {
             var groups: [DAVPropertyStatus] = []
             for propstat in node.children(dav, "propstat") {
                 guard let code = status(propstat.child(dav, "status")) else { throw .malformedBody("a propstat of \(href) has no status") }
-                let properties = (propstat.child(dav, "prop")?.children ?? []).map { DAVProperty(DAVPropertyName($0.namespace, $0.name), xml: $0.innerXML) }
+                let properties = (propstat.child(dav, "prop")?.children ?? []).map {
+                    DAVProperty(DAVPropertyName($0.namespace, $0.name), xml: $0.innerXML)
+                }
                 groups.append(DAVPropertyStatus(status: code, properties: properties, error: propstat.child(dav, "error")?.innerXML ?? ""))
             }
             var response = DAVResponse(href: href, propertyStatus: groups, description: description)

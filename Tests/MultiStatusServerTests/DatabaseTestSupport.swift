@@ -47,7 +47,9 @@ func withDatabaseServer(
             return
         }
         try await withFreshPostgresDatabase(adminURL: adminURL) { url in
-            try await withServer({ configure(&$0); $0.databaseURL = url }) { client, configuration in
+            try await withServer({
+                configure(&$0); $0.databaseURL = url
+            }) { client, configuration in
                 try await withCheckConnection(url) { try await test(client, $0, configuration) }
             }
         }

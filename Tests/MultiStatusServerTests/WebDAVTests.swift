@@ -66,7 +66,8 @@ import Testing
                     let copy = work + "/back/" + relative
                     #expect(FileManager.default.contents(atPath: copy) == content, "\(relative)")
                     let copied = try FileManager.default.attributesOfItem(atPath: copy)[.modificationDate] as? Date
-                    #expect(copied.map { abs($0.timeIntervalSince(modified)) < 1 } == true, "\(relative): \(String(describing: copied)) vs \(modified)")
+                    #expect(
+                        copied.map { abs($0.timeIntervalSince(modified)) < 1 } == true, "\(relative): \(String(describing: copied)) vs \(modified)")
                 }
             }
         }
@@ -77,19 +78,22 @@ import Testing
         try await withServer { client, configuration in
             try await withTemporaryDirectory { work in
                 try Data("hello from cadaver\n".utf8).write(to: URL(fileURLWithPath: work + "/local.txt"))
-                let script = [
-                    "mkcol box", "cd box", "put local.txt", "ls", "get local.txt fetched.txt", "move local.txt moved.txt",
-                    "propset moved.txt color red", "propget moved.txt color", "lock moved.txt", "unlock moved.txt", "ls", "quit",
-                ].joined(separator: "\n") + "\n"
+                let script =
+                    [
+                        "mkcol box", "cd box", "put local.txt", "ls", "get local.txt fetched.txt", "move local.txt moved.txt",
+                        "propset moved.txt color red", "propget moved.txt color", "lock moved.txt", "unlock moved.txt", "ls", "quit",
+                    ].joined(separator: "\n") + "\n"
                 let (_, output) = try await cadaver.run(["http://127.0.0.1:\(client.port!)/dav/"], input: script, in: work)
-                for step in ["Creating `box': succeeded", "to `/dav/box/local.txt': [.. succeeded", "Listing collection `/dav/box/': succeeded",
+                for step in [
+                    "Creating `box': succeeded", "to `/dav/box/local.txt': [.. succeeded", "Listing collection `/dav/box/': succeeded",
                     "to fetched.txt: [.. succeeded", "to `/dav/box/moved.txt':  succeeded", "Setting property on `moved.txt': succeeded",
-                    "Value of color is: red", "Locking `moved.txt': succeeded", "Unlocking `moved.txt': succeeded"]
-                {
+                    "Value of color is: red", "Locking `moved.txt': succeeded", "Unlocking `moved.txt': succeeded",
+                ] {
                     #expect(output.contains(step), "missing \"\(step)\" in:\n\(output)")
                 }
                 #expect(FileManager.default.contents(atPath: work + "/fetched.txt") == Data("hello from cadaver\n".utf8))
-                #expect(FileManager.default.contents(atPath: configuration.dataDirectory + "/files/box/moved.txt") == Data("hello from cadaver\n".utf8))
+                #expect(
+                    FileManager.default.contents(atPath: configuration.dataDirectory + "/files/box/moved.txt") == Data("hello from cadaver\n".utf8))
                 #expect(!FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/box/local.txt"))
             }
         }
@@ -106,7 +110,8 @@ import Testing
                 let response = try await dav(client, .put, "/dav/box%20one/" + PercentEncoding.encodePath(name), body: "x\(name)")
                 #expect(response.status == .created)
             }
-            let body = #"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:example:z"><D:prop><D:getcontentlength/><D:resourcetype/><Z:nothing/></D:prop></D:propfind>"#
+            let body =
+                #"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:example:z"><D:prop><D:getcontentlength/><D:resourcetype/><Z:nothing/></D:prop></D:propfind>"#
             let response = try await dav(client, .propfind, "/dav/box%20one/", headers: [.depth: "1"], body: body)
             #expect(response.status == .multiStatus)
             let entries = try propfindEntries(response.body)
@@ -164,7 +169,8 @@ import Testing
                 <?xml version="1.0"?><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
                 <D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:p xmlns:Z="urn:z">&secret;</Z:p></D:prop></D:set></D:propertyupdate>
                 """
-            let deep = #"<D:propfind xmlns:D="DAV:">"# + String(repeating: "<a>", count: 5_000) + String(repeating: "</a>", count: 5_000) + "</D:propfind>"
+            let deep =
+                #"<D:propfind xmlns:D="DAV:">"# + String(repeating: "<a>", count: 5_000) + String(repeating: "</a>", count: 5_000) + "</D:propfind>"
             let cases: [(HTTPRequest.Method, String, HTTPResponse.Status)] = [
                 (.propfind, laughs, .badRequest),
                 (.proppatch, external, .badRequest),
@@ -245,7 +251,8 @@ import Testing
         try await withDatabaseServer(database) { client, db in
             #expect(try await dav(client, .mkcol, "/dav/a").status == .created)
             #expect(try await dav(client, .put, "/dav/a/f.txt", body: "one").status == .created)
-            let set = #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:color xmlns:Z="urn:z">red <Z:b>bold</Z:b></Z:color></D:prop></D:set></D:propertyupdate>"#
+            let set =
+                #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:color xmlns:Z="urn:z">red <Z:b>bold</Z:b></Z:color></D:prop></D:set></D:propertyupdate>"#
             #expect(try await dav(client, .proppatch, "/dav/a/f.txt", body: set).status == .multiStatus)
             #expect(try await dav(client, .proppatch, "/dav/a", body: set).status == .multiStatus)
 
@@ -264,7 +271,8 @@ import Testing
             #expect(try await storedPropertyPaths(db) == ["c", "c/f.txt"])
 
             // All or nothing: a protected property in the same PROPPATCH leaves the other one unset.
-            let mixed = #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:size xmlns:Z="urn:z">9</Z:size><D:getetag>x</D:getetag></D:prop></D:set></D:propertyupdate>"#
+            let mixed =
+                #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:size xmlns:Z="urn:z">9</Z:size><D:getetag>x</D:getetag></D:prop></D:set></D:propertyupdate>"#
             let refused = try propfindEntries(try await dav(client, .proppatch, "/dav/c/f.txt", body: mixed).body)
             #expect(refused.first?.properties["{urn:z}size"]?.status == 424)
             #expect(refused.first?.properties["{DAV:}getetag"]?.status == 403)
@@ -290,7 +298,10 @@ import Testing
 
                 var lock = HTTPClientRequest(url: one + "/dav/shared.txt")
                 lock.method = .RAW(value: "LOCK")
-                lock.body = .bytes(ByteBuffer(string: #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#))
+                lock.body = .bytes(
+                    ByteBuffer(
+                        string:
+                            #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#))
                 let locked = try await HTTPClient.shared.execute(lock, timeout: .seconds(10))
                 #expect(locked.status == .ok)
                 let token = try #require(locked.headers.first(name: "Lock-Token"))
@@ -351,7 +362,8 @@ import Testing
             #expect(onDisk == Date(timeIntervalSince1970: 1_500_000_000))
 
             #expect(try await dav(client, .put, "/dav/win.txt", body: "y").status == .created)
-            let patch = #"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Tue, 14 Jul 2017 02:40:00 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#
+            let patch =
+                #"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Tue, 14 Jul 2017 02:40:00 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#
             #expect(try await dav(client, .proppatch, "/dav/win.txt", body: patch).status == .multiStatus)
             let windows = try FileManager.default.attributesOfItem(atPath: configuration.dataDirectory + "/files/win.txt")[.modificationDate] as? Date
             #expect(windows == Date(timeIntervalSince1970: 1_500_000_000))
@@ -361,7 +373,8 @@ import Testing
     @Test func chunkedPutWithExpectContinueIsStoredWhole() async throws {
         try await withServer { client, configuration in
             let connection = try RawConnection(port: client.port!)
-            try await connection.send(Array("PUT /dav/finder.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n".utf8))
+            try await connection.send(
+                Array("PUT /dav/finder.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n".utf8))
             #expect(try await connection.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100 Continue"))
             let part = [UInt8](repeating: UInt8(ascii: "z"), count: 100_000)
             var body: [UInt8] = []

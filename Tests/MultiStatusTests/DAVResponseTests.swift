@@ -9,12 +9,14 @@ import Testing
             DAVResponse(
                 href: "/dav/a%20b/",
                 propertyStatus: [
-                    DAVPropertyStatus(status: .ok, properties: [
-                        DAVProperty(.dav("resourcetype"), xml: "<D:collection/>"),
-                        DAVProperty(.dav("displayname"), text: "a <b> & \"c\""),
-                        DAVProperty(DAVPropertyName("urn:example:z", "color"), xml: "red <N0:b xmlns:N0=\"urn:example:z\">bold</N0:b>"),
-                        DAVProperty(DAVPropertyName("", "plain"), text: "no namespace"),
-                    ]),
+                    DAVPropertyStatus(
+                        status: .ok,
+                        properties: [
+                            DAVProperty(.dav("resourcetype"), xml: "<D:collection/>"),
+                            DAVProperty(.dav("displayname"), text: "a <b> & \"c\""),
+                            DAVProperty(DAVPropertyName("urn:example:z", "color"), xml: "red <N0:b xmlns:N0=\"urn:example:z\">bold</N0:b>"),
+                            DAVProperty(DAVPropertyName("", "plain"), text: "no namespace"),
+                        ]),
                     DAVPropertyStatus(status: .notFound, properties: [DAVProperty(DAVPropertyName("urn:example:z", "missing"))]),
                 ]
             ),

@@ -4,9 +4,9 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Folders, whole-tree operations and streamed listings, for WebDAV.
@@ -45,7 +45,9 @@ extension LocalFileStore {
                 guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
                 if existing?.isDirectory == true { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
                 guard rename(staged, destination) == 0 else {
-                    if errno == ENOENT || errno == ENOTDIR { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist") }
+                    if errno == ENOENT || errno == ENOTDIR {
+                        throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
+                    }
                     throw POSIXFailure(errno: errno, operation: "rename into place")
                 }
                 if durable {

@@ -7,9 +7,9 @@ import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The local-disk file store: files under `<data-dir>/files`, staged in `<data-dir>/tmp/uploads`.

@@ -55,7 +55,8 @@ final class UploadBatch {
         self.names.insert(path)
         do {
             // Staging checks that the name is free, so a file that would be refused is not streamed for nothing.
-            self.slots.append(.staging(id: id, path: path, file: try await self.store.stage(for: path, refusingExisting: !self.options.overwrite, digest: true)))
+            self.slots.append(
+                .staging(id: id, path: path, file: try await self.store.stage(for: path, refusingExisting: !self.options.overwrite, digest: true)))
         } catch {
             self.slots.append(.refused(ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)])))
             return false

@@ -34,7 +34,9 @@ extension DAVRoutes {
         try await self.requireParent(of: destination)
         let replaced = try await self.store.attributes(of: destination)
         if replaced != nil && !overwrite {
-            throw ProblemDetails(status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F")
+            throw ProblemDetails(
+                status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F"
+            )
         }
         var protected: [LockScope] = [.init(destination, includingBelow: true)]
         if replaced == nil { protected.append(.init(destination.parent)) }

@@ -17,7 +17,8 @@ extension DAVRoutes {
             let scope = info.child(dav, "lockscope")?.children.first, scope.namespace == dav, scope.name == "exclusive" || scope.name == "shared",
             info.child(dav, "locktype")?.child(dav, "write") != nil
         else {
-            throw ProblemDetails(status: .badRequest, detail: "a LOCK body must be a DAV:lockinfo with a DAV:lockscope and a DAV:locktype of DAV:write")
+            throw ProblemDetails(
+                status: .badRequest, detail: "a LOCK body must be a DAV:lockinfo with a DAV:lockscope and a DAV:locktype of DAV:write")
         }
         let depthInfinity: Bool
         switch request.headers[.depth]?.lowercased() {
@@ -76,7 +77,8 @@ extension DAVRoutes {
     }
 
     private static func lockResponse(_ lock: DAVLock, status: HTTPResponse.Status) -> Response {
-        let body = ByteBuffer(string: MultiStatusEncoder.propDocument([DAVProperty(LiveProperties.lockDiscovery, xml: LiveProperties.activeLock(lock))]))
+        let body = ByteBuffer(
+            string: MultiStatusEncoder.propDocument([DAVProperty(LiveProperties.lockDiscovery, xml: LiveProperties.activeLock(lock))]))
         return Response(
             status: status,
             headers: [

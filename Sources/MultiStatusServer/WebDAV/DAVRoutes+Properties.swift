@@ -51,7 +51,9 @@ extension DAVRoutes {
             for (name, member) in members {
                 let locks = held.isEmpty ? [] : held.filter { lock in (try? path.appending(name)).map(lock.covers) ?? false }
                 let href = folderHref + PercentEncoding.encodePath(name) + (member.isDirectory ? "/" : "")
-                encoder.encode(live.response(href: href, resourceName: name, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks), into: &text)
+                encoder.encode(
+                    live.response(href: href, resourceName: name, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks),
+                    into: &text)
             }
             return text
         }

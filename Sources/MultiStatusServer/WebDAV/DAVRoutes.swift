@@ -66,25 +66,29 @@ struct DAVRoutes<Context: RequestContext> {
         let headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
         if head { return Response(status: .ok, headers: headers) }
         let store = self.store
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var title = ""
-            XMLText.escape(DAVLocation.href(path, isCollection: true), into: &title)
-            try await writer.write(ByteBuffer(string: "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><ul>\n"))
-            try await store.forEachEntries(in: path, batchSize: 512) { batch in
-                var html = ""
-                for (name, item) in batch {
-                    guard let member = try? path.appending(name) else { continue }
-                    html += "<li><a href=\""
-                    XMLText.escape(DAVLocation.href(member, isCollection: item.isDirectory), into: &html)
-                    html += "\">"
-                    XMLText.escape(name + (item.isDirectory ? "/" : ""), into: &html)
-                    html += "</a></li>\n"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                var title = ""
+                XMLText.escape(DAVLocation.href(path, isCollection: true), into: &title)
+                try await writer.write(
+                    ByteBuffer(
+                        string: "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><ul>\n"))
+                try await store.forEachEntries(in: path, batchSize: 512) { batch in
+                    var html = ""
+                    for (name, item) in batch {
+                        guard let member = try? path.appending(name) else { continue }
+                        html += "<li><a href=\""
+                        XMLText.escape(DAVLocation.href(member, isCollection: item.isDirectory), into: &html)
+                        html += "\">"
+                        XMLText.escape(name + (item.isDirectory ? "/" : ""), into: &html)
+                        html += "</a></li>\n"
+                    }
+                    try await writer.write(ByteBuffer(string: html))
                 }
-                try await writer.write(ByteBuffer(string: html))
-            }
-            try await writer.write(ByteBuffer(string: "</ul></body></html>\n"))
-            try await writer.finish(nil)
-        })
+                try await writer.write(ByteBuffer(string: "</ul></body></html>\n"))
+                try await writer.finish(nil)
+            })
     }
 
     private func put(_ request: Request, path: StorePath) async throws -> Response {
@@ -162,7 +166,9 @@ struct DAVRoutes<Context: RequestContext> {
         do {
             for try await chunk in request.body {
                 try await staged.write(chunk)
-                if staged.size > self.limits.bytesPerFile { throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile) }
+                if staged.size > self.limits.bytesPerFile {
+                    throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
+                }
             }
             finished = try await staged.finish()
         } catch {
@@ -283,7 +289,6 @@ struct DAVRoutes<Context: RequestContext> {
     static func problem(_ error: any Error) -> any Error {
         (error as? any ItemFailure)?.problem ?? error
     }
-
 }
 
 /// Locks may exist and were not read yet.

@@ -74,7 +74,8 @@ struct LiveProperties: Sendable {
     /// - Parameters:
     ///   - href: the resource's href (a listing builds members' hrefs from the folder's, without re-encoding it).
     ///   - resourceName: its last name (empty for the root).
-    func response(href: String, resourceName: String, item: StoredItem, asked: PropfindRequest, dead: [DAVProperty], locks: [DAVLock]) -> DAVResponse {
+    func response(href: String, resourceName: String, item: StoredItem, asked: PropfindRequest, dead: [DAVProperty], locks: [DAVLock]) -> DAVResponse
+    {
         var found: [DAVProperty] = []
         var missing: [DAVProperty] = []
         switch asked {
@@ -90,14 +91,20 @@ struct LiveProperties: Sendable {
                     continue
                 }
                 if LiveProperty.inAllProp.contains(property) { continue }
-                if let value = self.value(property, resourceName: resourceName, item: item, locks: locks) { found.append(value) } else { missing.append(DAVProperty(name)) }
+                if let value = self.value(property, resourceName: resourceName, item: item, locks: locks) {
+                    found.append(value)
+                } else {
+                    missing.append(DAVProperty(name))
+                }
             }
         case .propertyNames:
             for property in LiveProperty.allCases where property.applies(to: item) { found.append(DAVProperty(property.name)) }
             found += dead.map { DAVProperty($0.name) }
         case .properties(let names):
             for name in names {
-                let value = LiveProperty(name).map { self.value($0, resourceName: resourceName, item: item, locks: locks) } ?? dead.first(where: { $0.name == name })
+                let value =
+                    LiveProperty(name).map { self.value($0, resourceName: resourceName, item: item, locks: locks) }
+                    ?? dead.first(where: { $0.name == name })
                 if let value { found.append(value) } else { missing.append(DAVProperty(name)) }
             }
         }

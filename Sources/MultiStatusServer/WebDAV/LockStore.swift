@@ -4,9 +4,9 @@ import NIOPosix
 import SQLKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A WebDAV lock (RFC 4918 section 6).
@@ -28,7 +28,8 @@ struct DAVLock: Sendable, Hashable {
 
     /// True when the lock covers `path`: its root, or below it with depth infinity.
     func covers(_ path: StorePath) -> Bool {
-        path == self.root || (self.depthInfinity && path.components.starts(with: self.root.components) && path.components.count > self.root.components.count)
+        path == self.root
+            || (self.depthInfinity && path.components.starts(with: self.root.components) && path.components.count > self.root.components.count)
     }
 }
 
@@ -45,7 +46,8 @@ struct LockScope: Sendable, Hashable {
     /// True when `lock` covers the resource or, with `includingBelow`, is held on a member below it.
     func isAffected(by lock: DAVLock) -> Bool {
         lock.covers(self.path)
-            || (self.includingBelow && lock.root.components.count > self.path.components.count && lock.root.components.starts(with: self.path.components))
+            || (self.includingBelow && lock.root.components.count > self.path.components.count
+                && lock.root.components.starts(with: self.path.components))
     }
 }
 

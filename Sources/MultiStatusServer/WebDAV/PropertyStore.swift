@@ -94,7 +94,9 @@ struct PropertyStore: Sendable {
         let newParent = destination.parent.description
         try await self.database.transaction { sql in
             if keepSource {
-                let subtree = recursive ? "(path = \(bind: old) OR (path >= \(bind: old + "/") AND path < \(bind: old + "0")))" as SQLQueryString : "path = \(bind: old)"
+                let subtree =
+                    recursive
+                    ? "(path = \(bind: old) OR (path >= \(bind: old + "/") AND path < \(bind: old + "0")))" as SQLQueryString : "path = \(bind: old)"
                 try await sql.raw(
                     """
                     INSERT INTO dav_properties (path, parent, namespace, name, value)
