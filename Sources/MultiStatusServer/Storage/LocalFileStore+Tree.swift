@@ -63,10 +63,8 @@ extension LocalFileStore {
                 throw error
             }
         }
-        if !self.account(bytes.readableBytes, replacing: replaced), let quota = self.quotaBytes {
-            _ = try? await self.removeFile(at: path)
-            self.usedBytes.withLock { $0 += bytes.readableBytes - replaced }
-            throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")
+        if !self.account(bytes.readableBytes, replacing: replaced) {
+            throw await self.withdrawOverQuota(path, size: bytes.readableBytes, replaced: replaced)
         }
         return (outcome, Self.etag(info))
     }
@@ -112,9 +110,7 @@ extension LocalFileStore {
             guard (info.st_mode & S_IFMT) == S_IFDIR else { return Int(info.st_size) }
             return recursive ? Self.bytesUsed(under: from) : 0
         }
-        guard self.account(size, replacing: 0) else {
-            throw ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(self.quotaBytes ?? 0) bytes is used up")
-        }
+        guard self.account(size, replacing: 0) else { throw self.quotaUsedUp }
         do {
             try await self.threadPool.runIfActive {
                 var info = stat()

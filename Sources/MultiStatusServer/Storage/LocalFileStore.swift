@@ -103,18 +103,29 @@ public final class LocalFileStore: FileStore {
             case .failure(let error):
                 outcomes.append(.failure(error))
             case .success(let (outcome, replacedSize)):
-                if !self.account(file.staged.size, replacing: replacedSize), let quota = self.quotaBytes {
-                    // The file went in before a concurrent commit was known to use up the quota: take it out again.
-                    _ = try? await self.removeFile(at: file.path)
-                    // removeFile took the new file's bytes off; the file it replaced is gone too.
-                    self.usedBytes.withLock { $0 += file.staged.size - replacedSize }
-                    outcomes.append(.failure(ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(quota) bytes is used up")))
+                if !self.account(file.staged.size, replacing: replacedSize) {
+                    outcomes.append(.failure(await self.withdrawOverQuota(file.path, size: file.staged.size, replaced: replacedSize)))
                 } else {
                     outcomes.append(.success(outcome))
                 }
             }
         }
         return outcomes
+    }
+
+    /// Takes out a file of `size` bytes that went in, replacing `replaced` bytes, before a concurrent write
+    /// was known to use up the quota.
+    /// - Returns: the 507 problem to answer with.
+    func withdrawOverQuota(_ path: StorePath, size: Int, replaced: Int) async -> ProblemDetails {
+        _ = try? await self.removeFile(at: path)
+        // removeFile took the new file's bytes off; the file it replaced is gone too.
+        self.usedBytes.withLock { $0 += size - replaced }
+        return self.quotaUsedUp
+    }
+
+    /// The 507 of a write the quota has no room for.
+    var quotaUsedUp: ProblemDetails {
+        ProblemDetails(status: .insufficientStorage, detail: "the store's quota of \(self.quotaBytes ?? 0) bytes is used up")
     }
 
     /// Counts `size` bytes replacing `replaced` against the quota; false when they do not fit.
