@@ -4,7 +4,8 @@ import MultiStatus
 
 /// Answers every error with an `application/problem+json` body (RFC 9457).
 ///
-/// Errors that are ``ProblemDetails`` pass through; Hummingbird's `HTTPError`s (an unknown
+/// Errors that are ``ProblemDetails`` pass through, and any other `ItemFailure` (a storage error
+/// that knows its status) answers with its problem; Hummingbird's `HTTPError`s (an unknown
 /// route, a body over `collectBody(upTo:)`) keep their status; anything else becomes a 500
 /// whose details are logged, not sent.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -16,6 +17,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as ProblemDetails {
             return problem.response()
+        } catch let failure as any ItemFailure {
+            return failure.problem.response()
         } catch let error as HTTPError {
             let problem = ProblemDetails(status: error.status, detail: error.body ?? Self.defaultDetail(error.status, request))
             return problem.response(headers: error.headers)

@@ -55,12 +55,8 @@ struct FileRoutes<Context: RequestContext> {
                 throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
             }
         }
-        do {
-            guard try await self.store.removeFile(at: path) else {
-                throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
-            }
-        } catch let failure as any ItemFailure {
-            throw failure.problem
+        guard try await self.store.removeFile(at: path) else {
+            throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
         return Response(status: .noContent)
     }

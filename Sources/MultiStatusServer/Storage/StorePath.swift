@@ -24,6 +24,11 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
     /// The folder that holds this item.
     public var parent: StorePath { StorePath(validated: Array(self.components.dropLast())) }
 
+    /// True when this path is inside the folder `ancestor`, at any depth (not the folder itself).
+    public func isBelow(_ ancestor: StorePath) -> Bool {
+        self.components.count > ancestor.components.count && self.components.starts(with: ancestor.components)
+    }
+
     /// This path with one more validated name.
     public func appending(_ name: String) throws(ProblemDetails) -> StorePath {
         StorePath(validated: self.components + [try Self.validateName(name)])

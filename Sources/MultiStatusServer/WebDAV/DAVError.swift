@@ -16,7 +16,7 @@ struct DAVError: HTTPResponseError, CustomStringConvertible {
         let body = ByteBuffer(string: MultiStatusEncoder.errorDocument(self.condition))
         return Response(
             status: self.status,
-            headers: [.contentType: "application/xml; charset=utf-8", .contentLength: String(body.readableBytes)],
+            headers: [.contentType: MultiStatusFormat.xml.contentType, .contentLength: String(body.readableBytes)],
             body: .init(byteBuffer: body)
         )
     }

@@ -34,4 +34,10 @@ enum DAVLocation {
         if path.components.isEmpty { return Self.prefix + "/" }
         return path.urlPath(under: Self.prefix + "/") + (isCollection ? "/" : "")
     }
+
+    /// The href of a member named `name` of the collection whose href is `folderHref` (ending in `/`);
+    /// a listing encodes the folder's path once, not once per member.
+    static func href(of name: String, in folderHref: String, isCollection: Bool) -> String {
+        folderHref + PercentEncoding.encodePath(name) + (isCollection ? "/" : "")
+    }
 }

@@ -16,7 +16,7 @@ extension DAVRoutes {
             throw ProblemDetails(status: .forbidden, detail: "the root collection cannot be copied, moved or replaced")
         }
         guard source != destination else { throw ProblemDetails(status: .forbidden, detail: "source and destination are the same resource") }
-        if destination.components.starts(with: source.components) {
+        if destination.isBelow(source) {
             throw ProblemDetails(status: .forbidden, detail: "the destination is inside the source")
         }
         let overwrite: Bool
@@ -44,14 +44,10 @@ extension DAVRoutes {
         try await self.authorize(request, path: source, protecting: protected)
 
         if replaced != nil { try await self.removeResource(at: destination) }
-        do {
-            if move {
-                try await self.store.moveItem(from: source, to: destination)
-            } else {
-                try await self.store.copyItem(from: source, to: destination, recursive: recursive || !item.isDirectory)
-            }
-        } catch {
-            throw Self.problem(error)
+        if move {
+            try await self.store.moveItem(from: source, to: destination)
+        } else {
+            try await self.store.copyItem(from: source, to: destination, recursive: recursive || !item.isDirectory)
         }
         try await self.properties.transfer(from: source, to: destination, recursive: recursive, keepSource: !move)
         if move { try await self.locks.removeAll(at: source) }

@@ -82,7 +82,7 @@ extension DAVRoutes {
         return Response(
             status: status,
             headers: [
-                .lockToken: "<\(lock.token)>", .contentType: "application/xml; charset=utf-8", .contentLength: String(body.readableBytes),
+                .lockToken: "<\(lock.token)>", .contentType: MultiStatusFormat.xml.contentType, .contentLength: String(body.readableBytes),
             ],
             body: .init(byteBuffer: body)
         )

@@ -50,7 +50,7 @@ extension DAVRoutes {
             text.reserveCapacity(members.count * 1024)
             for (name, member) in members {
                 let locks = held.isEmpty ? [] : held.filter { lock in (try? path.appending(name)).map(lock.covers) ?? false }
-                let href = folderHref + PercentEncoding.encodePath(name) + (member.isDirectory ? "/" : "")
+                let href = DAVLocation.href(of: name, in: folderHref, isCollection: member.isDirectory)
                 encoder.encode(
                     live.response(href: href, resourceName: name, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks),
                     into: &text)
@@ -78,7 +78,7 @@ extension DAVRoutes {
             try await writer.write(ByteBuffer(string: MultiStatusEncoder.davTail))
             try await writer.finish(nil)
         }
-        return Response(status: .multiStatus, headers: [.contentType: "application/xml; charset=utf-8"], body: body)
+        return Response(status: .multiStatus, headers: [.contentType: MultiStatusFormat.xml.contentType], body: body)
     }
 
     private func propfindRequest(_ request: Request) async throws -> PropfindRequest {

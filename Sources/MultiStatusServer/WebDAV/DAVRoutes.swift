@@ -69,17 +69,16 @@ struct DAVRoutes<Context: RequestContext> {
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                var title = ""
-                XMLText.escape(DAVLocation.href(path, isCollection: true), into: &title)
+                let folderHref = DAVLocation.href(path, isCollection: true)
+                let title = XMLText.escaped(folderHref)
                 try await writer.write(
                     ByteBuffer(
                         string: "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(title)</title></head><body><h1>\(title)</h1><ul>\n"))
-                try await store.forEachEntries(in: path, batchSize: 512) { batch in
+                try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
                     var html = ""
                     for (name, item) in batch {
-                        guard let member = try? path.appending(name) else { continue }
                         html += "<li><a href=\""
-                        XMLText.escape(DAVLocation.href(member, isCollection: item.isDirectory), into: &html)
+                        XMLText.escape(DAVLocation.href(of: name, in: folderHref, isCollection: item.isDirectory), into: &html)
                         html += "\">"
                         XMLText.escape(name + (item.isDirectory ? "/" : ""), into: &html)
                         html += "</a></li>\n"
@@ -129,8 +128,6 @@ struct DAVRoutes<Context: RequestContext> {
                 held = try await self.locks.locks(affecting: [.init(path), .init(path.parent)])
             } catch let missing as MissingLockToken {
                 throw try await self.locked(missing)
-            } catch {
-                throw Self.problem(error)
             }
         }
     }
@@ -173,14 +170,10 @@ struct DAVRoutes<Context: RequestContext> {
             finished = try await staged.finish()
         } catch {
             await self.store.discard(staged)
-            throw Self.problem(error)
+            throw error
         }
-        do {
-            outcome = try await self.store.commit([(staged, path)], overwrite: true)[0].get()
-            try await self.store.syncFolders([path.parent])
-        } catch {
-            throw Self.problem(error)
-        }
+        outcome = try await self.store.commit([(staged, path)], overwrite: true)[0].get()
+        try await self.store.syncFolders([path.parent])
         return (outcome, finished.etag)
     }
 
@@ -200,11 +193,7 @@ struct DAVRoutes<Context: RequestContext> {
 
     /// Deletes a resource with its properties and locks.
     func removeResource(at path: StorePath) async throws {
-        do {
-            _ = try await self.store.removeItem(at: path)
-        } catch {
-            throw Self.problem(error)
-        }
+        _ = try await self.store.removeItem(at: path)
         try await self.properties.removeAll(at: path)
         try await self.locks.removeAll(at: path)
     }
@@ -218,11 +207,7 @@ struct DAVRoutes<Context: RequestContext> {
         }
         try await self.requireParent(of: path)
         try await self.authorize(request, path: path, protecting: [.init(path), .init(path.parent)])
-        do {
-            try await self.store.makeFolder(at: path)
-        } catch {
-            throw Self.problem(error)
-        }
+        try await self.store.makeFolder(at: path)
         return Response(status: .created, headers: [.contentLength: "0"])
     }
 
@@ -283,11 +268,6 @@ struct DAVRoutes<Context: RequestContext> {
 
     static func notFound(_ path: StorePath) -> ProblemDetails {
         ProblemDetails(status: .notFound, detail: "nothing at \(DAVLocation.href(path, isCollection: false))")
-    }
-
-    /// A storage failure as the problem a client should see.
-    static func problem(_ error: any Error) -> any Error {
-        (error as? any ItemFailure)?.problem ?? error
     }
 }
 

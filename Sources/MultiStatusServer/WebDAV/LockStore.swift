@@ -29,7 +29,7 @@ struct DAVLock: Sendable, Hashable {
     /// True when the lock covers `path`: its root, or below it with depth infinity.
     func covers(_ path: StorePath) -> Bool {
         path == self.root
-            || (self.depthInfinity && path.components.starts(with: self.root.components) && path.components.count > self.root.components.count)
+            || (self.depthInfinity && path.isBelow(self.root))
     }
 }
 
@@ -45,9 +45,7 @@ struct LockScope: Sendable, Hashable {
 
     /// True when `lock` covers the resource or, with `includingBelow`, is held on a member below it.
     func isAffected(by lock: DAVLock) -> Bool {
-        lock.covers(self.path)
-            || (self.includingBelow && lock.root.components.count > self.path.components.count
-                && lock.root.components.starts(with: self.path.components))
+        lock.covers(self.path) || (self.includingBelow && lock.root.isBelow(self.path))
     }
 }
 
