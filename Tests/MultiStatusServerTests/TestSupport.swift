@@ -63,12 +63,25 @@ final class Upstream: Sendable {
     }
 }
 
-/// A loopback port on which nothing listens (bound, then closed).
+/// A loopback port on which nothing listens: bound by a socket that never listens and is kept open
+/// until the test process ends, so no server started by a parallel test can take the port meanwhile
+/// (a port closed again right away could be handed out to one). Connections to it are refused.
 func closedPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EMFILE) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else {
+        close(fd)
+        throw POSIXError(.EADDRNOTAVAIL)
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 func json(_ buffer: ByteBuffer) throws -> [String: Any] {
