@@ -47,6 +47,12 @@ public struct MultiStatusError: Error, Hashable, Sendable, CustomStringConvertib
     /// A body that a reader could not read as a multi-status report.
     public static func malformedBody(_ reason: String) -> MultiStatusError { MultiStatusError(code: .malformedBody(reason)) }
 
+    /// What was wrong with a malformed body; nil for other errors.
+    public var reason: String? {
+        if case .malformedBody(let reason) = self.code { return reason }
+        return nil
+    }
+
     public var description: String {
         switch self.code {
         case .emptyBatch: "a multi-status report needs at least one item"

@@ -137,8 +137,46 @@ func jsonObject(_ text: String) throws -> [String: Any] {
     }
 
     @Test func parseRefusesWhatIsNotJSON() {
-        for text in ["{", "{'a': 1}", "[1 2]", "", "nul"] {
+        let texts = [
+            "{", "{'a': 1}", "[1 2]", "", "nul", "  ", "[1,]", #"{"a": 1,}"#, "[,1]", #"{"a" 1}"#, #"{a: 1}"#, "01", "-", "1.", ".5", "+1",
+            "1e", "1e+", "0x10", "NaN", "Infinity", "1e400", "[1] 2", "[1]]", "\"abc", "\"tab\there\"", #""\x""#, #""\u12""#, #""\ud800""#,
+            #""\ud800\u0041""#, #""\udc00""#, "/* c */ 1", "tru", "nulls",
+        ]
+        for text in texts {
             #expect(throws: MultiStatusError.self, "\(text)") { try JSONValue.parse(Array(text.utf8)) }
         }
+        // Bytes that are not UTF-8 inside a string, raw or after an escape.
+        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0x5C, 0x6E, 0xC3, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
+            #expect(throws: MultiStatusError.self) { try JSONValue.parse(bytes) }
+        }
+    }
+
+    @Test func parseErrorsSayWhereAndWhy() {
+        #expect(throws: MultiStatusError.malformedBody("invalid JSON at byte 9: expected ',' or ']' in an array")) {
+            try JSONValue.parse(Array("[1, 2, 3 4]".utf8))
+        }
+        #expect(throws: MultiStatusError.malformedBody("invalid JSON at byte 7: expected a member name in double quotes")) {
+            try JSONValue.parse(Array(#"{"a":1,}"#.utf8))
+        }
+    }
+
+    @Test func parseReadsStringsEscapesAndNumbers() throws {
+        let text = #"[" \"\\\/\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "é中😀", "", -0, -12, 1e3, 2.5e-1, -9223372036854775808, 9223372036854775808, 1.0]"#
+        let value = try JSONValue.parse(Array(text.utf8))
+        #expect(value == [" \"\\/\u{08}\u{0C}\n\r\t", "é中", "😀", "é中😀", "", 0, -12, 1000, 0.25, .int(Int.min), .double(9_223_372_036_854_775_808), 1])
+        // A byte order mark is ignored; whitespace around the value is allowed.
+        #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array(" \r\n\t{\"a\" : [ ] , \"a\": {}}\n".utf8)) == ["a": [:]])
+    }
+
+    @Test func parseLimitsNesting() throws {
+        let limit = JSONValue.maximumNestingDepth
+        let deepest = String(repeating: "[", count: limit) + String(repeating: "]", count: limit)
+        #expect(throws: Never.self) { try JSONValue.parse(Array(deepest.utf8)) }
+        let tooDeep = String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1)
+        #expect(throws: MultiStatusError.malformedBody("invalid JSON at byte \(limit): nested deeper than \(limit) levels")) {
+            try JSONValue.parse(Array(tooDeep.utf8))
+        }
+        // Far deeper than any stack would take, refused just the same.
+        #expect(throws: MultiStatusError.self) { try JSONValue.parse(Array(repeating: UInt8(ascii: "{"), count: 1_000_000)) }
     }
 }

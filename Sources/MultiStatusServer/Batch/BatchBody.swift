@@ -23,7 +23,7 @@ enum BatchBody {
         do {
             return try JSONValue.parse(body.readableBytesView)
         } catch {
-            throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
+            throw ProblemDetails.invalidJSON(error)
         }
     }
 
@@ -41,5 +41,12 @@ enum BatchBody {
             )
         }
         return items
+    }
+}
+
+extension ProblemDetails {
+    /// 400 for a request body that is not JSON, saying where and why.
+    static func invalidJSON(_ error: MultiStatusError) -> ProblemDetails {
+        ProblemDetails(status: .badRequest, detail: "the body is not valid JSON: \(error.reason ?? error.description)")
     }
 }

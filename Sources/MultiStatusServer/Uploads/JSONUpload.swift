@@ -9,7 +9,7 @@ enum JSONUpload {
         do {
             value = try JSONValue.parse(document.readableBytesView)
         } catch {
-            throw ProblemDetails(status: .badRequest, detail: "the body is not valid JSON")
+            throw ProblemDetails.invalidJSON(error)
         }
         guard case .object(let top) = value, case .array(let files)? = top["files"] else {
             throw ProblemDetails(status: .badRequest, detail: "expected {\"files\": [{\"filename\": …, \"content\": <base64>}]}")
