@@ -35,9 +35,9 @@ struct UserStore: Sendable {
         do {
             return try await self.database.transaction { sql in
                 let patches = frozen.compactMap { try? $0.get() }
-                let current = try await Self.loadRows(ids: patches.map(\.id), lock: engine == .postgres, sql: sql)
+                let current = try await Self.loadRows(ids: patches.map(\.id), engine: engine, sql: sql)
                 let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
-                var emailOwner = try await Self.owners(of: requestedKeys, sql: sql)
+                var emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
                 for row in current.values { emailOwner[row.emailKey] = row.id }
 
                 var versions = current.mapValues(\.version)
@@ -97,10 +97,7 @@ struct UserStore: Sendable {
                     results.append(ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
                 }
                 if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
-                let now = Timestamp.now()
-                for chunk in applied.chunked(Self.chunkSize) {
-                    try await Self.applyUpdates(chunk, updatedAt: now, sql: sql)
-                }
+                try await Self.applyUpdates(applied, updatedAt: Timestamp.now(), engine: engine, sql: sql)
                 return results
             }
         } catch let failure as AtomicFailure {
@@ -108,61 +105,80 @@ struct UserStore: Sendable {
         }
     }
 
+    private static let unexpectedRow = ProblemDetails(status: .internalServerError, detail: "the database answered a row of an unexpected shape")
+
     private struct Row {
         let id: Int
         let emailKey: String
         let version: Int
     }
 
-    private static func loadRows(ids: [Int], lock: Bool, sql: any SQLDatabase) async throws -> [Int: Row] {
-        var rows: [Int: Row] = [:]
-        for chunk in ids.chunked(Self.chunkSize) {
-            var query: SQLQueryString = "SELECT id, email_key, version FROM users WHERE id IN (\(binds: chunk.bindValues))"
-            if lock { query.appendLiteral(" FOR UPDATE") }
-            for row in try await sql.raw(query).all() {
-                let id = try row.decode(column: "id", as: Int.self)
-                rows[id] = Row(id: id, emailKey: try row.decode(column: "email_key", as: String.self), version: try row.decode(column: "version", as: Int.self))
-            }
+    private static func loadRows(ids: [Int], engine: Database.Engine, sql: any SQLDatabase) async throws -> [Int: Row] {
+        // PostgreSQL locks the rows until the transaction ends; SQLite's BEGIN IMMEDIATE already holds the write lock.
+        let locking: SQLQueryString = engine == .postgres ? " FOR UPDATE" : ""
+        let rows = try await sql.jsonRows(
+            """
+            SELECT \(engine.jsonRows(of: ["id", "email_key", "version"])) FROM (
+                SELECT id, email_key, version FROM users WHERE id IN (\(engine.integers(ofJSON: ids.jsonArray)))\(locking)
+            ) AS found
+            """
+        )
+        var found: [Int: Row] = [:]
+        found.reserveCapacity(rows.count)
+        for row in rows {
+            guard row.count == 3 else { throw Self.unexpectedRow }
+            guard let id = row[0].intValue, let emailKey = row[1].stringValue, let version = row[2].intValue else { throw Self.unexpectedRow }
+            found[id] = Row(id: id, emailKey: emailKey, version: version)
         }
-        return rows
+        return found
     }
 
-    private static func owners(of keys: [String], sql: any SQLDatabase) async throws -> [String: Int] {
+    private static func owners(of keys: [String], engine: Database.Engine, sql: any SQLDatabase) async throws -> [String: Int] {
+        guard !keys.isEmpty else { return [:] }
+        var list = JSONBatchWriter()
+        for key in Set(keys) { list.append(["key": .string(key)]) }
+        let rows = try await sql.jsonRows(
+            """
+            SELECT \(engine.jsonRows(of: ["id", "email_key"])) FROM users
+            WHERE email_key IN (SELECT k.key FROM \(engine.rows(ofJSON: list.json, as: "k", columns: [("key", .text)])))
+            """
+        )
         var owners: [String: Int] = [:]
-        for chunk in Array(Set(keys)).chunked(Self.chunkSize) {
-            for row in try await sql.raw("SELECT id, email_key FROM users WHERE email_key IN (\(binds: chunk.bindValues))").all() {
-                owners[try row.decode(column: "email_key", as: String.self)] = try row.decode(column: "id", as: Int.self)
-            }
+        for row in rows {
+            guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw Self.unexpectedRow }
+            owners[key] = id
         }
         return owners
     }
 
-    /// One `UPDATE … FROM (VALUES …)` for a chunk of validated patches.
-    private static func applyUpdates(_ patches: [UserInput.Patch], updatedAt: String, sql: any SQLDatabase) async throws {
+    /// One `UPDATE … FROM` for all validated patches, which travel as one JSON parameter.
+    private static func applyUpdates(_ patches: [UserInput.Patch], updatedAt: String, engine: Database.Engine, sql: any SQLDatabase) async throws {
         guard !patches.isEmpty else { return }
-        var query: SQLQueryString = "WITH v(id, name, email, email_key, role) AS (VALUES "
-        for (index, patch) in patches.enumerated() {
-            if index > 0 { query.appendLiteral(", ") }
-            let email = patch.changes.email
-            let values: [any Encodable & Sendable] = [patch.id, patch.changes.name, email, email.map(User.emailKey), patch.changes.role?.rawValue]
-            query.appendLiteral("(")
-            query.appendInterpolation(binds: values)
-            query.appendLiteral(")")
+        var batch = JSONBatchWriter()
+        for patch in patches {
+            let changes = patch.changes
+            batch.append([
+                "id": .int(patch.id), "name": changes.name.map(JSONValue.string), "email": changes.email.map(JSONValue.string),
+                "email_key": changes.email.map { .string(User.emailKey($0)) }, "role": changes.role.map { .string($0.rawValue) },
+            ])
         }
-        query.appendLiteral(
+        let rows = engine.rows(
+            ofJSON: batch.json,
+            as: "v",
+            columns: [("id", .bigint), ("name", .text), ("email", .text), ("email_key", .text), ("role", .text)]
+        )
+        try await sql.raw(
             """
-            ) UPDATE users SET
+            UPDATE users SET
                 name = COALESCE(v.name, users.name),
                 email = COALESCE(v.email, users.email),
                 email_key = COALESCE(v.email_key, users.email_key),
                 role = COALESCE(v.role, users.role),
                 version = users.version + 1,
-                updated_at =\u{20}
+                updated_at = \(bind: updatedAt)
+            FROM \(rows) WHERE users.id = v.id
             """
-        )
-        query.appendInterpolation(bind: updatedAt)
-        query.appendLiteral(" FROM v WHERE users.id = v.id")
-        try await sql.raw(query).run()
+        ).run()
     }
 
     // MARK: - Create
@@ -183,9 +199,10 @@ struct UserStore: Sendable {
         }
         let frozen = outcomes
         let ids = values.map { value -> JSONValue in value.objectMembers["email"] ?? .null }
+        let engine = self.database.engine
         do {
             return try await self.database.transaction { sql in
-                let taken = try await Self.owners(of: frozen.compactMap { (try? $0.get())?.email.map(User.emailKey) }, sql: sql)
+                let taken = try await Self.owners(of: frozen.compactMap { (try? $0.get())?.email.map(User.emailKey) }, engine: engine, sql: sql)
                 var results: [ItemResult?] = []
                 var inserts: [(index: Int, changes: UserChanges)] = []
                 for (index, outcome) in frozen.enumerated() {
@@ -314,6 +331,11 @@ extension Array {
     func chunked(_ size: Int) -> [[Element]] {
         stride(from: 0, to: self.count, by: size).map { Array(self[$0..<Swift.min($0 + size, self.count)]) }
     }
+}
+
+extension Array where Element == Int {
+    /// The integers as a JSON array, for a batch parameter.
+    var jsonArray: String { "[" + self.map(String.init).joined(separator: ",") + "]" }
 }
 
 extension Array where Element: Encodable & Sendable {
