@@ -71,21 +71,50 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    /// Appends `string` as a JSON string literal (RFC 8259 escaping).
+    /// Appends `string` as a JSON string literal (RFC 8259 escaping; U+2028 and U+2029 escaped too,
+    /// so the text is also valid JavaScript).
     public static func writeString(_ string: String, into out: inout String) {
         out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        // Runs of bytes that need nothing are copied whole; most strings are one such run.
+        let bytes = string.utf8
+        var runStart = bytes.startIndex
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            var replacement: String?
+            var width = 1
+            switch byte {
+            case UInt8(ascii: "\""): replacement = "\\\""
+            case UInt8(ascii: "\\"): replacement = "\\\\"
+            case UInt8(ascii: "\n"): replacement = "\\n"
+            case UInt8(ascii: "\r"): replacement = "\\r"
+            case UInt8(ascii: "\t"): replacement = "\\t"
+            case 0..<0x20: replacement = "\\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16)
+            case 0xE2:
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+                let second = bytes.index(after: index)
+                if second != bytes.endIndex, bytes[second] == 0x80 {
+                    let third = bytes.index(after: second)
+                    if third != bytes.endIndex, bytes[third] == 0xA8 || bytes[third] == 0xA9 {
+                        replacement = bytes[third] == 0xA8 ? "\\u2028" : "\\u2029"
+                        width = 3
+                    }
+                }
+            default: break
             }
+            if let replacement {
+                out += Substring(bytes[runStart..<index])
+                out += replacement
+                index = bytes.index(index, offsetBy: width)
+                runStart = index
+            } else {
+                index = bytes.index(after: index)
+            }
+        }
+        if runStart == bytes.startIndex {
+            out += string
+        } else {
+            out += Substring(bytes[runStart..<bytes.endIndex])
         }
         out += "\""
     }

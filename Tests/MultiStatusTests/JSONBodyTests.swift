@@ -168,6 +168,18 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array(" \r\n\t{\"a\" : [ ] , \"a\": {}}\n".utf8)) == ["a": [:]])
     }
 
+    @Test func writtenStringsReadBackTheSame() throws {
+        let samples = ["", "plain", "a\"b\\c\u{0}d\ne\u{1F}f\u{2028}g\u{2029}h", "é中😀\u{7F}\u{2027}\u{202A}", "\r\t\u{8}\u{C}/"]
+        for text in samples {
+            var json = ""
+            JSONValue.writeString(text, into: &json)
+            #expect(try JSONValue.parse(Array(json.utf8)) == .string(text), "\(json)")
+        }
+        var json = ""
+        JSONValue.writeString("a\"\u{1}\u{1B}\u{2028}é", into: &json)
+        #expect(json == #""a\"\u0001\u001b\u2028é""#)
+    }
+
     @Test func parseLimitsNesting() throws {
         let limit = JSONValue.maximumNestingDepth
         let deepest = String(repeating: "[", count: limit) + String(repeating: "]", count: limit)
