@@ -49,19 +49,24 @@ public struct MultiStatusEncoder: Sendable {
     ///   - item: the item's result.
     ///   - index: its position in the request (written in NDJSON).
     public mutating func encode(_ item: ItemResult, index: Int) -> String {
-        if self.onlyFailed && item.succeeded { return "" }
+        var out = ""
+        self.encode(item, index: index, into: &out)
+        return out
+    }
+
+    /// Appends one item to `out`; nothing when the item is filtered out.
+    public mutating func encode(_ item: ItemResult, index: Int, into out: inout String) {
+        if self.onlyFailed && item.succeeded { return }
         defer { self.wroteItem = true }
         switch self.format {
         case .json:
-            var out = self.wroteItem ? "," : ""
+            if self.wroteItem { out += "," }
             self.writeJSONItem(item, index: nil, into: &out)
-            return out
         case .ndjson:
-            var out = ""
             self.writeJSONItem(item, index: index, into: &out)
-            return out + "\n"
+            out += "\n"
         case .xml:
-            return self.xmlItem(item)
+            out += self.xmlItem(item)
         }
     }
 
@@ -92,7 +97,7 @@ public struct MultiStatusEncoder: Sendable {
             JSONValue.writeString(etag, into: &out)
         }
         if let retryAfter = item.retryAfter { out += ",\"retryAfter\":\(retryAfter)" }
-        for key in item.fields.keys.sorted() where !ItemFields.reserved.contains(key) && key != self.collection.identifierKey {
+        for key in item.fields.sortedKeys where !ItemFields.reserved.contains(key) && key != self.collection.identifierKey {
             out += ","
             JSONValue.writeString(key, into: &out)
             out += ":"
@@ -146,7 +151,7 @@ public struct MultiStatusEncoder: Sendable {
             out += "</M:etag>"
         }
         if let retryAfter = item.retryAfter { out += "<M:retryAfter>\(retryAfter)</M:retryAfter>" }
-        for key in item.fields.keys.sorted() where !ItemFields.reserved.contains(key) {
+        for key in item.fields.sortedKeys where !ItemFields.reserved.contains(key) {
             Self.writeXMLField(key, item.fields[key]!, into: &out)
         }
         return out + "</D:response>\n"
@@ -164,6 +169,13 @@ public struct MultiStatusEncoder: Sendable {
 /// Item members with a fixed meaning; extra fields may not take these names.
 enum ItemFields {
     static let reserved: Set<String> = ["index", "status", "message", "error", "location", "etag", "retryAfter"]
+}
+
+extension Dictionary where Key == String {
+    /// The keys in order, so output is deterministic (most items carry none or one).
+    fileprivate var sortedKeys: [String] {
+        self.count < 2 ? Array(self.keys) : self.keys.sorted()
+    }
 }
 
 /// The type of a value written as XML text, so that a reader gets back the same JSON value.
@@ -247,9 +259,11 @@ extension MultiStatusReport {
     public func encoded(as format: MultiStatusFormat, onlyFailed: Bool = false) -> String {
         var encoder = MultiStatusEncoder(format: format, collection: self.collection, onlyFailed: onlyFailed)
         var out = encoder.head()
+        out.reserveCapacity(self.items.count * 96)
         for (index, item) in self.items.enumerated() {
-            out += encoder.encode(item, index: index)
+            encoder.encode(item, index: index, into: &out)
         }
-        return out + encoder.tail(summary: self.summary)
+        out += encoder.tail(summary: self.summary)
+        return out
     }
 }
