@@ -151,31 +151,29 @@ struct UserStore: Sendable {
         return owners
     }
 
-    /// One `UPDATE … FROM` for all validated patches, which travel as one JSON parameter.
+    /// One `UPDATE … FROM` for all validated patches, which travel as one JSON parameter. Only the
+    /// columns some patch changes are assigned: assigning `email_key` its own value would still
+    /// rewrite its unique index entry for every row.
     private static func applyUpdates(_ patches: [UserInput.Patch], updatedAt: String, engine: Database.Engine, sql: any SQLDatabase) async throws {
         guard !patches.isEmpty else { return }
         var batch = JSONBatchWriter()
+        var changed: Set<String> = []
         for patch in patches {
             let changes = patch.changes
+            if changes.name != nil { changed.insert("name") }
+            if changes.email != nil { changed.formUnion(["email", "email_key"]) }
+            if changes.role != nil { changed.insert("role") }
             batch.append([
                 "id": .int(patch.id), "name": changes.name.map(JSONValue.string), "email": changes.email.map(JSONValue.string),
                 "email_key": changes.email.map { .string(User.emailKey($0)) }, "role": changes.role.map { .string($0.rawValue) },
             ])
         }
-        let rows = engine.rows(
-            ofJSON: batch.json,
-            as: "v",
-            columns: [("id", .bigint), ("name", .text), ("email", .text), ("email_key", .text), ("role", .text)]
-        )
+        let columns = ["name", "email", "email_key", "role"].filter(changed.contains)
+        let rows = engine.rows(ofJSON: batch.json, as: "v", columns: [("id", .bigint)] + columns.map { ($0, .text) })
+        let assignments = columns.map { "\($0) = COALESCE(v.\($0), users.\($0)), " }.joined()
         try await sql.raw(
             """
-            UPDATE users SET
-                name = COALESCE(v.name, users.name),
-                email = COALESCE(v.email, users.email),
-                email_key = COALESCE(v.email_key, users.email_key),
-                role = COALESCE(v.role, users.role),
-                version = users.version + 1,
-                updated_at = \(bind: updatedAt)
+            UPDATE users SET \(unsafeRaw: assignments)version = users.version + 1, updated_at = \(bind: updatedAt)
             FROM \(rows) WHERE users.id = v.id
             """
         ).run()
