@@ -11,18 +11,18 @@ struct UserRoutes<Context: RequestContext> {
 
     func register(on router: Router<Context>) {
         router.patch("users") { request, context in
-            try await self.batch(request, context: context, collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#) { items, atomic in
-                try await self.store.update(items, atomic: atomic)
+            try await self.batch(request, context: context, collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#) { items, atomic, render in
+                try await self.store.update(items, atomic: atomic, render: render)
             }
         }
         router.post("users") { request, context in
-            try await self.batch(request, context: context, collection: UserCollections.created, example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#) { items, atomic in
-                try await self.store.create(items, atomic: atomic)
+            try await self.batch(request, context: context, collection: UserCollections.created, example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#) { items, atomic, render in
+                try render(try await self.store.create(items, atomic: atomic))
             }
         }
         router.delete("users") { request, context in
-            try await self.batch(request, context: context, collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#) { items, atomic in
-                try await self.store.delete(items, atomic: atomic)
+            try await self.batch(request, context: context, collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#) { items, atomic, render in
+                try render(try await self.store.delete(items, atomic: atomic))
             }
         }
         router.get("users") { request, context in
@@ -46,14 +46,21 @@ struct UserRoutes<Context: RequestContext> {
         }
     }
 
-    /// The shared path of every batch: options, idempotency, body, apply, report.
+    /// A report and its body in the format the request asked for.
+    struct RenderedReport: Sendable {
+        let report: MultiStatusReport
+        let body: ByteBuffer
+    }
+
+    /// The shared path of every batch: options, idempotency, body, apply, report. `apply` gets the
+    /// items, the atomic flag, and the function that turns outcomes into the answer.
     private func batch(
         _ request: Request,
         context: Context,
         collection: ResourceCollection,
         under key: String? = nil,
         example: String,
-        apply: @escaping @Sendable ([JSONValue], Bool) async throws -> [ItemResult]
+        apply: @escaping @Sendable ([JSONValue], Bool, @escaping @Sendable ([ItemResult]) throws -> RenderedReport) async throws -> RenderedReport
     ) async throws -> Response {
         let options = try MultiStatusRequestOptions(request)
         let idempotencyKey = try request.headers[.idempotencyKey].map(IdempotencyStore.validate)
@@ -66,12 +73,14 @@ struct UserRoutes<Context: RequestContext> {
         }
         do {
             let items = try BatchBody.items(try BatchBody.parse(body), under: key, example: example, limits: self.limits)
-            let results = try await apply(items, options.atomic)
-            let report = options.atomic
-                ? try MultiStatusReport.atomic(collection: collection, items: results)
-                : try MultiStatusReport(collection: collection, items: results)
-            if let idempotencyKey { try await self.idempotency.complete(key: idempotencyKey, report: report) }
-            return try MultiStatusResponse(report).response(from: request, context: context)
+            let rendered = try await apply(items, options.atomic) { results in
+                let report = options.atomic
+                    ? try MultiStatusReport.atomic(collection: collection, items: results)
+                    : try MultiStatusReport(collection: collection, items: results)
+                return RenderedReport(report: report, body: ByteBuffer(string: report.encoded(as: options.format, onlyFailed: options.onlyFailed)))
+            }
+            if let idempotencyKey { try await self.idempotency.complete(key: idempotencyKey, report: rendered.report) }
+            return MultiStatusResponse.response(status: rendered.report.status, format: options.format, body: rendered.body)
         } catch {
             if let idempotencyKey { await self.idempotency.release(key: idempotencyKey) }
             throw error

@@ -16,12 +16,20 @@ struct UserStore: Sendable {
 
     // MARK: - Update
 
-    /// `PATCH /users`: one outcome per item, in request order.
-    func update(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
+    /// `PATCH /users`: one outcome per item, in request order, handed to `render`.
+    ///
+    /// The outcomes are final once decided, unless the write itself fails (and with it the whole
+    /// request), so `render` runs on another thread while the database applies the changes.
+    func update<Output: Sendable>(
+        _ values: [JSONValue],
+        atomic: Bool,
+        render: @escaping @Sendable ([ItemResult]) throws -> Output
+    ) async throws -> Output {
         var outcomes: [Result<UserInput.Patch, ProblemDetails>] = values.map { value in
             do throws(ProblemDetails) { return .success(try UserInput.patch(value)) } catch { return .failure(error) }
         }
         var seen: Set<Int> = []
+        seen.reserveCapacity(outcomes.count)
         for index in outcomes.indices {
             guard case .success(let patch) = outcomes[index] else { continue }
             if !seen.insert(patch.id).inserted {
@@ -36,15 +44,20 @@ struct UserStore: Sendable {
             return try await self.database.transaction { sql in
                 let patches = frozen.compactMap { try? $0.get() }
                 let current = try await Self.loadRows(ids: patches.map(\.id), engine: engine, sql: sql)
+                // Which user holds which email, as the batch goes: only when some item changes one.
+                var emailOwner: [String: Int] = [:]
+                var emailKeys: [Int: String] = [:]
                 let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
-                var emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
-                for row in current.values { emailOwner[row.emailKey] = row.id }
-
-                var versions = current.mapValues(\.version)
-                var emailKeys = current.mapValues(\.emailKey)
+                if !requestedKeys.isEmpty {
+                    emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
+                    for row in current.values { emailOwner[row.emailKey] = row.id }
+                    emailKeys = current.mapValues(\.emailKey)
+                }
                 var claimedInBatch: Set<String> = []
                 var results: [ItemResult] = []
+                results.reserveCapacity(frozen.count)
                 var applied: [UserInput.Patch] = []
+                applied.reserveCapacity(patches.count)
                 for (index, outcome) in frozen.enumerated() {
                     let patch: UserInput.Patch
                     switch outcome {
@@ -54,7 +67,8 @@ struct UserStore: Sendable {
                     case .success(let value): patch = value
                     }
                     let id = JSONValue.int(patch.id)
-                    guard let version = versions[patch.id] else {
+                    // Ids are unique among the patches by now, so each row is met once.
+                    guard let version = current[patch.id]?.version else {
                         results.append(ItemResult(id: id, problem: ProblemDetails(status: .notFound, detail: "no user with id \(patch.id)")))
                         continue
                     }
@@ -92,16 +106,17 @@ struct UserStore: Sendable {
                         emailKeys[patch.id] = key
                         claimedInBatch.insert(key)
                     }
-                    versions[patch.id] = version + 1
                     applied.append(patch)
                     results.append(ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
                 }
                 if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
+                let decided = results
+                async let output = render(decided)
                 try await Self.applyUpdates(applied, updatedAt: Timestamp.now(), engine: engine, sql: sql)
-                return results
+                return try await output
             }
         } catch let failure as AtomicFailure {
-            return failure.items
+            return try render(failure.items)
         }
     }
 
