@@ -25,25 +25,17 @@ struct UserStore: Sendable {
         atomic: Bool,
         render: @escaping @Sendable ([ItemResult]) throws -> Output
     ) async throws -> Output {
-        var outcomes: [Result<UserInput.Patch, ProblemDetails>] = values.map { value in
-            do throws(ProblemDetails) { return .success(try UserInput.patch(value)) } catch { return .failure(error) }
-        }
-        var seen: Set<Int> = []
-        seen.reserveCapacity(outcomes.count)
-        for index in outcomes.indices {
-            guard case .success(let patch) = outcomes[index] else { continue }
-            if !seen.insert(patch.id).inserted {
-                outcomes[index] = .failure(ProblemDetails(status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
-            }
-        }
         // An item is reported under the id it gave, whatever its type (null when it gave none).
         let ids = values.map { $0.objectMembers["id"] ?? .null }
-        let frozen = outcomes
+        let candidates = Array(Set(ids.compactMap(\.intValue)))
         let engine = self.database.engine
         do {
             return try await self.database.transaction { sql in
+                // The items are validated on another core while their rows are read.
+                async let validated = Self.validatePatches(values)
+                let current = try await Self.loadRows(ids: candidates, engine: engine, sql: sql)
+                let frozen = await validated
                 let patches = frozen.compactMap { try? $0.get() }
-                let current = try await Self.loadRows(ids: patches.map(\.id), engine: engine, sql: sql)
                 // Which user holds which email, as the batch goes: only when some item changes one.
                 var emailOwner: [String: Int] = [:]
                 var emailKeys: [Int: String] = [:]
@@ -118,6 +110,22 @@ struct UserStore: Sendable {
         } catch let failure as AtomicFailure {
             return try render(failure.items)
         }
+    }
+
+    /// Each item read as a patch, or the problem that refuses it; an id's later occurrences are refused.
+    private static func validatePatches(_ values: [JSONValue]) -> [Result<UserInput.Patch, ProblemDetails>] {
+        var outcomes: [Result<UserInput.Patch, ProblemDetails>] = values.map { value in
+            do throws(ProblemDetails) { return .success(try UserInput.patch(value)) } catch { return .failure(error) }
+        }
+        var seen: Set<Int> = []
+        seen.reserveCapacity(outcomes.count)
+        for index in outcomes.indices {
+            guard case .success(let patch) = outcomes[index] else { continue }
+            if !seen.insert(patch.id).inserted {
+                outcomes[index] = .failure(ProblemDetails(status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
+            }
+        }
+        return outcomes
     }
 
     private static let unexpectedRow = ProblemDetails(status: .internalServerError, detail: "the database answered a row of an unexpected shape")
