@@ -25,11 +25,11 @@ extension Database.Engine {
         }
     }
 
-    /// A subquery listing the integers of the JSON array `json`, for `IN (…)`.
+    /// A subquery listing the integers of the JSON array `json` in a column `id`, for `IN (…)` or a join.
     func integers(ofJSON json: String) -> SQLQueryString {
         switch self {
-        case .sqlite: "SELECT value FROM json_each(\(bind: json))"
-        case .postgres: "SELECT jsonb_array_elements_text(\(bind: json)::jsonb)::bigint"
+        case .sqlite: "SELECT value AS id FROM json_each(\(bind: json))"
+        case .postgres: "SELECT jsonb_array_elements_text(\(bind: json)::jsonb)::bigint AS id"
         }
     }
 

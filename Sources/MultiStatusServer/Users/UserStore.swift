@@ -28,12 +28,13 @@ struct UserStore: Sendable {
         // An item is reported under the id it gave, whatever its type (null when it gave none).
         let ids = values.map { $0.objectMembers["id"] ?? .null }
         let candidates = Array(Set(ids.compactMap(\.intValue)))
+        let changesEmails = values.contains { $0.objectMembers["email"] != nil }
         let engine = self.database.engine
         do {
             return try await self.database.transaction { sql in
                 // The items are validated on another core while their rows are read.
                 async let validated = Self.validatePatches(values)
-                let current = try await Self.loadRows(ids: candidates, engine: engine, sql: sql)
+                let current = try await Self.loadRows(ids: candidates, withEmails: changesEmails, engine: engine, sql: sql)
                 let frozen = await validated
                 let patches = frozen.compactMap { try? $0.get() }
                 // Which user holds which email, as the batch goes: only when some item changes one.
@@ -42,8 +43,8 @@ struct UserStore: Sendable {
                 let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
                 if !requestedKeys.isEmpty {
                     emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
-                    for row in current.values { emailOwner[row.emailKey] = row.id }
-                    emailKeys = current.mapValues(\.emailKey)
+                    for row in current.values { if let key = row.emailKey { emailOwner[key] = row.id } }
+                    emailKeys = current.compactMapValues(\.emailKey)
                 }
                 var claimedInBatch: Set<String> = []
                 var results: [ItemResult] = []
@@ -132,25 +133,32 @@ struct UserStore: Sendable {
 
     private struct Row {
         let id: Int
-        let emailKey: String
+        /// Read only when the batch changes some email.
+        let emailKey: String?
         let version: Int
     }
 
-    private static func loadRows(ids: [Int], engine: Database.Engine, sql: any SQLDatabase) async throws -> [Int: Row] {
+    private static func loadRows(ids: [Int], withEmails: Bool, engine: Database.Engine, sql: any SQLDatabase) async throws -> [Int: Row] {
         // PostgreSQL locks the rows until the transaction ends; SQLite's BEGIN IMMEDIATE already holds the write lock.
-        let locking: SQLQueryString = engine == .postgres ? " FOR UPDATE" : ""
+        let locking: SQLQueryString = engine == .postgres ? " FOR UPDATE OF users" : ""
+        let columns = withEmails ? ["id", "version", "email_key"] : ["id", "version"]
         let rows = try await sql.jsonRows(
             """
-            SELECT \(engine.jsonRows(of: ["id", "email_key", "version"])) FROM (
-                SELECT id, email_key, version FROM users WHERE id IN (\(engine.integers(ofJSON: ids.jsonArray)))\(locking)
+            SELECT \(engine.jsonRows(of: columns)) FROM (
+                SELECT users.id, users.version, users.email_key
+                FROM (\(engine.integers(ofJSON: ids.jsonArray))) AS wanted JOIN users ON users.id = wanted.id\(locking)
             ) AS found
             """
         )
         var found: [Int: Row] = [:]
         found.reserveCapacity(rows.count)
         for row in rows {
-            guard row.count == 3 else { throw Self.unexpectedRow }
-            guard let id = row[0].intValue, let emailKey = row[1].stringValue, let version = row[2].intValue else { throw Self.unexpectedRow }
+            guard row.count == columns.count, let id = row[0].intValue, let version = row[1].intValue else { throw Self.unexpectedRow }
+            var emailKey: String?
+            if withEmails {
+                guard let key = row[2].stringValue else { throw Self.unexpectedRow }
+                emailKey = key
+            }
             found[id] = Row(id: id, emailKey: emailKey, version: version)
         }
         return found
