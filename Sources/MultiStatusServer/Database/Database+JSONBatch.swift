@@ -17,8 +17,9 @@ extension Database.Engine {
     func rows(ofJSON json: String, as alias: String, columns: [(name: String, type: JSONColumnType)]) -> SQLQueryString {
         switch self {
         case .sqlite:
+            // jsonb_each hands each object over in SQLite's binary form, so `->>` reads it without parsing text again.
             let selected = columns.map { "value ->> '\($0.name)' AS \($0.name)" }.joined(separator: ", ")
-            return "(SELECT \(unsafeRaw: selected) FROM json_each(\(bind: json))) AS \(unsafeRaw: alias)"
+            return "(SELECT \(unsafeRaw: selected) FROM jsonb_each(\(bind: json))) AS \(unsafeRaw: alias)"
         case .postgres:
             let declared = columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")
             return "jsonb_to_recordset(\(bind: json)::jsonb) AS \(unsafeRaw: alias)(\(unsafeRaw: declared))"
