@@ -40,22 +40,34 @@ func withServer<T: Sendable>(
 /// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (sleeps `delay`) and `/counted`
 /// (sleeps `delay`, counts hits).
 final class Upstream: Sendable {
+    /// Requests that reached `/counted`.
     let hits = Mutex(0)
+    /// Slow requests (`/slow`, `/counted`) answered so far, after their delay.
+    let answered = Mutex(0)
+    /// Slow requests being held now, and the most held at once.
+    let inFlight = Mutex((now: 0, most: 0))
     let delay: Duration
 
     init(delay: Duration = .seconds(5)) { self.delay = delay }
+
+    private func hold() async {
+        self.inFlight.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+        try? await Task.sleep(for: self.delay)
+        self.inFlight.withLock { $0.now -= 1 }
+        self.answered.withLock { $0 += 1 }
+    }
 
     func run<T: Sendable>(_ test: @escaping @Sendable (Int) async throws -> T) async throws -> T {
         let router = Router()
         router.get("ok") { _, _ in "up" }
         router.get("fail") { _, _ -> Response in Response(status: .internalServerError) }
         router.get("slow") { _, _ -> String in
-            try? await Task.sleep(for: self.delay)
+            await self.hold()
             return "late"
         }
         router.get("counted") { _, _ -> String in
             self.hits.withLock { $0 += 1 }
-            try await Task.sleep(for: self.delay)
+            await self.hold()
             return "counted"
         }
         let app = Application(router: router, logger: testLogger())
