@@ -38,7 +38,7 @@ import Testing
             let listing = try await HTTPClient.shared.execute(HTTPClientRequest(url: newBase + "/files/"), timeout: .seconds(10))
             #expect(listing.status == .ok)
             let text = String(buffer: try await listing.body.collect(upTo: 1 << 20))
-            #expect(text == #"{"entries":[],"path":""}"#)
+            #expect(text == #"{"path":"","entries":[]}"#)
 
             var upload = HTTPClientRequest(url: newBase + "/upload")
             upload.method = .POST

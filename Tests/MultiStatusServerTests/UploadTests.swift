@@ -324,6 +324,33 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             }
         }
     }
+
+    @Test func aLongFolderListingHasEveryEntryOnce() async throws {
+        try await withServer { client, configuration in
+            // More entries than one batch of the folder read, and a subfolder.
+            let folder = configuration.dataDirectory + "/files/many"
+            try FileManager.default.createDirectory(atPath: folder + "/sub folder", withIntermediateDirectories: true)
+            for index in 0..<2_500 { FileManager.default.createFile(atPath: folder + "/f\(index).txt", contents: Data(repeating: 0x61, count: index % 7)) }
+            try await client.execute(uri: "/files/many/", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+                let body = try json(response.body)
+                #expect(body["path"] as? String == "many")
+                let entries = try #require(body["entries"] as? [[String: Any]])
+                #expect(entries.count == 2_501)
+                let byName = Dictionary(entries.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+                #expect(byName.count == 2_501, "each entry listed once")
+                #expect(byName["f9.txt"]?["size"] as? Int == 2)
+                #expect(byName["f9.txt"]?["type"] as? String == "file")
+                #expect(byName["sub folder"]?["type"] as? String == "folder")
+                #expect(byName["sub folder"]?["location"] as? String == "/files/many/sub%20folder/")
+            }
+            try await client.execute(uri: "/files/many/", method: .head) { response in
+                #expect(response.status == .ok)
+                #expect(response.body.readableBytes == 0)
+            }
+        }
+    }
 }
 
 @Suite struct ExpectContinueTests {

@@ -30,21 +30,38 @@ struct FileRoutes<Context: RequestContext> {
         return try await self.responder.response(for: path, item: item, request: request, context: context, head: head)
     }
 
-    /// A folder: its names as JSON.
+    /// A folder: its entries as JSON, `{"path": …, "entries": [{"name", "type", "size", "location"}, …]}`,
+    /// in the folder's own order, written batch by batch as the folder is read so memory stays flat.
     private func listing(_ path: StorePath, head: Bool) async throws -> Response {
-        var members: [(name: String, item: StoredItem)] = []
-        try await self.store.forEachEntries(in: path, batchSize: 1024) { members += $0 }
-        let entries: [JSONValue] = members.sorted { $0.name < $1.name }.compactMap { name, item in
-            guard let child = try? path.appending(name) else { return nil }
-            return [
-                "name": .string(name),
-                "type": item.isDirectory ? "folder" : "file",
-                "size": .int(item.size),
-                "location": .string(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : "")),
-            ]
+        let headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        if head { return Response(status: .ok, headers: headers) }
+        let store = self.store
+        let body = ResponseBody { writer in
+            var text = "{\"path\":"
+            JSONValue.writeString(path.description, into: &text)
+            text += ",\"entries\":["
+            var separator = ""
+            try await store.forEachEntries(in: path, batchSize: 1024) { batch in
+                for (name, item) in batch {
+                    guard let child = try? path.appending(name) else { continue }
+                    text += separator
+                    text += "{\"name\":"
+                    JSONValue.writeString(name, into: &text)
+                    text += item.isDirectory ? ",\"type\":\"folder\",\"size\":" : ",\"type\":\"file\",\"size\":"
+                    text += String(item.size)
+                    text += ",\"location\":"
+                    JSONValue.writeString(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : ""), into: &text)
+                    text += "}"
+                    separator = ","
+                }
+                try await writer.write(ByteBuffer(string: text))
+                text = ""
+            }
+            text += "]}"
+            try await writer.write(ByteBuffer(string: text))
+            try await writer.finish(nil)
         }
-        let body = ByteBuffer(string: JSONValue.object(["path": .string(path.description), "entries": .array(entries)]).jsonText)
-        return .json(body, headers: [.cacheControl: "no-store"], head: head)
+        return Response(status: .ok, headers: headers, body: body)
     }
 
     private func delete(_ request: Request) async throws -> Response {
