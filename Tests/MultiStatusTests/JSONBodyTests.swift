@@ -192,3 +192,73 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         #expect(throws: MultiStatusError.self) { try JSONValue.parse(Array(repeating: UInt8(ascii: "{"), count: 1_000_000)) }
     }
 }
+
+/// Generated documents: whatever the writer writes, the parser reads back the same; whatever bytes
+/// come in, the parser answers a value or an error, never a crash.
+@Suite struct JSONRoundTripTests {
+    /// A small deterministic generator, so that a failure can be replayed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            self.state &+= 0x9E37_79B9_7F4A_7C15
+            var z = self.state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let alphabet: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "中", "😀", "\u{2028}", "\u{FFFF}"]
+
+    static func value(depth: Int, using generator: inout SplitMix) -> JSONValue {
+        switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &generator) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &generator))
+        case 2: return .int(Int.random(in: Int.min...Int.max, using: &generator) >> Int.random(in: 0..<63, using: &generator))
+        case 3: return .double(Double.random(in: -1e9...1e9, using: &generator).rounded(.towardZero) + 0.5)
+        case 4: return .string(string(using: &generator))
+        case 5: return .array((0..<Int.random(in: 0..<5, using: &generator)).map { _ in value(depth: depth + 1, using: &generator) })
+        default:
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0..<5, using: &generator) { members[string(using: &generator)] = value(depth: depth + 1, using: &generator) }
+            return .object(members)
+        }
+    }
+
+    static func string(using generator: inout SplitMix) -> String {
+        var text = String.UnicodeScalarView()
+        for _ in 0..<Int.random(in: 0..<8, using: &generator) { text.append(alphabet.randomElement(using: &generator)!) }
+        return String(text)
+    }
+
+    @Test func whatIsWrittenReadsBackTheSame() throws {
+        var generator = SplitMix(state: 4918)
+        for _ in 0..<2_000 {
+            let value = Self.value(depth: 0, using: &generator)
+            #expect(try JSONValue.parse(Array(value.jsonText.utf8)) == value, "\(value.jsonText)")
+        }
+    }
+
+    @Test func damagedDocumentsNeverCrashTheParser() throws {
+        var generator = SplitMix(state: 7807)
+        let interesting: [UInt8] = Array("{}[]\",:\\-+.eE0123456789tfnul u".utf8) + [0x00, 0x1F, 0x80, 0xBF, 0xC3, 0xE2, 0xED, 0xF0, 0xFF]
+        var accepted = 0
+        for _ in 0..<3_000 {
+            var bytes = Array(Self.value(depth: 0, using: &generator).jsonText.utf8)
+            for _ in 0...Int.random(in: 0..<3, using: &generator) where !bytes.isEmpty {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[index] = interesting.randomElement(using: &generator)!
+                case 1: bytes.remove(at: index)
+                default: bytes.insert(interesting.randomElement(using: &generator)!, at: index)
+                }
+            }
+            // Either outcome is fine; an accepted document must also be valid UTF-8 in its strings.
+            if let value = try? JSONValue.parse(bytes) {
+                accepted += 1
+                #expect(try JSONValue.parse(Array(value.jsonText.utf8)) == value)
+            }
+        }
+        #expect(accepted > 0 && accepted < 3_000, "some damaged documents are still JSON, most are not")
+    }
+}
