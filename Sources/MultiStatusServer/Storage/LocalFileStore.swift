@@ -242,7 +242,16 @@ public final class LocalFileStore: FileStore {
     /// may have, and survives the rename or link that commits a staged file.
     static func etag(_ info: stat) -> String {
         let nanoseconds = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
-        return "\"\(String(UInt64(info.st_ino), radix: 16))-\(String(Int(info.st_size), radix: 16))-\(String(nanoseconds, radix: 16))\""
+        // "inode-size-mtime", each in hex: written in place, since a listing makes one per entry.
+        return ASCIIWriter.string(capacity: 3 * 16 + 4) { out in
+            out.append("\"")
+            out.appendHex(UInt64(info.st_ino))
+            out.append("-")
+            out.appendHex(UInt64(bitPattern: Int64(info.st_size)))
+            out.append("-")
+            out.appendHex(UInt64(bitPattern: Int64(nanoseconds)))
+            out.append("\"")
+        }
     }
 
     /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.

@@ -102,40 +102,40 @@ enum ByteRange: Equatable {
 
 /// IMF-fixdate (RFC 9110 section 5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`, and RFC 3339 for WebDAV's `creationdate`.
 enum HTTPDate {
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].map { Array($0.utf8) }
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].map { Array($0.utf8) }
+    private static let days: [StaticString] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    /// Written by hand from `gmtime_r`: a listing formats thousands of dates, and a format style costs microseconds each.
+    /// Written by hand from `gmtime_r` straight into the string's storage: a listing formats
+    /// thousands of dates, and a format style costs microseconds each.
     static func format(_ date: Date) -> String {
         let time = Self.utc(date)
-        var out: [UInt8] = []
-        out.reserveCapacity(29)
-        out += Self.days[Int(time.tm_wday)] + Array(", ".utf8)
-        Self.digits(Int(time.tm_mday), 2, into: &out)
-        out.append(UInt8(ascii: " "))
-        out += Self.months[Int(time.tm_mon)]
-        out.append(UInt8(ascii: " "))
-        Self.digits(Int(time.tm_year) + 1900, 4, into: &out)
-        out.append(UInt8(ascii: " "))
-        Self.clock(time, into: &out)
-        out += Array(" GMT".utf8)
-        return String(decoding: out, as: UTF8.self)
+        return ASCIIWriter.string(capacity: 29) { out in
+            out.append(Self.days[Int(time.tm_wday)])
+            out.append(", ")
+            out.append(Int(time.tm_mday), digits: 2)
+            out.append(" ")
+            out.append(Self.months[Int(time.tm_mon)])
+            out.append(" ")
+            out.append(Int(time.tm_year) + 1900, digits: 4)
+            out.append(" ")
+            Self.clock(time, into: &out)
+            out.append(" GMT")
+        }
     }
 
     /// `1994-11-06T08:49:37Z`.
     static func rfc3339(_ date: Date) -> String {
         let time = Self.utc(date)
-        var out: [UInt8] = []
-        out.reserveCapacity(20)
-        Self.digits(Int(time.tm_year) + 1900, 4, into: &out)
-        out.append(UInt8(ascii: "-"))
-        Self.digits(Int(time.tm_mon) + 1, 2, into: &out)
-        out.append(UInt8(ascii: "-"))
-        Self.digits(Int(time.tm_mday), 2, into: &out)
-        out.append(UInt8(ascii: "T"))
-        Self.clock(time, into: &out)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        return ASCIIWriter.string(capacity: 20) { out in
+            out.append(Int(time.tm_year) + 1900, digits: 4)
+            out.append("-")
+            out.append(Int(time.tm_mon) + 1, digits: 2)
+            out.append("-")
+            out.append(Int(time.tm_mday), digits: 2)
+            out.append("T")
+            Self.clock(time, into: &out)
+            out.append("Z")
+        }
     }
 
     private static func utc(_ date: Date) -> tm {
@@ -145,23 +145,12 @@ enum HTTPDate {
         return time
     }
 
-    private static func clock(_ time: tm, into out: inout [UInt8]) {
-        Self.digits(Int(time.tm_hour), 2, into: &out)
-        out.append(UInt8(ascii: ":"))
-        Self.digits(Int(time.tm_min), 2, into: &out)
-        out.append(UInt8(ascii: ":"))
-        Self.digits(Int(time.tm_sec), 2, into: &out)
-    }
-
-    private static func digits(_ value: Int, _ width: Int, into out: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-            rest %= divisor
-            divisor /= 10
-        }
+    private static func clock(_ time: tm, into out: inout ASCIIWriter) {
+        out.append(Int(time.tm_hour), digits: 2)
+        out.append(":")
+        out.append(Int(time.tm_min), digits: 2)
+        out.append(":")
+        out.append(Int(time.tm_sec), digits: 2)
     }
 
     /// Reads an IMF-fixdate; `nil` for anything else.
@@ -172,5 +161,57 @@ enum HTTPDate {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return formatter.date(from: text.trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// Writes ASCII straight into a new string's storage, for short texts made in bulk (dates, ETags):
+/// one allocation, no intermediate arrays.
+struct ASCIIWriter {
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var count = 0
+
+    /// A string of at most `capacity` bytes written by `body`.
+    static func string(capacity: Int, _ body: (inout ASCIIWriter) -> Void) -> String {
+        String(unsafeUninitializedCapacity: capacity) { buffer in
+            var writer = ASCIIWriter(buffer: buffer)
+            body(&writer)
+            return writer.count
+        }
+    }
+
+    private init(buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.buffer = buffer
+    }
+
+    mutating func append(_ text: StaticString) {
+        let bytes = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+        precondition(self.count + bytes.count <= self.buffer.count, "ASCIIWriter capacity exceeded")
+        for byte in bytes {
+            self.buffer[self.count] = byte
+            self.count += 1
+        }
+    }
+
+    /// `value` in decimal, zero-padded to `digits`.
+    mutating func append(_ value: Int, digits: Int) {
+        precondition(self.count + digits <= self.buffer.count, "ASCIIWriter capacity exceeded")
+        var rest = value
+        for position in stride(from: self.count + digits - 1, through: self.count, by: -1) {
+            self.buffer[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        self.count += digits
+    }
+
+    /// `value` in lowercase hexadecimal, without padding.
+    mutating func appendHex(_ value: UInt64) {
+        var digits = 1
+        while digits < 16 && value >> (4 * UInt64(digits)) != 0 { digits += 1 }
+        precondition(self.count + digits <= self.buffer.count, "ASCIIWriter capacity exceeded")
+        for position in 0..<digits {
+            let nibble = UInt8(truncatingIfNeeded: value >> (4 * UInt64(digits - 1 - position))) & 0xF
+            self.buffer[self.count + position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
+        self.count += digits
     }
 }
