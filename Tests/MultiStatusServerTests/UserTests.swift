@@ -5,6 +5,7 @@ import HummingbirdTesting
 import MultiStatus
 import MultiStatusServer
 import NIOCore
+import Synchronization
 import Testing
 
 private let created = ResourceCollection(key: "created", identifierKey: "email", hrefPrefix: "/users/")
@@ -223,11 +224,70 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
         }
     }
 
+    /// On SQLite a write transaction holds the one writer connection; reads and the status probe
+    /// go to the read connection beside it, so they do not wait behind a batch.
+    @Test func readsDoNotWaitBehindAWriteOnSQLite() async throws {
+        try await withDatabaseServer(.sqlite) { client, _, configuration in
+            try await seedUsers(client, 1)
+            // Another process takes the write lock and keeps it until its input closes: the server's
+            // PATCH then waits for it inside its own transaction.
+            let path = String(configuration.resolvedDatabaseURL.dropFirst("sqlite:".count))
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            holder.arguments = [
+                "python3", "-c",
+                "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None); db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read(); db.execute('COMMIT')",
+                path,
+            ]
+            let input = Pipe()
+            let output = Pipe()
+            holder.standardInput = input
+            holder.standardOutput = output
+            try holder.run()
+            let locked = try await testBlockingPool.runIfActive { String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+            #expect(locked.hasPrefix("locked"))
+
+            // The PATCH goes over a connection of its own (the test client has one, used in turn).
+            let patchFinished = SharedFlag()
+            async let patch: Int = {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(client.port!)/users")
+                request.method = .PATCH
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"[{"id": 1, "name": "Later"}]"#))
+                let status = try await HTTPClient.shared.execute(request, timeout: .seconds(30)).status.code
+                patchFinished.set()
+                return Int(status)
+            }()
+            try await Task.sleep(for: .milliseconds(300))  // a head start for the PATCH, not a time limit
+            let (status, name) = try await client.execute(uri: "/users/1", method: .get) { response in
+                (response.status, try json(response.body)["name"] as? String)
+            }
+            #expect(status == .ok)
+            #expect(name == "u1")
+            let database = try await client.execute(uri: "/check-statuses", method: .get) { try read($0.body).items.first }
+            #expect(database?.status == .ok, "the database is busy, not down")
+            #expect(!patchFinished.isSet, "the reads were answered while the write still waited")
+
+            try input.fileHandleForWriting.close()
+            try await testBlockingPool.runIfActive { holder.waitUntilExit() }
+            #expect(try await patch == 207)
+            let renamed = try await client.execute(uri: "/users/1", method: .get) { try json($0.body)["name"] as? String }
+            #expect(renamed == "Later")
+        }
+    }
+
     @Test func postgresIsAvailableUnderCI() {
         if ProcessInfo.processInfo.environment["CI"] == "true" {
             #expect(TestDatabase.postgresURL != nil, "scripts/test must start PostgreSQL and export MULTISTATUS_TEST_POSTGRES_URL")
         }
     }
+}
+
+/// A flag one task sets and another reads.
+private final class SharedFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { self.value.withLock { $0 = true } }
+    var isSet: Bool { self.value.withLock { $0 } }
 }
 
 extension String {

@@ -20,9 +20,10 @@ public final class Database: Sendable {
     }
 
     private enum Backend: Sendable {
-        /// One connection; the gate gives it to one task at a time, so a transaction is never
-        /// interleaved with another task's statements.
-        case sqlite(SQLiteConnection, SerialGate)
+        /// A writer connection, which the gate gives to one task at a time so that a transaction is
+        /// never interleaved with another task's statements, and a read-only connection beside it
+        /// (WAL lets it read the last committed state while the writer is in a transaction).
+        case sqlite(writer: SQLiteConnection, SerialGate, reader: SQLiteConnection, SerialGate)
         /// A pool run by its own task until the database is closed.
         case postgres(PostgresClient, Task<Void, Never>)
     }
@@ -61,17 +62,31 @@ public final class Database: Sendable {
     private static func openSQLite(path: String, logger: Logger) async throws -> Database {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints and safe with WAL.
+        let writer = try await self.openSQLiteConnection(
+            path: path,
+            pragmas: ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"],
+            logger: logger
+        )
+        let reader: SQLiteConnection
+        do {
+            reader = try await self.openSQLiteConnection(path: path, pragmas: ["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"], logger: logger)
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+        return Database(engine: .sqlite, backend: .sqlite(writer: writer, SerialGate(), reader: reader, SerialGate()))
+    }
+
+    private static func openSQLiteConnection(path: String, pragmas: [String], logger: Logger) async throws -> SQLiteConnection {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         do {
-            // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints and safe with WAL.
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
-                try await connection.sql().raw(SQLQueryString(pragma)).run()
-            }
+            for pragma in pragmas { try await connection.sql().raw(SQLQueryString(pragma)).run() }
         } catch {
             try? await connection.close()
             throw error
         }
-        return Database(engine: .sqlite, backend: .sqlite(connection, SerialGate()))
+        return connection
     }
 
     private static func openPostgres(url: String, logger: Logger) throws -> Database {
@@ -98,10 +113,22 @@ public final class Database: Sendable {
     /// Runs `body` with a connection of its own for its duration.
     public func withConnection<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch self.backend {
-        case .sqlite(let connection, let gate):
+        case .sqlite(let connection, let gate, _, _):
             return try await gate.run { try await body(connection.sql()) }
         case .postgres(let client, _):
             return try await client.withConnection { connection in try await body(connection.sql()) }
+        }
+    }
+
+    /// Runs `body`, which only reads, on a connection that sees the last committed state and does
+    /// not wait for a write transaction in progress: on SQLite the read-only connection beside the
+    /// writer, on PostgreSQL any pooled connection.
+    public func withReader<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        switch self.backend {
+        case .sqlite(_, _, let connection, let gate):
+            return try await gate.run { try await body(connection.sql()) }
+        case .postgres:
+            return try await self.withConnection(body)
         }
     }
 
@@ -124,8 +151,9 @@ public final class Database: Sendable {
     /// Closes the connection or pool; the database cannot be used afterwards.
     public func close() async {
         switch self.backend {
-        case .sqlite(let connection, let gate):
-            try? await gate.run { try await connection.close() }
+        case .sqlite(let writer, let writerGate, let reader, let readerGate):
+            try? await readerGate.run { try await reader.close() }
+            try? await writerGate.run { try await writer.close() }
         case .postgres(_, let run):
             run.cancel()
             _ = await run.value

@@ -1,6 +1,7 @@
 import SQLKit
 
-/// Probes the database with a real query against the migrated schema.
+/// Probes the database with a real query against the migrated schema, on the read connection: a
+/// long batch keeps the writer busy, and busy is not down.
 struct DatabaseProbe: HealthProbe {
     let database: Database
     let name = "Database"
@@ -9,7 +10,7 @@ struct DatabaseProbe: HealthProbe {
 
     func check(timeout: Duration) async throws -> String {
         do {
-            _ = try await self.database.withConnection { sql in
+            _ = try await self.database.withReader { sql in
                 try await sql.raw("SELECT COUNT(*) AS applied FROM schema_migrations").run()
             }
             return "Active"

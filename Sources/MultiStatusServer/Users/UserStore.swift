@@ -333,7 +333,7 @@ struct UserStore: Sendable {
     }
 
     func find(ids: [Int]) async throws -> [Int: User] {
-        try await self.database.withConnection { sql in
+        try await self.database.withReader { sql in
             var users: [Int: User] = [:]
             for chunk in ids.chunked(Self.chunkSize) {
                 let rows = try await sql.raw("SELECT id, name, email, role, version, created_at, updated_at FROM users WHERE id IN (\(binds: chunk.bindValues))").all()

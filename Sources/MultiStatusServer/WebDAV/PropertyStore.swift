@@ -14,7 +14,7 @@ struct PropertyStore: Sendable {
 
     /// The dead properties of `path`.
     func properties(of path: StorePath) async throws -> [DAVProperty] {
-        try await self.database.withConnection { sql in
+        try await self.database.withReader { sql in
             let rows = try await sql.select().columns("namespace", "name", "value").from("dav_properties")
                 .where("path", .equal, SQLBind(path.description))
                 .orderBy("namespace").orderBy("name")
@@ -25,7 +25,7 @@ struct PropertyStore: Sendable {
 
     /// The dead properties of the members of the folder `path`, by member name.
     func propertiesOfMembers(of path: StorePath) async throws -> [String: [DAVProperty]] {
-        try await self.database.withConnection { sql in
+        try await self.database.withReader { sql in
             let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
                 .where("parent", .equal, SQLBind(path.description))
                 .where("path", .notEqual, SQLBind(path.description))
