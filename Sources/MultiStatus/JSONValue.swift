@@ -75,46 +75,24 @@ public enum JSONValue: Sendable, Hashable {
     /// so the text is also valid JavaScript).
     public static func writeString(_ string: String, into out: inout String) {
         out += "\""
-        // Runs of bytes that need nothing are copied whole; most strings are one such run.
-        let bytes = string.utf8
-        var runStart = bytes.startIndex
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
+        appendEscaping(string, into: &out, mayReplace: { $0 < 0x23 || $0 == 0x5C || $0 == 0xE2 }) { bytes, index in
             let byte = bytes[index]
-            var replacement: String?
-            var width = 1
             switch byte {
-            case UInt8(ascii: "\""): replacement = "\\\""
-            case UInt8(ascii: "\\"): replacement = "\\\\"
-            case UInt8(ascii: "\n"): replacement = "\\n"
-            case UInt8(ascii: "\r"): replacement = "\\r"
-            case UInt8(ascii: "\t"): replacement = "\\t"
-            case 0..<0x20: replacement = "\\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16)
+            case UInt8(ascii: "\""): return ("\\\"", 1)
+            case UInt8(ascii: "\\"): return ("\\\\", 1)
+            case UInt8(ascii: "\n"): return ("\\n", 1)
+            case UInt8(ascii: "\r"): return ("\\r", 1)
+            case UInt8(ascii: "\t"): return ("\\t", 1)
+            case 0..<0x20: return ("\\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16), 1)
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
             case 0xE2:
-                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
-                let second = bytes.index(after: index)
-                if second != bytes.endIndex, bytes[second] == 0x80 {
-                    let third = bytes.index(after: second)
-                    if third != bytes.endIndex, bytes[third] == 0xA8 || bytes[third] == 0xA9 {
-                        replacement = bytes[third] == 0xA8 ? "\\u2028" : "\\u2029"
-                        width = 3
-                    }
+                switch bytes.thirdByte(at: index, ifSecondIs: 0x80) {
+                case 0xA8: return ("\\u2028", 3)
+                case 0xA9: return ("\\u2029", 3)
+                default: return nil
                 }
-            default: break
+            default: return nil
             }
-            if let replacement {
-                out += Substring(bytes[runStart..<index])
-                out += replacement
-                index = bytes.index(index, offsetBy: width)
-                runStart = index
-            } else {
-                index = bytes.index(after: index)
-            }
-        }
-        if runStart == bytes.startIndex {
-            out += string
-        } else {
-            out += Substring(bytes[runStart..<bytes.endIndex])
         }
         out += "\""
     }

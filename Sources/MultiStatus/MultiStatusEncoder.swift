@@ -200,48 +200,20 @@ public enum XMLText {
     /// lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so a hostile name never breaks the document.
     /// - Parameter quotes: escape `"` and `'` too, as an attribute value needs; element text does not.
     public static func escape(_ text: String, into out: inout String, quotes: Bool = true) {
-        // Runs of bytes that need nothing are copied whole; only markup and forbidden characters are replaced.
-        let bytes = text.utf8
-        var runStart = bytes.startIndex
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
-            let byte = bytes[index]
-            var replacement: String?
-            var width = 1
-            switch byte {
-            case UInt8(ascii: "&"): replacement = "&amp;"
-            case UInt8(ascii: "<"): replacement = "&lt;"
-            case UInt8(ascii: ">"): replacement = "&gt;"
-            case UInt8(ascii: "\"") where quotes: replacement = "&quot;"
-            case UInt8(ascii: "'") where quotes: replacement = "&apos;"
-            case UInt8(ascii: "\r"): replacement = "&#13;"
-            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): break
-            case 0..<0x20: replacement = "\u{FFFD}"
-            case 0xEF:
-                // U+FFFE and U+FFFF (EF BF BE / EF BF BF) are not XML characters either.
-                let second = bytes.index(after: index)
-                if second != bytes.endIndex, bytes[second] == 0xBF {
-                    let third = bytes.index(after: second)
-                    if third != bytes.endIndex, bytes[third] == 0xBE || bytes[third] == 0xBF {
-                        replacement = "\u{FFFD}"
-                        width = 3
-                    }
-                }
-            default: break
+        appendEscaping(text, into: &out, mayReplace: { $0 < 0x40 || $0 == 0xEF }) { bytes, index in
+            switch bytes[index] {
+            case UInt8(ascii: "&"): ("&amp;", 1)
+            case UInt8(ascii: "<"): ("&lt;", 1)
+            case UInt8(ascii: ">"): ("&gt;", 1)
+            case UInt8(ascii: "\"") where quotes: ("&quot;", 1)
+            case UInt8(ascii: "'") where quotes: ("&apos;", 1)
+            case UInt8(ascii: "\r"): ("&#13;", 1)
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): nil
+            case 0..<0x20: ("\u{FFFD}", 1)
+            // U+FFFE and U+FFFF (EF BF BE / EF BF BF) are not XML characters either.
+            case 0xEF: bytes.thirdByte(at: index, ifSecondIs: 0xBF).flatMap { $0 == 0xBE || $0 == 0xBF ? ("\u{FFFD}", 3) : nil }
+            default: nil
             }
-            if let replacement {
-                out += Substring(bytes[runStart..<index])
-                out += replacement
-                index = bytes.index(index, offsetBy: width)
-                runStart = index
-            } else {
-                index = bytes.index(after: index)
-            }
-        }
-        if runStart == bytes.startIndex {
-            out += text
-        } else {
-            out += Substring(bytes[runStart..<bytes.endIndex])
         }
     }
 
