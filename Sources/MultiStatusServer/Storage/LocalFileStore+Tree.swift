@@ -28,7 +28,7 @@ extension LocalFileStore {
         to path: StorePath,
         check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
     ) async throws -> (outcome: CommitOutcome, etag: String) {
-        let staged = self.staging + "/" + UUID().uuidString
+        let staged = self.stagedPath()
         let destination = self.fileSystemPath(of: path)
         let folder = self.fileSystemPath(of: path.parent)
         let durable = self.durability == .fsync
