@@ -1,13 +1,11 @@
 import MultiStatus
 import SQLKit
 
-/// Applies batches of user changes: validated first, then applied in one transaction with as few
-/// statements as the batch allows (one multi-row `UPDATE`/`INSERT` per chunk of rows).
+/// Applies batches of user changes: validated first, then applied in one transaction with a few
+/// statements whatever the batch size — the batch travels as one JSON parameter and rows come back
+/// folded into one JSON row (see `Database+JSONBatch`).
 struct UserStore: Sendable {
     let database: Database
-
-    /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
-    private static let chunkSize = 500
 
     /// Why an atomic transaction was rolled back: the per-item outcomes to report.
     private struct AtomicFailure: Error {
@@ -253,23 +251,36 @@ struct UserStore: Sendable {
                     throw AtomicFailure(items: results.enumerated().map { $1 ?? ItemResult(id: ids[$0], status: .created) })
                 }
                 let now = Timestamp.now()
-                for chunk in inserts.chunked(Self.chunkSize) {
-                    var query: SQLQueryString = "INSERT INTO users (name, email, email_key, role, version, created_at, updated_at) VALUES "
-                    for (position, insert) in chunk.enumerated() {
-                        if position > 0 { query.appendLiteral(", ") }
+                if !inserts.isEmpty {
+                    var batch = JSONBatchWriter()
+                    for insert in inserts {
                         let c = insert.changes
-                        let values: [any Encodable & Sendable] = [c.name!, c.email!, User.emailKey(c.email!), c.role!.rawValue, 1, now, now]
-                        query.appendLiteral("(")
-                        query.appendInterpolation(binds: values)
-                        query.appendLiteral(")")
+                        batch.append([
+                            "name": c.name.map(JSONValue.string), "email": c.email.map(JSONValue.string),
+                            "email_key": c.email.map { .string(User.emailKey($0)) }, "role": c.role.map { .string($0.rawValue) },
+                        ])
                     }
-                    query.appendLiteral(" RETURNING id, email_key")
-                    // RETURNING order is not promised to follow VALUES order; match rows back by email.
+                    let json = batch.json
+                    let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [("name", .text), ("email", .text), ("email_key", .text), ("role", .text)]
+                    try await sql.raw(
+                        """
+                        INSERT INTO users (name, email, email_key, role, version, created_at, updated_at)
+                        SELECT v.name, v.email, v.email_key, v.role, 1, \(bind: now), \(bind: now) FROM \(engine.rows(ofJSON: json, as: "v", columns: columns))
+                        """
+                    ).run()
+                    // The new ids, matched back by email (unique), in one folded row.
+                    let created = try await sql.jsonRows(
+                        """
+                        SELECT \(engine.jsonRows(of: ["id", "email_key"])) FROM users
+                        WHERE email_key IN (SELECT v.email_key FROM \(engine.rows(ofJSON: json, as: "v", columns: [("email_key", .text)])))
+                        """
+                    )
                     var idsByKey: [String: Int] = [:]
-                    for row in try await sql.raw(query).all() {
-                        idsByKey[try row.decode(column: "email_key", as: String.self)] = try row.decode(column: "id", as: Int.self)
+                    for row in created {
+                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw Self.unexpectedRow }
+                        idsByKey[key] = id
                     }
-                    for insert in chunk {
+                    for insert in inserts {
                         let c = insert.changes
                         guard let id = idsByKey[User.emailKey(c.email!)] else { continue }
                         let user = User(id: id, name: c.name!, email: c.email!, role: c.role!, version: 1, createdAt: now, updatedAt: now)
@@ -288,15 +299,18 @@ struct UserStore: Sendable {
     /// `DELETE /users`: 204 for each deleted id, 404 for each unknown one.
     func delete(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
         let ids = values.map { value -> Int? in if case .int(let id) = value { id } else { nil } }
+        let engine = self.database.engine
         do {
             return try await self.database.transaction { sql in
-                let valid = Array(Set(ids.compactMap { $0 }))
+                let valid = Array(Set(ids.compactMap { $0 })).jsonArray
+                // Which of the ids exist, then one statement for all of them (rows folded into one, not returned one by one).
+                let existing = try await sql.jsonRows("SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
                 var deleted: Set<Int> = []
-                for chunk in valid.chunked(Self.chunkSize) {
-                    for row in try await sql.raw("DELETE FROM users WHERE id IN (\(binds: chunk.bindValues)) RETURNING id").all() {
-                        deleted.insert(try row.decode(column: "id", as: Int.self))
-                    }
+                for row in existing {
+                    guard let id = row.first?.intValue else { throw Self.unexpectedRow }
+                    deleted.insert(id)
                 }
+                try await sql.raw("DELETE FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))").run()
                 var results: [ItemResult] = []
                 for (index, id) in ids.enumerated() {
                     guard let id else {
@@ -333,41 +347,33 @@ struct UserStore: Sendable {
     }
 
     func find(ids: [Int]) async throws -> [Int: User] {
-        try await self.database.withReader { sql in
+        let engine = self.database.engine
+        let columns = ["id", "name", "email", "role", "version", "created_at", "updated_at"]
+        return try await self.database.withReader { sql in
+            let rows = try await sql.jsonRows(
+                """
+                SELECT \(engine.jsonRows(of: columns)) FROM (
+                    SELECT users.* FROM (\(engine.integers(ofJSON: ids.jsonArray))) AS wanted JOIN users ON users.id = wanted.id
+                ) AS found
+                """
+            )
             var users: [Int: User] = [:]
-            for chunk in ids.chunked(Self.chunkSize) {
-                let rows = try await sql.raw("SELECT id, name, email, role, version, created_at, updated_at FROM users WHERE id IN (\(binds: chunk.bindValues))").all()
-                for row in rows {
-                    let user = User(
-                        id: try row.decode(column: "id", as: Int.self),
-                        name: try row.decode(column: "name", as: String.self),
-                        email: try row.decode(column: "email", as: String.self),
-                        role: User.Role(rawValue: try row.decode(column: "role", as: String.self)) ?? .viewer,
-                        version: try row.decode(column: "version", as: Int.self),
-                        createdAt: try row.decode(column: "created_at", as: String.self),
-                        updatedAt: try row.decode(column: "updated_at", as: String.self)
-                    )
-                    users[user.id] = user
-                }
+            for row in rows {
+                guard row.count == columns.count, let id = row[0].intValue, let name = row[1].stringValue, let email = row[2].stringValue,
+                    let role = row[3].stringValue, let version = row[4].intValue, let createdAt = row[5].stringValue,
+                    let updatedAt = row[6].stringValue
+                else { throw Self.unexpectedRow }
+                users[id] = User(
+                    id: id, name: name, email: email, role: User.Role(rawValue: role) ?? .viewer, version: version,
+                    createdAt: createdAt, updatedAt: updatedAt
+                )
             }
             return users
         }
     }
 }
 
-extension Array {
-    /// The array in consecutive pieces of at most `size` elements.
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: self.count, by: size).map { Array(self[$0..<Swift.min($0 + size, self.count)]) }
-    }
-}
-
 extension Array where Element == Int {
     /// The integers as a JSON array, for a batch parameter.
     var jsonArray: String { "[" + self.map(String.init).joined(separator: ",") + "]" }
-}
-
-extension Array where Element: Encodable & Sendable {
-    /// The elements as SQL bind values.
-    var bindValues: [any Encodable & Sendable] { self.map { $0 } }
 }
