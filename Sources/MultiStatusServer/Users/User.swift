@@ -45,6 +45,8 @@ struct UserChanges: Sendable, Hashable {
 /// Reading request items for `/users`, with the precise error each wrong item gets.
 enum UserInput {
     static let writableFields: Set<String> = ["name", "email", "role"]
+    /// Members of a patch that are not changes: which user, and the version it expects.
+    static let patchControlFields: Set<String> = ["id", "version"]
 
     /// A `PATCH /users` item: `{"id": 1, "name": "Alice", "version": 3}`.
     struct Patch: Sendable {
@@ -63,7 +65,7 @@ enum UserInput {
         case .int(let version)?: expectedVersion = version
         default: throw ProblemDetails(status: .badRequest, detail: "\"version\" must be an integer")
         }
-        let changes = try self.changes(members, ignoring: ["id", "version"])
+        let changes = try self.changes(members, ignoring: Self.patchControlFields)
         if changes == UserChanges() {
             throw ProblemDetails(status: .unprocessableContent, detail: "the update changes nothing; give name, email or role")
         }
@@ -81,8 +83,10 @@ enum UserInput {
     }
 
     private static func changes(_ members: [String: JSONValue], ignoring: Set<String>) throws(ProblemDetails) -> UserChanges {
-        let unknown = members.keys.filter { !self.writableFields.contains($0) && !ignoring.contains($0) }.sorted()
+        var unknown: [String] = []
+        for key in members.keys where !self.writableFields.contains(key) && !ignoring.contains(key) { unknown.append(key) }
         if !unknown.isEmpty {
+            unknown.sort()
             throw ProblemDetails(
                 status: .unprocessableContent,
                 detail: "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); writable: name, email, role",
@@ -97,11 +101,14 @@ enum UserInput {
             }
             switch key {
             case "name":
-                let count = text.count
-                guard (1...200).contains(count), !text.allSatisfy(\.isWhitespace) else {
+                // Most names are ASCII: characters are bytes then, and the checks need no grapheme breaking.
+                let ascii = text.utf8.allSatisfy { $0 < 0x80 }
+                let count = ascii ? text.utf8.count : text.count
+                let blank = ascii ? text.utf8.allSatisfy { $0 == 0x20 || (0x09...0x0D).contains($0) } : text.allSatisfy(\.isWhitespace)
+                guard (1...200).contains(count), !blank else {
                     throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" must be 1 to 200 characters, not only spaces", extensions: ["field": "name"])
                 }
-                guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                     throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" must not contain control characters", extensions: ["field": "name"])
                 }
                 changes.name = text
