@@ -57,23 +57,31 @@ extension DAVRoutes {
             }
             return text
         }
-        let body = ResponseBody { writer in
-            var text = encoder.head()
-            let selfResponse = live.response(
-                href: DAVLocation.href(path, isCollection: item.isDirectory), resourceName: path.name ?? "", item: item, asked: asked, dead: dead,
-                locks: held.filter { $0.covers(path) }
+        var first = encoder.head()
+        let selfResponse = live.response(
+            href: DAVLocation.href(path, isCollection: item.isDirectory), resourceName: path.name ?? "", item: item, asked: asked, dead: dead,
+            locks: held.filter { $0.covers(path) }
+        )
+        encoder.encode(selfResponse, into: &first)
+        // One resource (Depth 0, or a file): a small body, sent whole with its length.
+        guard listMembers else {
+            first += MultiStatusEncoder.davTail
+            return Response(
+                status: .multiStatus,
+                headers: [.contentType: MultiStatusFormat.xml.contentType, .contentLength: String(first.utf8.count)],
+                body: .init(byteBuffer: ByteBuffer(string: first))
             )
-            text += encoder.encode(selfResponse)
-            try await writer.write(ByteBuffer(string: text))
-            if listMembers {
-                try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
-                    // Two halves encoded side by side: the listing's cost is encoding, and there is more than one core.
-                    let half = batch.count / 2
-                    async let first = encode(batch[..<half])
-                    let second = encode(batch[half...])
-                    try await writer.write(ByteBuffer(string: await first))
-                    try await writer.write(ByteBuffer(string: second))
-                }
+        }
+        let head = first
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: head))
+            try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
+                // Two halves encoded side by side: the listing's cost is encoding, and there is more than one core.
+                let half = batch.count / 2
+                async let first = encode(batch[..<half])
+                let second = encode(batch[half...])
+                try await writer.write(ByteBuffer(string: await first))
+                try await writer.write(ByteBuffer(string: second))
             }
             try await writer.write(ByteBuffer(string: MultiStatusEncoder.davTail))
             try await writer.finish(nil)
