@@ -48,30 +48,50 @@ extension Database.Engine {
 extension SQLDatabase {
     /// Runs a query whose one row carries `Database.Engine.jsonRows(of:)`; the rows it folded, each
     /// as its column values in order.
+    /// - Throws: ``ProblemDetails/unexpectedDatabaseRow`` when the database answered anything else.
     func jsonRows(_ query: SQLQueryString) async throws -> [[JSONValue]] {
         guard let row = try await self.raw(query).first() else { return [] }
-        guard case .array(let rows) = try JSONValue.parse(try row.decode(column: "rows", as: String.self).utf8) else { return [] }
-        return rows.map { if case .array(let values) = $0 { values } else { [] } }
+        guard case .array(let rows) = try JSONValue.parse(try row.decode(column: "rows", as: String.self).utf8) else {
+            throw ProblemDetails.unexpectedDatabaseRow
+        }
+        return try rows.map { row throws(ProblemDetails) in
+            guard case .array(let values) = row else { throw ProblemDetails.unexpectedDatabaseRow }
+            return values
+        }
     }
 }
 
-/// Writes a JSON array of flat objects for a batch parameter, skipping members that are nil.
+extension ProblemDetails {
+    /// 500 for a database answer that does not have the shape its query asked for.
+    static let unexpectedDatabaseRow = ProblemDetails(status: .internalServerError, detail: "the database answered a row of an unexpected shape")
+}
+
+/// Writes a JSON array of flat objects for a batch parameter, member by member (no per-row
+/// collections: a batch writes thousands of rows); members whose value is nil are left out.
 struct JSONBatchWriter {
     private(set) var text = "["
-    private var first = true
+    private var objectSeparator = ""
+    private var separator = ""
 
-    /// Adds one object with the given members, in order.
-    mutating func append(_ members: KeyValuePairs<String, JSONValue?>) {
-        self.text += self.first ? "{" : ",{"
-        self.first = false
-        var separator = ""
-        for case (let key, let value?) in members {
-            self.text += separator
-            JSONValue.writeString(key, into: &self.text)
-            self.text += ":"
-            value.writeJSON(into: &self.text)
-            separator = ","
-        }
+    /// Starts the next object.
+    mutating func startObject() {
+        self.text += self.objectSeparator + "{"
+        self.objectSeparator = ","
+        self.separator = ""
+    }
+
+    /// Adds a member to the object started last, unless `value` is nil.
+    mutating func add(_ key: String, _ value: JSONValue?) {
+        guard let value else { return }
+        self.text += self.separator
+        JSONValue.writeString(key, into: &self.text)
+        self.text += ":"
+        value.writeJSON(into: &self.text)
+        self.separator = ","
+    }
+
+    /// Ends the object started last.
+    mutating func endObject() {
         self.text += "}"
     }
 

@@ -40,6 +40,14 @@ struct UserChanges: Sendable, Hashable {
     var name: String?
     var email: String?
     var role: User.Role?
+
+    /// Adds the changed fields, and the email's unique key, to the batch row being written.
+    func addMembers(to batch: inout JSONBatchWriter) {
+        batch.add("name", self.name.map(JSONValue.string))
+        batch.add("email", self.email.map(JSONValue.string))
+        batch.add("email_key", self.email.map { .string(User.emailKey($0)) })
+        batch.add("role", self.role.map { .string($0.rawValue) })
+    }
 }
 
 /// Reading request items for `/users`, with the precise error each wrong item gets.

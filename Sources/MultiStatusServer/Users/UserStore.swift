@@ -127,8 +127,6 @@ struct UserStore: Sendable {
         return outcomes
     }
 
-    private static let unexpectedRow = ProblemDetails(status: .internalServerError, detail: "the database answered a row of an unexpected shape")
-
     private struct Row {
         let id: Int
         /// Read only when the batch changes some email.
@@ -151,10 +149,10 @@ struct UserStore: Sendable {
         var found: [Int: Row] = [:]
         found.reserveCapacity(rows.count)
         for row in rows {
-            guard row.count == columns.count, let id = row[0].intValue, let version = row[1].intValue else { throw Self.unexpectedRow }
+            guard row.count == columns.count, let id = row[0].intValue, let version = row[1].intValue else { throw ProblemDetails.unexpectedDatabaseRow }
             var emailKey: String?
             if withEmails {
-                guard let key = row[2].stringValue else { throw Self.unexpectedRow }
+                guard let key = row[2].stringValue else { throw ProblemDetails.unexpectedDatabaseRow }
                 emailKey = key
             }
             found[id] = Row(id: id, emailKey: emailKey, version: version)
@@ -165,7 +163,11 @@ struct UserStore: Sendable {
     private static func owners(of keys: [String], engine: Database.Engine, sql: any SQLDatabase) async throws -> [String: Int] {
         guard !keys.isEmpty else { return [:] }
         var list = JSONBatchWriter()
-        for key in Set(keys) { list.append(["key": .string(key)]) }
+        for key in Set(keys) {
+            list.startObject()
+            list.add("key", .string(key))
+            list.endObject()
+        }
         let rows = try await sql.jsonRows(
             """
             SELECT \(engine.jsonRows(of: ["id", "email_key"])) FROM users
@@ -174,7 +176,7 @@ struct UserStore: Sendable {
         )
         var owners: [String: Int] = [:]
         for row in rows {
-            guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw Self.unexpectedRow }
+            guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw ProblemDetails.unexpectedDatabaseRow }
             owners[key] = id
         }
         return owners
@@ -192,10 +194,10 @@ struct UserStore: Sendable {
             if changes.name != nil { changed.insert("name") }
             if changes.email != nil { changed.formUnion(["email", "email_key"]) }
             if changes.role != nil { changed.insert("role") }
-            batch.append([
-                "id": .int(patch.id), "name": changes.name.map(JSONValue.string), "email": changes.email.map(JSONValue.string),
-                "email_key": changes.email.map { .string(User.emailKey($0)) }, "role": changes.role.map { .string($0.rawValue) },
-            ])
+            batch.startObject()
+            batch.add("id", .int(patch.id))
+            changes.addMembers(to: &batch)
+            batch.endObject()
         }
         let columns = ["name", "email", "email_key", "role"].filter(changed.contains)
         let rows = engine.rows(ofJSON: batch.json, as: "v", columns: [("id", .bigint)] + columns.map { ($0, .text) })
@@ -254,11 +256,9 @@ struct UserStore: Sendable {
                 if !inserts.isEmpty {
                     var batch = JSONBatchWriter()
                     for insert in inserts {
-                        let c = insert.changes
-                        batch.append([
-                            "name": c.name.map(JSONValue.string), "email": c.email.map(JSONValue.string),
-                            "email_key": c.email.map { .string(User.emailKey($0)) }, "role": c.role.map { .string($0.rawValue) },
-                        ])
+                        batch.startObject()
+                        insert.changes.addMembers(to: &batch)
+                        batch.endObject()
                     }
                     let json = batch.json
                     let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [("name", .text), ("email", .text), ("email_key", .text), ("role", .text)]
@@ -277,7 +277,7 @@ struct UserStore: Sendable {
                     )
                     var idsByKey: [String: Int] = [:]
                     for row in created {
-                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw Self.unexpectedRow }
+                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw ProblemDetails.unexpectedDatabaseRow }
                         idsByKey[key] = id
                     }
                     for insert in inserts {
@@ -307,7 +307,7 @@ struct UserStore: Sendable {
                 let existing = try await sql.jsonRows("SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
                 var deleted: Set<Int> = []
                 for row in existing {
-                    guard let id = row.first?.intValue else { throw Self.unexpectedRow }
+                    guard let id = row.first?.intValue else { throw ProblemDetails.unexpectedDatabaseRow }
                     deleted.insert(id)
                 }
                 try await sql.raw("DELETE FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))").run()
@@ -362,7 +362,7 @@ struct UserStore: Sendable {
                 guard row.count == columns.count, let id = row[0].intValue, let name = row[1].stringValue, let email = row[2].stringValue,
                     let role = row[3].stringValue, let version = row[4].intValue, let createdAt = row[5].stringValue,
                     let updatedAt = row[6].stringValue
-                else { throw Self.unexpectedRow }
+                else { throw ProblemDetails.unexpectedDatabaseRow }
                 users[id] = User(
                     id: id, name: name, email: email, role: User.Role(rawValue: role) ?? .viewer, version: version,
                     createdAt: createdAt, updatedAt: updatedAt
