@@ -57,22 +57,22 @@ extension DAVRoutes {
             }
             return text
         }
-        var first = encoder.head()
+        var opening = encoder.head()
         let selfResponse = live.response(
             href: DAVLocation.href(path, isCollection: item.isDirectory), resourceName: path.name ?? "", item: item, asked: asked, dead: dead,
             locks: held.filter { $0.covers(path) }
         )
-        encoder.encode(selfResponse, into: &first)
+        encoder.encode(selfResponse, into: &opening)
         // One resource (Depth 0, or a file): a small body, sent whole with its length.
         guard listMembers else {
-            first += MultiStatusEncoder.davTail
+            let whole = ByteBuffer(string: opening + MultiStatusEncoder.davTail)
             return Response(
                 status: .multiStatus,
-                headers: [.contentType: MultiStatusFormat.xml.contentType, .contentLength: String(first.utf8.count)],
-                body: .init(byteBuffer: ByteBuffer(string: first))
+                headers: [.contentType: MultiStatusFormat.xml.contentType, .contentLength: String(whole.readableBytes)],
+                body: .init(byteBuffer: whole)
             )
         }
-        let head = first
+        let head = opening
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: head))
             try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
