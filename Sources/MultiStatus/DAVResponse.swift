@@ -25,8 +25,8 @@ public struct DAVProperty: Sendable, Hashable {
         self.init(name, xml: escaped)
     }
 
-    /// Writes `<name>xml</name>` with the namespace declared on the element itself (`D:` for `DAV:`).
-    func write(into out: inout String) {
+    /// Appends `<name>xml</name>` (or `<name/>`), the namespace declared on the element itself (`D:` for `DAV:`).
+    public func write(into out: inout String) {
         // Appended piece by piece: listings write thousands of these.
         out += "<"
         switch self.name.namespace {

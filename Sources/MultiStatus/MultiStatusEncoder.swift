@@ -200,7 +200,7 @@ public enum XMLText {
     /// lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so a hostile name never breaks the document.
     /// - Parameter quotes: escape `"` and `'` too, as an attribute value needs; element text does not.
     public static func escape(_ text: String, into out: inout String, quotes: Bool = true) {
-        appendEscaping(text, into: &out, mayReplace: { $0 < 0x40 || $0 == 0xEF }) { bytes, index in
+        appendEscaping(text, into: &out, mayReplace: Self.mayReplace) { bytes, index in
             switch bytes[index] {
             case UInt8(ascii: "&"): ("&amp;", 1)
             case UInt8(ascii: "<"): ("&lt;", 1)
@@ -215,6 +215,15 @@ public enum XMLText {
             default: nil
             }
         }
+    }
+
+    /// True for the bytes ``escape(_:into:quotes:)`` may change: C0 controls, `"`, `&`, `'`, `<`, `>`,
+    /// and 0xEF (which starts U+FFFE and U+FFFF); a text without any is written as it is.
+    /// One test per byte of the text, so a bit mask rather than a switch.
+    @inline(__always)
+    public static func mayReplace(_ byte: UInt8) -> Bool {
+        let below64: UInt64 = 0xFFFF_FFFF | 1 << 0x22 | 1 << 0x26 | 1 << 0x27 | 1 << 0x3C | 1 << 0x3E
+        return byte < 64 ? (below64 >> byte) & 1 == 1 : byte == 0xEF
     }
 
     /// `text` escaped, as a new string.
