@@ -17,8 +17,10 @@ public struct RequestLimitsMiddleware<Context: RequestContext>: RouterMiddleware
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let limit = self.maxBodyBytes
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw Self.tooLarge(limit)
+        if let declared = request.headers[.contentLength].flatMap(Int.init) {
+            guard declared <= limit else { throw Self.tooLarge(limit) }
+            // The HTTP decoder reads exactly the declared length: nothing left to count.
+            return try await next(request, context)
         }
         var request = request
         request.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
