@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 import MultiStatus
 import MultiStatusHummingbird
@@ -58,6 +59,7 @@ public func buildApplication(
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
+    router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "upload"]))
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
@@ -84,7 +86,12 @@ public func buildApplication(
     let maxBodyBytes = configuration.limits.bytesPerRequest
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])),
+        server: HTTPServerBuilder { responder in
+            EventLoopAffineChannel(
+                base: HTTP1Channel(
+                    responder: responder,
+                    configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])))
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MultiStatus"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger

@@ -1,0 +1,52 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Runs a connection's tasks on the event loop that owns its socket.
+///
+/// By default a connection's handler runs on Swift's global concurrent pool, so every request
+/// crosses threads twice (event loop → pool to handle it, pool → event loop to answer). Here the
+/// connection task prefers its channel's event loop as task executor: a request that needs no
+/// other thread is read, handled and answered on one thread. Routes that do heavy work move
+/// themselves back to the global pool (``GlobalExecutorMiddleware``).
+struct EventLoopAffineChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    let base: Base
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        self.base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await self.base.handle(value: value, logger: logger)
+        }
+    }
+}
+
+/// An event loop as a task executor: jobs run in the loop's order, on its thread.
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Runs the batch routes (`/users`, `/upload`) on Swift's global concurrent pool instead: they
+/// parse and write large bodies, work that would hold up every other connection of an event loop,
+/// and they run parts of it side by side (a 207 written while the database applies the batch).
+struct GlobalExecutorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// First path components of the routes moved to the pool.
+    let prefixes: Set<Substring>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let first = request.uri.path.split(separator: "/", maxSplits: 1).first ?? ""
+        guard self.prefixes.contains(first) else { return try await next(request, context) }
+        return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await next(request, context) }
+    }
+}
