@@ -134,6 +134,53 @@ import Testing
         }
     }
 
+    /// A listing writes most members straight into bytes, and members with dead properties through the
+    /// core encoder, as a Depth 0 PROPFIND does: every member's response must be the same both ways.
+    @Test func aListedMemberIsAnsweredExactlyAsItsOwnPropfind() async throws {
+        try await withServer({ $0.limits.storeQuotaBytes = 1 << 20 }) { client, _ in
+            #expect(try await dav(client, .mkcol, "/dav/mix").status == .created)
+            #expect(try await dav(client, .mkcol, "/dav/mix/sub%20folder").status == .created)
+            let names = ["plain.txt", "a & b.html", "q'uote\"<x>.TXT", "ünï.json", ".txt", "no extension", "b.txt"]
+            for name in names {
+                #expect(try await dav(client, .put, "/dav/mix/" + PercentEncoding.encodePath(name), body: name).status == .created)
+            }
+            let withDead =
+                #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:color xmlns:Z="urn:z">red &amp; blue</Z:color></D:prop></D:set></D:propertyupdate>"#
+            #expect(try await dav(client, .proppatch, "/dav/mix/b.txt", body: withDead).status == .multiStatus)
+            let bodies = [
+                #"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+                #"<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><D:getcontenttype/><Z:color/><D:displayname/><D:getcontentlength/>"#
+                    + #"<D:quota-used-bytes/><D:getetag/><D:lockdiscovery/><Z:nothing/><D:resourcetype/><D:getlastmodified/>"#
+                    + #"<D:creationdate/><D:supportedlock/><D:quota-available-bytes/></D:prop></D:propfind>"#,
+                #"<D:propfind xmlns:D="DAV:"><D:prop><D:nothing/></D:prop></D:propfind>"#,
+            ]
+            /// Each `<D:response>` element of a body, by its href.
+            func responses(_ body: ByteBuffer) -> [String: String] {
+                let text = String(buffer: body)
+                var found: [String: String] = [:]
+                for part in text.components(separatedBy: "<D:response>").dropFirst() {
+                    let element = "<D:response>" + part.components(separatedBy: "</D:response>")[0] + "</D:response>"
+                    let href = element.components(separatedBy: "<D:href>")[1].components(separatedBy: "</D:href>")[0]
+                    found[href] = element
+                }
+                return found
+            }
+            for body in bodies {
+                let listing = try await dav(client, .propfind, "/dav/mix/", headers: [.depth: "1"], body: body)
+                #expect(listing.status == .multiStatus)
+                let listed = responses(listing.body)
+                #expect(listed.count == names.count + 2)
+                for (href, element) in listed where href != "/dav/mix/" {
+                    // The href in the document is XML-escaped; the request URI is not.
+                    let uri = href.replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&apos;", with: "'")
+                    let own = try await dav(client, .propfind, uri, headers: [.depth: "0"], body: body)
+                    #expect(own.status == .multiStatus, "\(uri)")
+                    #expect(responses(own.body)[href] == element, "\(href) with \(body)")
+                }
+            }
+        }
+    }
+
     @Test func propfindStatusIsDecidedBeforeTheBody() async throws {
         try await withServer { client, _ in
             let missing = try await dav(client, .propfind, "/dav/nothing/here", headers: [.depth: "1"])

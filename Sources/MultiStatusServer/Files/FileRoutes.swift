@@ -37,14 +37,17 @@ struct FileRoutes<Context: RequestContext> {
         if head { return Response(status: .ok, headers: headers) }
         let store = self.store
         let body = ResponseBody { writer in
-            var text = "{\"path\":"
-            JSONValue.writeString(path.description, into: &text)
-            text += ",\"entries\":["
-            var separator = ""
+            var head = "{\"path\":"
+            JSONValue.writeString(path.description, into: &head)
+            head += ",\"entries\":["
+            try await writer.write(ByteBuffer(string: head))
+            var first = true
+            // Each batch is rendered on its own as entries joined by commas; the comma between batches comes here.
             try await store.forEachEntries(in: path, batchSize: 1024) { batch in
+                var text = ""
                 for (name, item) in batch {
                     guard let child = try? path.appending(name) else { continue }
-                    text += separator
+                    if !text.isEmpty { text += "," }
                     text += "{\"name\":"
                     JSONValue.writeString(name, into: &text)
                     text += item.isDirectory ? ",\"type\":\"folder\",\"size\":" : ",\"type\":\"file\",\"size\":"
@@ -52,13 +55,14 @@ struct FileRoutes<Context: RequestContext> {
                     text += ",\"location\":"
                     JSONValue.writeString(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : ""), into: &text)
                     text += "}"
-                    separator = ","
                 }
-                try await writer.write(ByteBuffer(string: text))
-                text = ""
+                return text
+            } _: { text in
+                guard !text.isEmpty else { return }
+                try await writer.write(ByteBuffer(string: first ? text : "," + text))
+                first = false
             }
-            text += "]}"
-            try await writer.write(ByteBuffer(string: text))
+            try await writer.write(ByteBuffer(string: "]}"))
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)

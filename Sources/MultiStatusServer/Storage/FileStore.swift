@@ -57,11 +57,14 @@ public protocol FileStore: Sendable {
     /// Sets the modification time of the file or folder.
     func setModified(_ date: Date, of path: StorePath) async throws
     /// Reads the folder at `path` in batches of at most `batchSize` entries with their attributes,
-    /// handing each batch to `body` as it is read, so that memory stays flat for any folder size.
-    func forEachEntries(
+    /// so that memory stays flat for any folder size. Each batch is turned into `Rendered` (the
+    /// bytes of a listing, say) by `render` on a file-system thread as soon as it is read, several
+    /// batches at once, and handed to `body` in turn.
+    func forEachEntries<Rendered: Sendable>(
         in path: StorePath,
         batchSize: Int,
-        _ body: ([(name: String, item: StoredItem)]) async throws -> Void
+        render: @escaping @Sendable (_ batch: [(name: String, item: StoredItem)]) -> Rendered,
+        _ body: (Rendered) async throws -> Void
     ) async throws
 }
 

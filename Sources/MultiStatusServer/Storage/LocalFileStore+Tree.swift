@@ -2,6 +2,7 @@ import Foundation
 import MultiStatus
 import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -32,7 +33,7 @@ extension LocalFileStore {
         let destination = self.fileSystemPath(of: path)
         let folder = self.fileSystemPath(of: path.parent)
         let durable = self.durability == .fsync
-        let (outcome, replaced, info) = try await self.threadPool.runIfActive {
+        let write = { @Sendable () throws -> (CommitOutcome, replacedSize: Int, stat) in
             let existing = try Self.item(at: destination)
             try check(existing, try Self.item(at: folder))
             let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -44,11 +45,11 @@ extension LocalFileStore {
                 if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
                 guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
                 if existing?.isDirectory == true { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
-                guard rename(staged, destination) == 0 else {
-                    if errno == ENOENT || errno == ENOTDIR {
-                        throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
-                    }
-                    throw POSIXFailure(errno: errno, operation: "rename into place")
+                let replacedSize: Int?
+                do {
+                    replacedSize = try Self.moveIntoPlace(staged, to: destination, name: path)
+                } catch let failure as POSIXFailure where failure.errno == ENOENT || failure.errno == ENOTDIR {
+                    throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
                 }
                 if durable {
                     let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -57,12 +58,19 @@ extension LocalFileStore {
                         close(folderFD)
                     }
                 }
+                if let replacedSize {
+                    self.removeReplaced(staged)
+                    return (.replaced, replacedSize, info)
+                }
                 return (existing == nil ? CommitOutcome.created : .replaced, existing?.size ?? 0, info)
             } catch {
                 unlink(staged)
                 throw error
             }
         }
+        // Without fsync this is a few page-cache system calls, done on the caller's thread as an
+        // event-driven server does (no thread hand-off); a sync waits for the disk, on the pool.
+        let (outcome, replaced, info) = durable ? try await self.threadPool.runIfActive(write) : try write()
         if !self.account(bytes.readableBytes, replacing: replaced) {
             throw await self.withdrawOverQuota(path, size: bytes.readableBytes, replaced: replaced)
         }
@@ -147,62 +155,87 @@ extension LocalFileStore {
         }
     }
 
-    public func forEachEntries(
+    public func forEachEntries<Rendered: Sendable>(
         in path: StorePath,
         batchSize: Int,
-        _ body: ([(name: String, item: StoredItem)]) async throws -> Void
+        render: @escaping @Sendable (_ batch: [(name: String, item: StoredItem)]) -> Rendered,
+        _ body: (Rendered) async throws -> Void
     ) async throws {
         let target = self.fileSystemPath(of: path)
-        let folder = try await self.threadPool.runIfActive {
-            guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
-            return FolderHandle(pointer: handle)
-        }
+        guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
+        let folder = FolderHandle(pointer: handle)
         let pool = self.threadPool
-        let readBatch = { Task { try await pool.runIfActive { try folder.read(upTo: batchSize) } } }
-        // The next batch is read while the caller handles this one; reads never overlap each other.
-        var next = readBatch()
+        // Every thread of the pool reads, stats and renders a batch of its own at once, plus one
+        // queued; batches are handed to `body` in the order they were started.
+        let concurrency = max(2, NIOSingletons.blockingPoolThreadCountSuggestion + 1)
+        let start = { Task { try await pool.runIfActive { try folder.read(upTo: batchSize).map(render) } } }
+        var running = (0..<concurrency).map { _ in start() }
         do {
-            while true {
-                let batch = try await next.value
-                if batch.isEmpty { break }
-                next = readBatch()
-                try await body(batch)
+            while !running.isEmpty {
+                let next = running.removeFirst()
+                guard let rendered = try await next.value else { continue }
+                running.append(start())
+                try await body(rendered)
             }
         } catch {
-            _ = try? await next.value
-            try? await self.threadPool.runIfActive { folder.close() }
+            for job in running { _ = try? await job.value }
+            folder.close()
             throw error
         }
-        try await self.threadPool.runIfActive { folder.close() }
+        folder.close()
     }
 }
 
-/// An open folder read in batches. Used by one listing at a time, one thread-pool job after
-/// another (each read is awaited before the next one or the close starts), so the `DIR` is never shared.
-private struct FolderHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
+/// An open folder read in batches by several thread-pool jobs at once: each takes its names under
+/// the lock (`readdir` is not for concurrent use on one `DIR`), then stats them on its own.
+private final class FolderHandle: @unchecked Sendable {
+    /// Guards `pointer`, which is touched only while it is held.
+    private let lock = Mutex(())
+    private var pointer: OpaquePointer?
+    private let descriptor: Int32
 
-    func read(upTo count: Int) throws -> [(name: String, item: StoredItem)] {
+    init(pointer: OpaquePointer) {
+        self.pointer = pointer
+        self.descriptor = dirfd(pointer)
+    }
+
+    /// Up to `count` entries with their attributes, or `nil` once the folder is read through.
+    func read(upTo count: Int) throws -> [(name: String, item: StoredItem)]? {
+        let names: [String] = try self.lock.withLock { _ in
+            guard let pointer = self.pointer else { return [] }
+            var names: [String] = []
+            names.reserveCapacity(count)
+            while names.count < count {
+                errno = 0
+                guard let entry = readdir(pointer) else {
+                    if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
+                    break
+                }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(validatingCString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+                }
+                // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
+                guard let name, name != ".", name != "..", (try? StorePath.validateName(name)) != nil else { continue }
+                names.append(name)
+            }
+            return names
+        }
+        guard !names.isEmpty else { return nil }
         var batch: [(name: String, item: StoredItem)] = []
-        batch.reserveCapacity(count)
-        let descriptor = dirfd(self.pointer)
-        while batch.count < count {
-            errno = 0
-            guard let entry = readdir(self.pointer) else {
-                if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
-                break
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(validatingCString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
-            guard let name, name != ".", name != "..", (try? StorePath.validateName(name)) != nil else { continue }
+        batch.reserveCapacity(names.count)
+        for name in names {
             var info = stat()
-            guard fstatat(descriptor, name, &info, 0) == 0 else { continue }
+            guard fstatat(self.descriptor, name, &info, 0) == 0 else { continue }
             batch.append((name, StoredItem(info)))
         }
         return batch
     }
 
-    func close() { closedir(self.pointer) }
+    /// Closes the folder; called once every read has returned.
+    func close() {
+        self.lock.withLock { _ in
+            if let pointer = self.pointer { closedir(pointer) }
+            self.pointer = nil
+        }
+    }
 }

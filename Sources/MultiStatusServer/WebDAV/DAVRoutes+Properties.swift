@@ -16,7 +16,7 @@ enum PropfindRequest: Sendable {
 
 extension DAVRoutes {
     /// Members read from the folder per batch; each batch is written as it is read.
-    static var listingBatch: Int { 512 }
+    static var listingBatch: Int { 256 }
 
     func propfind(_ request: Request, path: StorePath) async throws -> Response {
         let asked = try await self.propfindRequest(request)
@@ -35,8 +35,7 @@ extension DAVRoutes {
         // Everything that decides the status comes before the body: a missing resource is a 404, not a 207.
         guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
         let listMembers = depthOne && item.isDirectory
-        let dead = try await self.properties.properties(of: path)
-        let membersDead = listMembers ? try await self.properties.propertiesOfMembers(of: path) : [:]
+        let (dead, membersDead) = try await self.properties.properties(of: path, members: listMembers)
         let held = try await self.locks.locks(covering: path, includingBelow: listMembers)
         let usage = asked.needsUsage ? try await self.store.usage() : nil
         let live = LiveProperties(usage: usage)
@@ -44,18 +43,26 @@ extension DAVRoutes {
         let store = self.store
         let encoder = MultiStatusEncoder(format: .xml, collection: .files)
         let folderHref = DAVLocation.href(path, isCollection: true)
-        /// The responses of some members, as text. Their names were validated when the folder was read.
-        @Sendable func encode(_ members: ArraySlice<(name: String, item: StoredItem)>) -> String {
+        let direct = MemberResponseWriter(asked: asked, live: live)
+        let escapedFolderHref = XMLText.escaped(folderHref)
+        /// The responses of some members, as bytes. Their names were validated when the folder was read.
+        @Sendable func encode(_ members: [(name: String, item: StoredItem)]) -> ByteBuffer {
+            var bytes = ByteBufferAllocator().buffer(capacity: members.count * 1024)
+            var cache = MemberResponseWriter.Cache()
             var text = ""
-            text.reserveCapacity(members.count * 1024)
             for (name, member) in members {
                 let locks = held.isEmpty ? [] : held.filter { lock in (try? path.appending(name)).map(lock.covers) ?? false }
+                let dead = membersDead[name] ?? []
+                if let direct, dead.isEmpty, locks.isEmpty {
+                    direct.write(name: name, item: member, escapedFolderHref: escapedFolderHref, cache: &cache, into: &bytes)
+                    continue
+                }
                 let href = DAVLocation.href(of: name, in: folderHref, isCollection: member.isDirectory)
-                encoder.encode(
-                    live.response(href: href, resourceName: name, item: member, asked: asked, dead: membersDead[name] ?? [], locks: locks),
-                    into: &text)
+                text.removeAll(keepingCapacity: true)
+                encoder.encode(live.response(href: href, resourceName: name, item: member, asked: asked, dead: dead, locks: locks), into: &text)
+                bytes.writeString(text)
             }
-            return text
+            return bytes
         }
         var opening = encoder.head()
         let selfResponse = live.response(
@@ -75,14 +82,7 @@ extension DAVRoutes {
         let head = opening
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: head))
-            try await store.forEachEntries(in: path, batchSize: Self.listingBatch) { batch in
-                // Two halves encoded side by side: the listing's cost is encoding, and there is more than one core.
-                let half = batch.count / 2
-                async let first = encode(batch[..<half])
-                let second = encode(batch[half...])
-                try await writer.write(ByteBuffer(string: await first))
-                try await writer.write(ByteBuffer(string: second))
-            }
+            try await store.forEachEntries(in: path, batchSize: Self.listingBatch, render: encode) { try await writer.write($0) }
             try await writer.write(ByteBuffer(string: MultiStatusEncoder.davTail))
             try await writer.finish(nil)
         }

@@ -83,8 +83,8 @@ struct DAVRoutes<Context: RequestContext> {
                         XMLText.escape(name + (item.isDirectory ? "/" : ""), into: &html)
                         html += "</a></li>\n"
                     }
-                    try await writer.write(ByteBuffer(string: html))
-                }
+                    return ByteBuffer(string: html)
+                } _: { try await writer.write($0) }
                 try await writer.write(ByteBuffer(string: "</ul></body></html>\n"))
                 try await writer.finish(nil)
             })

@@ -12,31 +12,29 @@ struct PropertyStore: Sendable {
         case remove(DAVPropertyName)
     }
 
-    /// The dead properties of `path`.
-    func properties(of path: StorePath) async throws -> [DAVProperty] {
-        try await self.database.withReader { sql in
-            let rows = try await sql.select().columns("namespace", "name", "value").from("dav_properties")
-                .where("path", .equal, SQLBind(path.description))
+    /// The dead properties of `path` and, with `members`, those of each member of the folder
+    /// `path` by member name: one query, for a PROPFIND's fixed cost is mostly its queries.
+    func properties(of path: StorePath, members: Bool) async throws -> (own: [DAVProperty], members: [String: [DAVProperty]]) {
+        let key = path.description
+        return try await self.database.withReader { sql in
+            let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
+                .where { group in
+                    let own = group.where("path", .equal, SQLBind(key))
+                    return members ? own.orWhere("parent", .equal, SQLBind(key)) : own
+                }
                 .orderBy("namespace").orderBy("name")
                 .all()
-            return try rows.map(Self.property)
-        }
-    }
-
-    /// The dead properties of the members of the folder `path`, by member name.
-    func propertiesOfMembers(of path: StorePath) async throws -> [String: [DAVProperty]] {
-        try await self.database.withReader { sql in
-            let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
-                .where("parent", .equal, SQLBind(path.description))
-                .where("path", .notEqual, SQLBind(path.description))
-                .all()
-            var members: [String: [DAVProperty]] = [:]
+            var own: [DAVProperty] = []
+            var byMember: [String: [DAVProperty]] = [:]
             for row in rows {
-                let memberPath = try row.decode(column: "path", as: String.self)
-                let name = String(memberPath.split(separator: "/").last ?? "")
-                members[name, default: []].append(try Self.property(row))
+                let rowPath = try row.decode(column: "path", as: String.self)
+                if rowPath == key {
+                    own.append(try Self.property(row))
+                } else {
+                    byMember[String(rowPath.split(separator: "/").last ?? ""), default: []].append(try Self.property(row))
+                }
             }
-            return members
+            return (own, byMember)
         }
     }
 
