@@ -199,6 +199,8 @@ private final class FolderHandle: @unchecked Sendable {
         self.descriptor = dirfd(pointer)
     }
 
+    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+
     /// Up to `count` entries with their attributes, or `nil` once the folder is read through.
     func read(upTo count: Int) throws -> [(name: String, item: StoredItem)]? {
         let names: [String] = try self.lock.withLock { _ in
@@ -211,9 +213,9 @@ private final class FolderHandle: @unchecked Sendable {
                     if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
                     break
                 }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(validatingCString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-                }
+                // Read in place: an entry is only as long as its name, so copying the 256-byte
+                // `d_name` field can run past the end of the folder buffer.
+                let name = String(validatingCString: (UnsafeRawPointer(entry) + Self.nameOffset).assumingMemoryBound(to: CChar.self))
                 // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
                 guard let name, name != ".", name != "..", (try? StorePath.validateName(name)) != nil else { continue }
                 names.append(name)
