@@ -63,11 +63,13 @@ public func buildApplication(
     HealthRoutes<AppRequestContext>(board: board).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
-    let locks = LockStore(database: database, marker: configuration.dataDirectory + "/dav-locks.present")
+    let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
     try await locks.reconcile()
+    let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
+    try await properties.marker.reconcile()
     DAVRoutes<AppRequestContext>(
         store: store,
-        properties: PropertyStore(database: database),
+        properties: properties,
         locks: locks,
         limits: configuration.limits
     ).register(on: router)

@@ -330,50 +330,67 @@ import Testing
 
     @Test(arguments: TestDatabase.allCases)
     func aLockTakenThroughOneProcessHoldsInAnother(database: TestDatabase) async throws {
-        try await withTemporaryDirectory { dataDir in
-            let run: (String) async throws -> Void = { databaseURL in
-                let (first, firstLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
-                defer { first.terminate() }
-                let (second, secondLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
-                defer { second.terminate() }
-                let one = try #require(firstLine.components(separatedBy: " ").last)
-                let two = try #require(secondLine.components(separatedBy: " ").last)
+        try await withTwoServerProcesses(database) { one, two, dataDir in
+            var put = HTTPClientRequest(url: one + "/dav/shared.txt")
+            put.method = .PUT
+            put.body = .bytes(ByteBuffer(string: "v1"))
+            #expect(try await HTTPClient.shared.execute(put, timeout: .seconds(10)).status == .created)
 
-                var put = HTTPClientRequest(url: one + "/dav/shared.txt")
-                put.method = .PUT
-                put.body = .bytes(ByteBuffer(string: "v1"))
-                #expect(try await HTTPClient.shared.execute(put, timeout: .seconds(10)).status == .created)
+            var lock = HTTPClientRequest(url: one + "/dav/shared.txt")
+            lock.method = .RAW(value: "LOCK")
+            lock.body = .bytes(
+                ByteBuffer(
+                    string:
+                        #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#))
+            let locked = try await HTTPClient.shared.execute(lock, timeout: .seconds(10))
+            #expect(locked.status == .ok)
+            let token = try #require(locked.headers.first(name: "Lock-Token"))
 
-                var lock = HTTPClientRequest(url: one + "/dav/shared.txt")
-                lock.method = .RAW(value: "LOCK")
-                lock.body = .bytes(
-                    ByteBuffer(
-                        string:
-                            #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#))
-                let locked = try await HTTPClient.shared.execute(lock, timeout: .seconds(10))
-                #expect(locked.status == .ok)
-                let token = try #require(locked.headers.first(name: "Lock-Token"))
+            var other = HTTPClientRequest(url: two + "/dav/shared.txt")
+            other.method = .PUT
+            other.body = .bytes(ByteBuffer(string: "v2"))
+            #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status.code == 423)
+            #expect(try await HTTPClient.shared.execute(lock, timeout: .seconds(10)).status.code == 423)
 
-                var other = HTTPClientRequest(url: two + "/dav/shared.txt")
-                other.method = .PUT
-                other.body = .bytes(ByteBuffer(string: "v2"))
-                #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status.code == 423)
-                #expect(try await HTTPClient.shared.execute(lock, timeout: .seconds(10)).status.code == 423)
+            other.headers.add(name: "If", value: "(\(token))")
+            #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status == .noContent)
+            #expect(FileManager.default.contents(atPath: dataDir + "/files/shared.txt") == Data("v2".utf8))
+        }
+    }
 
-                other.headers.add(name: "If", value: "(\(token))")
-                #expect(try await HTTPClient.shared.execute(other, timeout: .seconds(10)).status == .noContent)
-                #expect(FileManager.default.contents(atPath: dataDir + "/files/shared.txt") == Data("v2".utf8))
+    /// PROPFIND skips the property table while no property exists anywhere (a marker file says so):
+    /// a property set through one process must still be seen by the other, and its removal too.
+    @Test(arguments: TestDatabase.allCases)
+    func aPropertySetThroughOneProcessIsSeenByAnother(database: TestDatabase) async throws {
+        try await withTwoServerProcesses(database) { one, two, dataDir in
+            func send(_ method: String, _ url: String, _ body: String, depth: String? = nil) async throws -> (Int, String) {
+                var request = HTTPClientRequest(url: url)
+                request.method = .RAW(value: method)
+                if let depth { request.headers.add(name: "Depth", value: depth) }
+                if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
             }
-            switch database {
-            case .sqlite:
-                try await run("sqlite:" + dataDir + "/shared.sqlite")
-            case .postgres:
-                guard let adminURL = TestDatabase.postgresURL else {
-                    if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("MULTISTATUS_TEST_POSTGRES_URL is not set") }
-                    return
-                }
-                try await withFreshPostgresDatabase(adminURL: adminURL) { try await run($0) }
+            let marker = dataDir + "/dav-properties.present"
+            let color = #"<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:color/></D:prop></D:propfind>"#
+            #expect(try await send("PUT", one + "/dav/a.txt", "a").0 == 201)
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(try await send("PROPFIND", two + "/dav/", color, depth: "1").1.contains("404 Not Found"))
+
+            let set = #"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:color xmlns:Z="urn:z">red</Z:color></D:prop></D:set></D:propertyupdate>"#
+            #expect(try await send("PROPPATCH", one + "/dav/a.txt", set).0 == 207)
+            #expect(FileManager.default.fileExists(atPath: marker))
+            for (depth, url) in [("0", two + "/dav/a.txt"), ("1", two + "/dav/")] {
+                let (status, body) = try await send("PROPFIND", url, color, depth: depth)
+                #expect(status == 207)
+                #expect(try propfindEntries(ByteBuffer(string: body)).first { $0.href == "/dav/a.txt" }?.properties["{urn:z}color"]?.text == "red")
             }
+
+            let remove = #"<D:propertyupdate xmlns:D="DAV:"><D:remove><D:prop><Z:color xmlns:Z="urn:z"/></D:prop></D:remove></D:propertyupdate>"#
+            #expect(try await send("PROPPATCH", two + "/dav/a.txt", remove).0 == 207)
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            let (_, after) = try await send("PROPFIND", one + "/dav/a.txt", color, depth: "0")
+            #expect(try propfindEntries(ByteBuffer(string: after)).first?.properties["{urn:z}color"]?.status == 404)
         }
     }
 
@@ -438,5 +455,32 @@ import Testing
 private func storedPropertyPaths(_ database: Database) async throws -> [String] {
     try await database.withConnection { sql in
         Set(try await sql.raw("SELECT path FROM dav_properties").all().map { try $0.decode(column: "path", as: String.self) }).sorted()
+    }
+}
+
+/// Two `multistatus serve` processes on one data folder and one database (a SQLite file, or a fresh
+/// PostgreSQL database); `body` gets their base URLs and the folder.
+private func withTwoServerProcesses(
+    _ database: TestDatabase,
+    _ body: @escaping @Sendable (_ one: String, _ two: String, _ dataDir: String) async throws -> Void
+) async throws {
+    try await withTemporaryDirectory { dataDir in
+        let run: (String) async throws -> Void = { databaseURL in
+            let (first, firstLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
+            defer { first.terminate() }
+            let (second, secondLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
+            defer { second.terminate() }
+            try await body(try #require(firstLine.components(separatedBy: " ").last), try #require(secondLine.components(separatedBy: " ").last), dataDir)
+        }
+        switch database {
+        case .sqlite:
+            try await run("sqlite:" + dataDir + "/shared.sqlite")
+        case .postgres:
+            guard let adminURL = TestDatabase.postgresURL else {
+                if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("MULTISTATUS_TEST_POSTGRES_URL is not set") }
+                return
+            }
+            try await withFreshPostgresDatabase(adminURL: adminURL) { try await run($0) }
+        }
     }
 }

@@ -52,47 +52,28 @@ struct LockScope: Sendable, Hashable {
 /// Locks, kept in the database so that every server process on it agrees on them.
 ///
 /// Conflicts are checked and a lock written in one transaction that no other process can
-/// interleave with (`BEGIN IMMEDIATE` on SQLite, an advisory transaction lock on PostgreSQL).
-///
-/// A marker file in the shared data folder exists whenever a lock row may exist: it is created
-/// before a lock is written and removed only when the table is found empty, both inside that
-/// exclusive transaction. A write that finds no marker needs no query — most stores hold no locks.
+/// interleave with; a ``RowMarker`` lets a write that finds no lock skip the query.
 struct LockStore: Sendable {
     let database: Database
-    /// The marker file's path.
-    let marker: String
+    let marker: RowMarker
 
-    /// False when no lock exists: one `access(2)` of a local file, cheap enough for any thread.
-    func mayHoldLocks() -> Bool { access(self.marker, F_OK) == 0 }
+    init(database: Database, markerPath: String) {
+        self.database = database
+        self.marker = RowMarker(database: database, path: markerPath, table: SQLIdentifier("dav_locks"), advisoryLock: 4918)
+    }
+
+    /// False when no lock exists; cheap enough for any thread.
+    func mayHoldLocks() -> Bool { self.marker.mayHoldRows() }
 
     /// Makes the marker agree with the table (at start, and after a version without it).
     func reconcile() async throws {
-        try await self.exclusively { sql in try await self.updateMarker(in: sql) }
+        try await self.marker.exclusively { sql in try await self.updateMarker(in: sql) }
     }
 
-    /// Runs `body` in a transaction no other process's lock change can interleave with.
-    private func exclusively<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        let engine = self.database.engine
-        return try await self.database.transaction { sql in
-            if engine == .postgres { try await sql.raw("SELECT pg_advisory_xact_lock(4918)").run() }
-            return try await body(sql)
-        }
-    }
-
-    /// Sweeps expired locks, then creates the marker when rows remain (or `creating`) and removes it when none do.
+    /// Sweeps expired locks, then updates the marker.
     private func updateMarker(in sql: any SQLDatabase, creating: Bool = false) async throws {
         try await sql.delete(from: "dav_locks").where("expires_at", .lessThanOrEqual, SQLBind(Self.now())).run()
-        let any = try await sql.select().column("token").from("dav_locks").limit(1).all()
-        let marker = self.marker
-        try await NIOThreadPool.singleton.runIfActive {
-            if creating || !any.isEmpty {
-                let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create the lock marker") }
-                close(fd)
-            } else if unlink(marker) != 0 && errno != ENOENT {
-                throw POSIXFailure(errno: errno, operation: "remove the lock marker")
-            }
-        }
+        try await self.marker.update(in: sql, creating: creating)
     }
 
     static func now() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
@@ -140,7 +121,7 @@ struct LockStore: Sendable {
     /// Takes a new lock unless a live lock conflicts with it.
     /// - Returns: the conflicting locks (nothing was written), or an empty list when `lock` was taken.
     func take(_ lock: DAVLock) async throws -> [DAVLock] {
-        try await self.exclusively { sql in
+        try await self.marker.exclusively { sql in
             try await self.updateMarker(in: sql, creating: true)
             let existing = try await Self.locks(affecting: [LockScope(lock.root, includingBelow: lock.depthInfinity)], in: sql)
             let conflicts = existing.filter { $0.exclusive || lock.exclusive }
@@ -174,7 +155,7 @@ struct LockStore: Sendable {
 
     /// Removes the lock with `token`.
     func remove(token: String) async throws {
-        try await self.exclusively { sql in
+        try await self.marker.exclusively { sql in
             try await sql.delete(from: "dav_locks").where("token", .equal, SQLBind(token)).run()
             try await self.updateMarker(in: sql)
         }
@@ -183,7 +164,7 @@ struct LockStore: Sendable {
     /// Removes every lock held on `path` or below it (the resources are gone or moved away).
     func removeAll(at path: StorePath) async throws {
         guard self.mayHoldLocks() else { return }
-        try await self.exclusively { sql in
+        try await self.marker.exclusively { sql in
             try await sql.delete(from: "dav_locks")
                 .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { PropertyStore.below(path, in: $0) } }
                 .run()

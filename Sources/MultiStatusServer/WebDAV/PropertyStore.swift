@@ -3,8 +3,17 @@ import SQLKit
 
 /// Dead properties (RFC 4918 section 4): any property a client sets, of any namespace, kept in the
 /// database with its resource's path, carried along by MOVE and COPY and removed with the resource.
+///
+/// A ``RowMarker`` lets PROPFIND, DELETE, COPY and MOVE skip the table in a store where no client
+/// has set a property.
 struct PropertyStore: Sendable {
     let database: Database
+    let marker: RowMarker
+
+    init(database: Database, markerPath: String) {
+        self.database = database
+        self.marker = RowMarker(database: database, path: markerPath, table: SQLIdentifier("dav_properties"), advisoryLock: 4919)
+    }
 
     /// A change asked for by PROPPATCH.
     enum Change: Sendable {
@@ -15,6 +24,7 @@ struct PropertyStore: Sendable {
     /// The dead properties of `path` and, with `members`, those of each member of the folder
     /// `path` by member name: one query, for a PROPFIND's fixed cost is mostly its queries.
     func properties(of path: StorePath, members: Bool) async throws -> (own: [DAVProperty], members: [String: [DAVProperty]]) {
+        guard self.marker.mayHoldRows() else { return ([], [:]) }
         let key = path.description
         return try await self.database.withReader { sql in
             let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
@@ -49,7 +59,11 @@ struct PropertyStore: Sendable {
     func apply(_ changes: [Change], to path: StorePath) async throws {
         let key = path.description
         let parent = path.components.isEmpty ? "" : path.parent.description
-        try await self.database.transaction { sql in
+        let adds = changes.contains { if case .set = $0 { true } else { false } }
+        guard adds || self.marker.mayHoldRows() else { return }
+        try await self.marker.exclusively { sql in
+            // The marker comes before a row is written, and may go after removals that empty the table.
+            if adds { try await self.marker.update(in: sql, creating: true) }
             for change in changes {
                 switch change {
                 case .set(let property):
@@ -62,6 +76,7 @@ struct PropertyStore: Sendable {
                     try await Self.delete(name, at: key, in: sql)
                 }
             }
+            if !adds { try await self.marker.update(in: sql) }
         }
     }
 
@@ -75,10 +90,12 @@ struct PropertyStore: Sendable {
 
     /// Removes the properties of `path` and of everything below it.
     func removeAll(at path: StorePath) async throws {
-        try await self.database.withConnection { sql in
+        guard self.marker.mayHoldRows() else { return }
+        try await self.marker.exclusively { sql in
             try await sql.delete(from: "dav_properties")
                 .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { Self.below(path, in: $0) } }
                 .run()
+            try await self.marker.update(in: sql)
         }
     }
 
@@ -90,7 +107,9 @@ struct PropertyStore: Sendable {
         // SQL's substr counts characters from 1: everything after the old prefix.
         let rest = old.unicodeScalars.count + 1
         let newParent = destination.parent.description
-        try await self.database.transaction { sql in
+        guard self.marker.mayHoldRows() else { return }
+        // Exclusive, like every change to the table: a copy must not land after another process found it empty.
+        try await self.marker.exclusively { sql in
             if keepSource {
                 let subtree =
                     recursive
