@@ -155,6 +155,9 @@ extension LocalFileStore {
         }
     }
 
+    /// Entries a listing reads on the caller's thread before it turns to the thread pool.
+    static var entriesReadInline: Int { 32 }
+
     public func forEachEntries<Rendered: Sendable>(
         in path: StorePath,
         batchSize: Int,
@@ -164,17 +167,26 @@ extension LocalFileStore {
         let target = self.fileSystemPath(of: path)
         guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
         let folder = FolderHandle(pointer: handle)
+        // The first few entries on the caller's thread, a few microseconds each: a small folder,
+        // as most are, is answered without a hand-off to the pool and back.
+        do {
+            if let first = try folder.read(upTo: min(batchSize, Self.entriesReadInline)) { try await body(render(first)) }
+        } catch {
+            folder.close()
+            throw error
+        }
         let pool = self.threadPool
-        // Every thread of the pool reads, stats and renders a batch of its own at once, plus one
-        // queued; batches are handed to `body` in the order they were started.
+        // Then every thread of the pool reads, stats and renders a batch of its own at once, plus
+        // one queued; batches are handed to `body` in the order they were started.
         let concurrency = max(2, NIOSingletons.blockingPoolThreadCountSuggestion + 1)
         let start = { Task { try await pool.runIfActive { try folder.read(upTo: batchSize).map(render) } } }
-        var running = (0..<concurrency).map { _ in start() }
+        var running: [Task<Rendered?, any Error>] = []
+        if !folder.isReadThrough { running = (0..<concurrency).map { _ in start() } }
         do {
             while !running.isEmpty {
                 let next = running.removeFirst()
                 guard let rendered = try await next.value else { continue }
-                running.append(start())
+                if !folder.isReadThrough { running.append(start()) }
                 try await body(rendered)
             }
         } catch {
@@ -192,6 +204,8 @@ private final class FolderHandle: @unchecked Sendable {
     /// Guards `pointer`, which is touched only while it is held.
     private let lock = Mutex(())
     private var pointer: OpaquePointer?
+    /// Set once `readdir` has reported the end.
+    private var atEnd = false
     private let descriptor: Int32
 
     init(pointer: OpaquePointer) {
@@ -211,6 +225,7 @@ private final class FolderHandle: @unchecked Sendable {
                 errno = 0
                 guard let entry = readdir(pointer) else {
                     if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
+                    self.atEnd = true
                     break
                 }
                 // Read in place: an entry is only as long as its name, so copying the 256-byte
@@ -232,6 +247,9 @@ private final class FolderHandle: @unchecked Sendable {
         }
         return batch
     }
+
+    /// True once every entry has been taken by a read.
+    var isReadThrough: Bool { self.lock.withLock { _ in self.atEnd } }
 
     /// Closes the folder; called once every read has returned.
     func close() {
