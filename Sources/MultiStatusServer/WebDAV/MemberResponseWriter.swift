@@ -20,6 +20,8 @@ struct MemberResponseWriter: Sendable {
     }
 
     private let entries: [Entry]
+    /// More than the bytes of a response but the names, href, ETag and media type (see ``write``).
+    private let fixedBytes: Int
     /// True when a live property the member lacks (a collection's length) is listed as 404, as for
     /// named properties; `allprop` leaves it out.
     private let listsLacking: Bool
@@ -50,6 +52,7 @@ struct MemberResponseWriter: Sendable {
         }
         for case .live(let property) in self.entries { elements[property.name] = "<D:\(property.rawValue)/>" }
         self.missingElements = elements
+        self.fixedBytes = 512 + LiveProperties.supportedLockXML.utf8.count + 128 * self.entries.count + elements.values.reduce(0) { $0 + $1.utf8.count }
     }
 
     /// Values made once per distinct second or extension: members of one folder share many.
@@ -67,11 +70,23 @@ struct MemberResponseWriter: Sendable {
     /// Appends the response of the member `name` (already validated) of the folder whose href,
     /// XML-escaped, is `escapedFolderHref`.
     func write(name: String, item: StoredItem, escapedFolderHref: String, cache: inout Cache, into out: inout ByteBuffer) {
-        out.writeStaticString("<D:response><D:href>")
-        out.writeString(escapedFolderHref)
-        Self.writeEscaped(PercentEncoding.encodePath(name), quotes: true, into: &out)
-        if item.isDirectory { out.writeStaticString("/") }
-        out.writeStaticString("</D:href>")
+        if !item.isDirectory { self.updateMediaType(for: name, cache: &cache) }
+        self.updateDates(of: item, cache: &cache)
+        // Escaping makes a byte at most six (`'` as `&apos;`); the rest is bounded per property.
+        let bound = self.fixedBytes + escapedFolderHref.utf8.count + 12 * name.utf8.count + item.etag.utf8.count + cache.mediaType.utf8.count
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
+            var out = ReservedWriter(buffer)
+            self.write(name: name, item: item, escapedFolderHref: escapedFolderHref, cache: cache, into: &out)
+            return out.count
+        }
+    }
+
+    private func write(name: String, item: StoredItem, escapedFolderHref: String, cache: Cache, into out: inout ReservedWriter) {
+        out.append("<D:response><D:href>")
+        out.append(escapedFolderHref)
+        Self.appendEscaped(PercentEncoding.encodePath(name), quotes: true, into: &out)
+        if item.isDirectory { out.append("/") }
+        out.append("</D:href>")
         var anyMissing = false
         var opened = false
         for entry in self.entries {
@@ -80,24 +95,24 @@ struct MemberResponseWriter: Sendable {
                 continue
             }
             if !opened {
-                out.writeStaticString("<D:propstat><D:prop>")
+                out.append("<D:propstat><D:prop>")
                 opened = true
             }
-            self.writeValue(of: property, name: name, item: item, cache: &cache, into: &out)
+            self.appendValue(of: property, name: name, item: item, cache: cache, into: &out)
         }
-        if opened { out.writeString(Self.okStatus) }
+        if opened { out.append(Self.okStatus) }
         if anyMissing {
-            out.writeStaticString("<D:propstat><D:prop>")
+            out.append("<D:propstat><D:prop>")
             for entry in self.entries {
                 switch entry {
-                case .missing(let name): out.writeString(self.missingElements[name]!)
+                case .missing(let name): out.append(self.missingElements[name]!)
                 case .live(let property):
-                    if !self.hasValue(property, item) { out.writeString(self.missingElements[property.name]!) }
+                    if !self.hasValue(property, item) { out.append(self.missingElements[property.name]!) }
                 }
             }
-            out.writeString(Self.notFoundStatus)
+            out.append(Self.notFoundStatus)
         }
-        out.writeStaticString("</D:response>\n")
+        out.append("</D:response>\n")
     }
 
     /// False when `item` has no value for `property` (see ``LiveProperties/value``).
@@ -106,75 +121,126 @@ struct MemberResponseWriter: Sendable {
     }
 
     /// `text` XML-escaped; most names need nothing and are copied as they are.
-    private static func writeEscaped(_ text: String, quotes: Bool, into out: inout ByteBuffer) {
-        guard text.utf8.contains(where: XMLText.mayReplace) else {
-            out.writeString(text)
-            return
-        }
+    private static func appendEscaped(_ text: String, quotes: Bool, into out: inout ReservedWriter) {
+        // Quotes pass as they are in element text (an ETag has two).
+        let mayChange = quotes ? XMLText.mayReplace : { XMLText.mayReplace($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "'") }
+        guard text.utf8.contains(where: mayChange) else { return out.append(text) }
         var escaped = ""
         XMLText.escape(text, into: &escaped, quotes: quotes)
-        out.writeString(escaped)
+        out.append(escaped)
     }
 
-    private func writeValue(of property: LiveProperty, name: String, item: StoredItem, cache: inout Cache, into out: inout ByteBuffer) {
+    private func updateMediaType(for name: String, cache: inout Cache) {
+        let dot = name.utf8.lastIndex(of: UInt8(ascii: "."))
+        let fileExtension = dot.flatMap { $0 == name.startIndex ? nil : name[name.utf8.index(after: $0)...] }
+        guard cache.fileExtension != .some(fileExtension) else { return }
+        cache.fileExtension = fileExtension
+        cache.mediaType = ""
+        XMLText.escape(FileTypes.mediaType(forName: name), into: &cache.mediaType, quotes: false)
+    }
+
+    private func updateDates(of item: StoredItem, cache: inout Cache) {
+        let changed = Int(item.changed.timeIntervalSince1970.rounded(.down))
+        if changed != cache.changedSecond {
+            cache.changedSecond = changed
+            cache.changed = HTTPDate.rfc3339(item.changed)
+        }
+        let modified = Int(item.modified.timeIntervalSince1970.rounded(.down))
+        if modified != cache.modifiedSecond {
+            cache.modifiedSecond = modified
+            cache.modified = HTTPDate.format(item.modified)
+        }
+    }
+
+    private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: Cache, into out: inout ReservedWriter) {
         switch property {
         case .creationDate:
-            let second = Int(item.changed.timeIntervalSince1970.rounded(.down))
-            if second != cache.changedSecond {
-                cache.changedSecond = second
-                cache.changed = HTTPDate.rfc3339(item.changed)
-            }
-            out.writeStaticString("<D:creationdate>")
-            out.writeString(cache.changed)
-            out.writeStaticString("</D:creationdate>")
+            out.append("<D:creationdate>")
+            out.append(cache.changed)
+            out.append("</D:creationdate>")
         case .displayName:
-            out.writeStaticString("<D:displayname>")
-            Self.writeEscaped(name, quotes: false, into: &out)
-            out.writeStaticString("</D:displayname>")
+            out.append("<D:displayname>")
+            Self.appendEscaped(name, quotes: false, into: &out)
+            out.append("</D:displayname>")
         case .contentLength:
-            out.writeStaticString("<D:getcontentlength>")
-            out.writeString(String(item.size))
-            out.writeStaticString("</D:getcontentlength>")
+            out.append("<D:getcontentlength>")
+            out.appendDecimal(item.size)
+            out.append("</D:getcontentlength>")
         case .contentType:
-            let dot = name.lastIndex(of: ".")
-            let fileExtension = dot.flatMap { $0 == name.startIndex ? nil : name[name.index(after: $0)...] }
-            if cache.fileExtension != .some(fileExtension) {
-                cache.fileExtension = fileExtension
-                cache.mediaType = ""
-                XMLText.escape(FileTypes.mediaType(forName: name), into: &cache.mediaType, quotes: false)
-            }
-            out.writeStaticString("<D:getcontenttype>")
-            out.writeString(cache.mediaType)
-            out.writeStaticString("</D:getcontenttype>")
+            out.append("<D:getcontenttype>")
+            out.append(cache.mediaType)
+            out.append("</D:getcontenttype>")
         case .etag:
-            out.writeStaticString("<D:getetag>")
-            Self.writeEscaped(item.etag, quotes: false, into: &out)
-            out.writeStaticString("</D:getetag>")
+            out.append("<D:getetag>")
+            Self.appendEscaped(item.etag, quotes: false, into: &out)
+            out.append("</D:getetag>")
         case .lastModified:
-            let second = Int(item.modified.timeIntervalSince1970.rounded(.down))
-            if second != cache.modifiedSecond {
-                cache.modifiedSecond = second
-                cache.modified = HTTPDate.format(item.modified)
-            }
-            out.writeStaticString("<D:getlastmodified>")
-            out.writeString(cache.modified)
-            out.writeStaticString("</D:getlastmodified>")
+            out.append("<D:getlastmodified>")
+            out.append(cache.modified)
+            out.append("</D:getlastmodified>")
         case .resourceType:
-            if item.isDirectory {
-                out.writeStaticString("<D:resourcetype><D:collection/></D:resourcetype>")
-            } else {
-                out.writeStaticString("<D:resourcetype/>")
-            }
+            out.append(item.isDirectory ? "<D:resourcetype><D:collection/></D:resourcetype>" : "<D:resourcetype/>")
         case .supportedLock:
-            out.writeStaticString("<D:supportedlock>")
-            out.writeString(LiveProperties.supportedLockXML)
-            out.writeStaticString("</D:supportedlock>")
+            out.append("<D:supportedlock>")
+            out.append(LiveProperties.supportedLockXML)
+            out.append("</D:supportedlock>")
         case .lockDiscovery:
-            out.writeStaticString("<D:lockdiscovery/>")
-        case .quotaAvailable, .quotaUsed:
-            var text = ""
-            self.live.value(property, resourceName: name, item: item, locks: [])?.write(into: &text)
-            out.writeString(text)
+            out.append("<D:lockdiscovery/>")
+        case .quotaAvailable:
+            out.append("<D:quota-available-bytes>")
+            out.appendDecimal(self.live.usage?.available ?? 0)
+            out.append("</D:quota-available-bytes>")
+        case .quotaUsed:
+            out.append("<D:quota-used-bytes>")
+            out.appendDecimal(self.live.usage?.used ?? 0)
+            out.append("</D:quota-used-bytes>")
+        }
+    }
+}
+
+/// Appends bytes to memory reserved beforehand for one member's response: ~25 appends a member,
+/// where each ByteBuffer write would check capacity and uniqueness on its own. Every append
+/// still checks the bound.
+private struct ReservedWriter {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    mutating func append(_ text: StaticString) {
+        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        if let done: Void = text.utf8.withContiguousStorageIfAvailable({ self.append(UnsafeRawBufferPointer($0)) }) { return done }
+        for byte in text.utf8 { self.append(byte) }
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        precondition(self.count + bytes.count <= self.buffer.count, "a member's response outgrew its reserved bytes")
+        guard let source = bytes.baseAddress else { return }
+        (self.buffer.baseAddress! + self.count).copyMemory(from: source, byteCount: bytes.count)
+        self.count += bytes.count
+    }
+
+    mutating func append(_ byte: UInt8) {
+        precondition(self.count < self.buffer.count, "a member's response outgrew its reserved bytes")
+        self.buffer[self.count] = byte
+        self.count += 1
+    }
+
+    /// `value` (not negative) in decimal.
+    mutating func appendDecimal(_ value: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
+        var rest = UInt(max(0, value))
+        var length = 0
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            repeat {
+                scratch[23 - length] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                length += 1
+            } while rest > 0
+            self.append(UnsafeRawBufferPointer(rebasing: scratch[(24 - length)...]))
         }
     }
 }
