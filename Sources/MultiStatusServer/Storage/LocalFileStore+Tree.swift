@@ -59,7 +59,7 @@ extension LocalFileStore {
                     }
                 }
                 if let replacedSize {
-                    self.removeReplaced(staged)
+                    self.removeReplaced(staged, size: replacedSize)
                     return (.replaced, replacedSize, info)
                 }
                 return (existing == nil ? CommitOutcome.created : .replaced, existing?.size ?? 0, info)

@@ -163,7 +163,7 @@ public final class LocalFileStore: FileStore {
         if exists && !overwrite { throw Self.exists(path) }
         if overwrite {
             if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, name: path) {
-                self.removeReplaced(staged.path)
+                self.removeReplaced(staged.path, size: replacedSize)
                 return (.replaced, replacedSize)
             }
             return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)
@@ -269,11 +269,22 @@ public final class LocalFileStore: FileStore {
         return nil
     }
 
-    /// Removes a replaced file that ``moveIntoPlace(_:to:name:)`` left at a staged name, on the thread
-    /// pool and without waiting: the answer does not depend on it, and a crash leaves it to the sweep at start.
-    func removeReplaced(_ staged: String) {
-        self.threadPool.submit { _ in unlink(staged) }
+    /// Removes a replaced file of `size` bytes that ``moveIntoPlace(_:to:name:)`` left at a staged
+    /// name, without waiting: the answer does not depend on it, and a crash leaves it to the sweep at start.
+    ///
+    /// Called on an event loop, a small file is unlinked by that loop once the current work (the
+    /// answer) is written, while the client reads it: handing it to the pool would wake another
+    /// thread for a call of tens of microseconds. A large file's blocks take longer to free: the pool.
+    func removeReplaced(_ staged: String, size: Int) {
+        if size <= Self.replacedBytesFreedInline, let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            loop.execute { unlink(staged) }
+        } else {
+            self.threadPool.submit { _ in unlink(staged) }
+        }
     }
+
+    /// The largest replaced file an event loop unlinks itself.
+    static var replacedBytesFreedInline: Int { 256 << 10 }
 
     private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
     /// glibc declares `renameat2` only for `_GNU_SOURCE`, which Swift's Glibc module does not set.
