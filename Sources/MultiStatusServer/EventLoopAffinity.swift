@@ -45,7 +45,7 @@ struct GlobalExecutorMiddleware<Context: RequestContext>: RouterMiddleware {
     let prefixes: Set<Substring>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let first = request.uri.path.split(separator: "/", maxSplits: 1).first ?? ""
+        let first = request.uri.path.dropFirst().prefix { $0 != "/" }
         guard self.prefixes.contains(first) else { return try await next(request, context) }
         return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await next(request, context) }
     }
