@@ -220,7 +220,7 @@ public enum XMLText {
     /// True for the bytes ``escape(_:into:quotes:)`` may change: C0 controls, `"`, `&`, `'`, `<`, `>`,
     /// and 0xEF (which starts U+FFFE and U+FFFF); a text without any is written as it is.
     /// One test per byte of the text, so a bit mask rather than a switch.
-    @inline(__always)
+    @inlinable
     public static func mayReplace(_ byte: UInt8) -> Bool {
         let below64: UInt64 = 0xFFFF_FFFF | 1 << 0x22 | 1 << 0x26 | 1 << 0x27 | 1 << 0x3C | 1 << 0x3E
         return byte < 64 ? (below64 >> byte) & 1 == 1 : byte == 0xEF

@@ -217,11 +217,13 @@ private final class FolderHandle: @unchecked Sendable {
 
     /// Up to `count` entries with their attributes, or `nil` once the folder is read through.
     func read(upTo count: Int) throws -> [(name: String, item: StoredItem)]? {
-        let names: [String] = try self.lock.withLock { _ in
-            guard let pointer = self.pointer else { return [] }
-            var names: [String] = []
-            names.reserveCapacity(count)
-            while names.count < count {
+        // Under the lock only the raw names are copied, each ending in NUL; the rest runs beside other reads.
+        var raw: [UInt8] = []
+        let taken: Int = try self.lock.withLock { _ in
+            guard let pointer = self.pointer else { return 0 }
+            raw.reserveCapacity(count * 32)
+            var taken = 0
+            while taken < count {
                 errno = 0
                 guard let entry = readdir(pointer) else {
                     if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
@@ -230,20 +232,28 @@ private final class FolderHandle: @unchecked Sendable {
                 }
                 // Read in place: an entry is only as long as its name, so copying the 256-byte
                 // `d_name` field can run past the end of the folder buffer.
-                let name = String(validatingCString: (UnsafeRawPointer(entry) + Self.nameOffset).assumingMemoryBound(to: CChar.self))
-                // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
-                guard let name, name != ".", name != "..", (try? StorePath.validateName(name)) != nil else { continue }
-                names.append(name)
+                let name = (UnsafeRawPointer(entry) + Self.nameOffset).assumingMemoryBound(to: UInt8.self)
+                raw.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name) + 1))
+                taken += 1
             }
-            return names
+            return taken
         }
-        guard !names.isEmpty else { return nil }
+        guard taken > 0 else { return nil }
         var batch: [(name: String, item: StoredItem)] = []
-        batch.reserveCapacity(names.count)
-        for name in names {
-            var info = stat()
-            guard fstatat(self.descriptor, name, &info, 0) == 0 else { continue }
-            batch.append((name, StoredItem(info)))
+        batch.reserveCapacity(taken)
+        raw.withUnsafeBufferPointer { bytes in
+            var start = 0
+            while start < bytes.count {
+                let end = bytes[start...].firstIndex(of: 0)!
+                defer { start = end + 1 }
+                let cName = UnsafeRawPointer(bytes.baseAddress! + start).assumingMemoryBound(to: CChar.self)
+                // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
+                guard let name = String(validatingCString: cName), name != ".", name != "..", (try? StorePath.validateName(name)) != nil
+                else { continue }
+                var info = stat()
+                guard fstatat(self.descriptor, cName, &info, 0) == 0 else { continue }
+                batch.append((name, StoredItem(info)))
+            }
         }
         return batch
     }
