@@ -26,7 +26,7 @@ struct EventLoopAffineChannel<Base: ServerChildChannel>: ServerChildChannel {
 }
 
 /// An event loop as a task executor: jobs run in the loop's order, on its thread.
-final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+final class EventLoopTaskExecutor: TaskExecutor, Sendable {
     let eventLoop: any EventLoop
 
     init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }

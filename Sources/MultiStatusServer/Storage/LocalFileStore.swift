@@ -253,7 +253,7 @@ public final class LocalFileStore: FileStore {
     ///
     /// A file it replaces is swapped to the staged name (`renameat2` with `RENAME_EXCHANGE`) rather
     /// than removed, and its size returned: the caller removes it after answering
-    /// (``removeReplaced(_:)``). A `rename` over it would free the old file's blocks inside the call
+    /// (``removeReplaced(_:size:)``). A `rename` over it would free the old file's blocks inside the call
     /// (on ext4 after starting to write the new data back), most of a small PUT's time. Where the
     /// system cannot swap, or nothing is there, it is a plain `rename`, returning `nil`.
     /// - Throws: 409 when `destination` is a folder; the `rename` error otherwise.

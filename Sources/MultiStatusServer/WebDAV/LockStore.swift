@@ -1,13 +1,6 @@
 import Foundation
 import MultiStatus
-import NIOPosix
 import SQLKit
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// A WebDAV lock (RFC 4918 section 6).
 struct DAVLock: Sendable, Hashable {
