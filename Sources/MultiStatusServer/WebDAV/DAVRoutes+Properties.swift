@@ -15,8 +15,11 @@ enum PropfindRequest: Sendable {
 }
 
 extension DAVRoutes {
-    /// Members read from the folder per batch; each batch is written as it is read.
+    /// Members read, stat'ed and rendered per batch by one thread of the pool.
     static var listingBatch: Int { 256 }
+    /// Listing bytes gathered before a write: what a listing holds beyond the batches in flight,
+    /// whatever the folder's size.
+    static var listingWriteBytes: Int { 2 << 20 }
 
     func propfind(_ request: Request, path: StorePath) async throws -> Response {
         let asked = try await self.propfindRequest(request)
@@ -81,9 +84,19 @@ extension DAVRoutes {
         }
         let head = opening
         let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: head))
-            try await store.forEachEntries(in: path, batchSize: Self.listingBatch, render: encode) { try await writer.write($0) }
-            try await writer.write(ByteBuffer(string: MultiStatusEncoder.davTail))
+            // Batches are sent in writes of up to 2 MiB: a client woken for every ~180 KB batch spent
+            // four times the CPU reading it (python's http.client: 2 ms for a 2,000-member listing,
+            // 0.5 ms when it came in one write), CPU the listing itself needs on a small machine.
+            var pending = ByteBuffer(string: head)
+            try await store.forEachEntries(in: path, batchSize: Self.listingBatch, render: encode) { batch in
+                pending.writeImmutableBuffer(batch)
+                if pending.readableBytes >= Self.listingWriteBytes {
+                    try await writer.write(pending)
+                    pending = ByteBuffer()
+                }
+            }
+            pending.writeString(MultiStatusEncoder.davTail)
+            try await writer.write(pending)
             try await writer.finish(nil)
         }
         return Response(status: .multiStatus, headers: [.contentType: MultiStatusFormat.xml.contentType], body: body)
