@@ -1,5 +1,6 @@
 import Foundation
 import MultiStatus
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -201,11 +202,13 @@ extension LocalFileStore {
 /// An open folder read in batches by several thread-pool jobs at once: each takes its names under
 /// the lock (`readdir` is not for concurrent use on one `DIR`), then stats them on its own.
 private final class FolderHandle: @unchecked Sendable {
-    /// Guards `pointer`, which is touched only while it is held.
-    private let lock = Mutex(())
+    /// Guards `pointer`, which is touched only while it is held. A plain mutex: Synchronization's
+    /// `Mutex` is a priority-inheritance futex on Linux, whose contended path goes through the
+    /// kernel's rt_mutex (1.7% of a listing's CPU in a profile).
+    private let lock = NIOLock()
     private var pointer: OpaquePointer?
     /// Set once `readdir` has reported the end.
-    private var atEnd = false
+    private let atEnd = Atomic<Bool>(false)
     private let descriptor: Int32
 
     init(pointer: OpaquePointer) {
@@ -219,7 +222,7 @@ private final class FolderHandle: @unchecked Sendable {
     func read(upTo count: Int) throws -> [(name: String, item: StoredItem)]? {
         // Under the lock only the raw names are copied, each ending in NUL; the rest runs beside other reads.
         var raw: [UInt8] = []
-        let taken: Int = try self.lock.withLock { _ in
+        let taken: Int = try self.lock.withLock {
             guard let pointer = self.pointer else { return 0 }
             raw.reserveCapacity(count * 32)
             var taken = 0
@@ -227,7 +230,7 @@ private final class FolderHandle: @unchecked Sendable {
                 errno = 0
                 guard let entry = readdir(pointer) else {
                     if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
-                    self.atEnd = true
+                    self.atEnd.store(true, ordering: .releasing)
                     break
                 }
                 // Read in place: an entry is only as long as its name, so copying the 256-byte
@@ -259,11 +262,11 @@ private final class FolderHandle: @unchecked Sendable {
     }
 
     /// True once every entry has been taken by a read.
-    var isReadThrough: Bool { self.lock.withLock { _ in self.atEnd } }
+    var isReadThrough: Bool { self.atEnd.load(ordering: .acquiring) }
 
     /// Closes the folder; called once every read has returned.
     func close() {
-        self.lock.withLock { _ in
+        self.lock.withLock {
             if let pointer = self.pointer { closedir(pointer) }
             self.pointer = nil
         }
