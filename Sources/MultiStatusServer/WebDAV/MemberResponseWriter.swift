@@ -20,13 +20,13 @@ struct MemberResponseWriter: Sendable {
     }
 
     private let entries: [Entry]
-    /// More than the bytes of a response but the names, href, ETag and media type (see ``write``).
+    /// An upper bound on a response's bytes other than its name, href, ETag and media type.
     private let fixedBytes: Int
     /// True when a live property the member lacks (a collection's length) is listed as 404, as for
     /// named properties; `allprop` leaves it out.
     private let listsLacking: Bool
     private let live: LiveProperties
-    /// `<D:name/>` of each missing name, written once.
+    /// `<D:name/>` of each requested name, for the 404 group, written once.
     private let missingElements: [DAVPropertyName: String]
     private static let okStatus = "</D:prop><D:status>" + XMLText.escaped(HTTPResponse.Status.ok.statusLine) + "</D:status></D:propstat>"
     private static let notFoundStatus =
@@ -45,12 +45,16 @@ struct MemberResponseWriter: Sendable {
         }
         self.live = live
         var elements: [DAVPropertyName: String] = [:]
-        for case .missing(let name) in self.entries {
+        for entry in self.entries {
+            let name =
+                switch entry {
+                case .live(let property): property.name
+                case .missing(let name): name
+                }
             var text = ""
             DAVProperty(name).write(into: &text)
             elements[name] = text
         }
-        for case .live(let property) in self.entries { elements[property.name] = "<D:\(property.rawValue)/>" }
         self.missingElements = elements
         self.fixedBytes = 512 + LiveProperties.supportedLockXML.utf8.count + 128 * self.entries.count + elements.values.reduce(0) { $0 + $1.utf8.count }
     }
