@@ -84,8 +84,30 @@ public struct StoredItem: Sendable, Hashable {
     public var modified: Date
     /// The time of the last status change, the nearest to a creation time that Linux `stat` gives.
     public var changed: Date
-    /// A strong entity tag derived from inode, size and modification time.
-    public var etag: String
+    /// The inode number, which with `size` and `modifiedNanoseconds` makes the entity tag.
+    public var inode: UInt64
+    /// The modification time in nanoseconds since 1970, exactly as the file system keeps it.
+    public var modifiedNanoseconds: Int64
+
+    /// A strong entity tag derived from inode, size and modification time: it changes whenever the
+    /// content may have, and survives the rename or link that commits a staged file.
+    public var etag: String {
+        ASCIIWriter.string(capacity: Self.etagCapacity) { self.writeETag(into: &$0) }
+    }
+
+    /// The most bytes an entity tag takes.
+    static var etagCapacity: Int { 3 * 16 + 4 }
+
+    /// Writes `"inode-size-mtime"`, each in hex: a listing writes one per member, without a string.
+    func writeETag(into out: inout ASCIIWriter) {
+        out.append("\"")
+        out.appendHex(self.inode)
+        out.append("-")
+        out.appendHex(UInt64(bitPattern: Int64(self.size)))
+        out.append("-")
+        out.appendHex(UInt64(bitPattern: self.modifiedNanoseconds))
+        out.append("\"")
+    }
 }
 
 /// An upload being written to a temporary file; hashes and counts the bytes as they pass.

@@ -296,21 +296,8 @@ public final class LocalFileStore: FileStore {
         #endif
     }()
 
-    /// A strong entity tag from inode, size and modification time: it changes whenever the content
-    /// may have, and survives the rename or link that commits a staged file.
-    static func etag(_ info: stat) -> String {
-        let nanoseconds = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
-        // "inode-size-mtime", each in hex: written in place, since a listing makes one per entry.
-        return ASCIIWriter.string(capacity: 3 * 16 + 4) { out in
-            out.append("\"")
-            out.appendHex(UInt64(info.st_ino))
-            out.append("-")
-            out.appendHex(UInt64(bitPattern: Int64(info.st_size)))
-            out.append("-")
-            out.appendHex(UInt64(bitPattern: Int64(nanoseconds)))
-            out.append("\"")
-        }
-    }
+    /// The entity tag of what `stat` reported (see ``StoredItem/etag``).
+    static func etag(_ info: stat) -> String { StoredItem(info).etag }
 
     /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.
     static func makeFolders(_ folder: String, under root: String) throws {
@@ -335,7 +322,8 @@ extension StoredItem {
             size: Int(info.st_size),
             modified: Date(info.st_mtim),
             changed: Date(info.st_ctim),
-            etag: LocalFileStore.etag(info)
+            inode: UInt64(info.st_ino),
+            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         )
     }
 }

@@ -179,7 +179,8 @@ struct ASCIIWriter {
         }
     }
 
-    private init(buffer: UnsafeMutableBufferPointer<UInt8>) {
+    /// A writer into `buffer`, for writers that reserve memory themselves; `count` says how much it wrote.
+    init(buffer: UnsafeMutableBufferPointer<UInt8>) {
         self.buffer = buffer
     }
 

@@ -77,7 +77,7 @@ struct MemberResponseWriter: Sendable {
         if !item.isDirectory { self.updateMediaType(for: name, cache: &cache) }
         self.updateDates(of: item, cache: &cache)
         // Escaping makes a byte at most six (`'` as `&apos;`); the rest is bounded per property.
-        let bound = self.fixedBytes + escapedFolderHref.utf8.count + 12 * name.utf8.count + item.etag.utf8.count + cache.mediaType.utf8.count
+        let bound = self.fixedBytes + escapedFolderHref.utf8.count + 12 * name.utf8.count + StoredItem.etagCapacity + cache.mediaType.utf8.count
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
             var out = ReservedWriter(buffer)
             self.write(name: name, item: item, escapedFolderHref: escapedFolderHref, cache: cache, into: &out)
@@ -176,7 +176,8 @@ struct MemberResponseWriter: Sendable {
             out.append("</D:getcontenttype>")
         case .etag:
             out.append("<D:getetag>")
-            Self.appendEscaped(item.etag, quotes: false, into: &out)
+            // Quotes, digits and dashes: nothing to escape.
+            out.appendASCII(capacity: StoredItem.etagCapacity) { item.writeETag(into: &$0) }
             out.append("</D:getetag>")
         case .lastModified:
             out.append("<D:getlastmodified>")
@@ -231,6 +232,15 @@ private struct ReservedWriter {
         precondition(self.count < self.buffer.count, "a member's response outgrew its reserved bytes")
         self.buffer[self.count] = byte
         self.count += 1
+    }
+
+    /// Up to `capacity` bytes written by an ``ASCIIWriter``.
+    mutating func appendASCII(capacity: Int, _ body: (inout ASCIIWriter) -> Void) {
+        precondition(self.count + capacity <= self.buffer.count, "a member's response outgrew its reserved bytes")
+        let region = UnsafeMutableRawBufferPointer(rebasing: self.buffer[self.count..<(self.count + capacity)])
+        var writer = ASCIIWriter(buffer: region.bindMemory(to: UInt8.self))
+        body(&writer)
+        self.count += writer.count
     }
 
     /// `value` (not negative) in decimal.
