@@ -61,9 +61,9 @@ struct MemberResponseWriter: Sendable {
 
     /// Values made once per distinct second or extension: members of one folder share many.
     struct Cache {
-        fileprivate var modifiedSecond = Int.min
+        fileprivate var modifiedTexts = RecentSeconds()
         fileprivate var modified = ""
-        fileprivate var changedSecond = Int.min
+        fileprivate var changedTexts = RecentSeconds()
         fileprivate var changed = ""
         /// The extension `mediaType` is for; `nil` inside for a name without one.
         fileprivate var fileExtension: Substring?? = .none
@@ -144,16 +144,8 @@ struct MemberResponseWriter: Sendable {
     }
 
     private func updateDates(of item: StoredItem, cache: inout Cache) {
-        let changed = Int(item.changed.timeIntervalSince1970.rounded(.down))
-        if changed != cache.changedSecond {
-            cache.changedSecond = changed
-            cache.changed = HTTPDate.rfc3339(item.changed)
-        }
-        let modified = Int(item.modified.timeIntervalSince1970.rounded(.down))
-        if modified != cache.modifiedSecond {
-            cache.modifiedSecond = modified
-            cache.modified = HTTPDate.format(item.modified)
-        }
+        cache.changed = cache.changedTexts.text(of: item.changed, HTTPDate.rfc3339)
+        cache.modified = cache.modifiedTexts.text(of: item.modified, HTTPDate.format)
     }
 
     private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: Cache, into out: inout ReservedWriter) {
@@ -200,6 +192,31 @@ struct MemberResponseWriter: Sendable {
             out.appendDecimal(self.live.usage?.used ?? 0)
             out.append("</D:quota-used-bytes>")
         }
+    }
+}
+
+/// The texts of the last few distinct seconds a date fell in: the files of a folder were mostly
+/// written within a few seconds, and a folder is read in no particular order, so one remembered
+/// second missed about every other member of a folder written over two.
+private struct RecentSeconds {
+    private var seconds: [Int] = []
+    private var texts: [String] = []
+    private var oldest = 0
+
+    /// The text of `date`, made by `format` when its second is not among the last four.
+    mutating func text(of date: Date, _ format: (Date) -> String) -> String {
+        let second = Int(date.timeIntervalSince1970.rounded(.down))
+        if let index = self.seconds.firstIndex(of: second) { return self.texts[index] }
+        let text = format(date)
+        if self.seconds.count < 4 {
+            self.seconds.append(second)
+            self.texts.append(text)
+        } else {
+            self.seconds[self.oldest] = second
+            self.texts[self.oldest] = text
+            self.oldest = (self.oldest + 1) % 4
+        }
+        return text
     }
 }
 
