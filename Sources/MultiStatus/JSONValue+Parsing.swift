@@ -96,50 +96,48 @@ private struct JSONParser {
         self.index += 1
     }
 
+    /// Consumes `closing` and leaves the container when it comes next; otherwise reads nothing.
+    private mutating func leaves(at closing: UInt8, expecting what: @autoclosure () -> String) throws(JSONSyntaxError) -> Bool {
+        guard try self.peek(expecting: what()) == closing else { return false }
+        self.index += 1
+        self.depth -= 1
+        return true
+    }
+
+    /// After a member or element: true when the container ends at `closing`, false after a ','.
+    private mutating func endsAfterItem(
+        at closing: UInt8,
+        expecting what: @autoclosure () -> String,
+        otherwise reason: @autoclosure () -> String
+    ) throws(JSONSyntaxError) -> Bool {
+        if try self.leaves(at: closing, expecting: what()) { return true }
+        guard self.bytes[self.index] == UInt8(ascii: ",") else { throw self.error(reason()) }
+        self.index += 1
+        return false
+    }
+
     private mutating func object() throws(JSONSyntaxError) -> JSONValue {
         try self.enterContainer()
         var members: [String: JSONValue] = [:]
-        if try self.peek(expecting: "a member name or '}'") == UInt8(ascii: "}") {
-            self.index += 1
-            self.depth -= 1
-            return .object(members)
-        }
-        while true {
+        if try self.leaves(at: UInt8(ascii: "}"), expecting: "a member name or '}'") { return .object(members) }
+        repeat {
             guard try self.peek(expecting: "a member name") == UInt8(ascii: "\"") else { throw self.error("expected a member name in double quotes") }
             let key = try self.string()
             guard try self.peek(expecting: "':'") == UInt8(ascii: ":") else { throw self.error("expected ':' after a member name") }
             self.index += 1
             members[key] = try self.value()
-            switch try self.peek(expecting: "',' or '}'") {
-            case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "}"):
-                self.index += 1
-                self.depth -= 1
-                return .object(members)
-            default: throw self.error("expected ',' or '}' in an object")
-            }
-        }
+        } while try !self.endsAfterItem(at: UInt8(ascii: "}"), expecting: "',' or '}'", otherwise: "expected ',' or '}' in an object")
+        return .object(members)
     }
 
     private mutating func array() throws(JSONSyntaxError) -> JSONValue {
         try self.enterContainer()
         var elements: [JSONValue] = []
-        if try self.peek(expecting: "a value or ']'") == UInt8(ascii: "]") {
-            self.index += 1
-            self.depth -= 1
-            return .array(elements)
-        }
-        while true {
+        if try self.leaves(at: UInt8(ascii: "]"), expecting: "a value or ']'") { return .array(elements) }
+        repeat {
             elements.append(try self.value())
-            switch try self.peek(expecting: "',' or ']'") {
-            case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "]"):
-                self.index += 1
-                self.depth -= 1
-                return .array(elements)
-            default: throw self.error("expected ',' or ']' in an array")
-            }
-        }
+        } while try !self.endsAfterItem(at: UInt8(ascii: "]"), expecting: "',' or ']'", otherwise: "expected ',' or ']' in an array")
+        return .array(elements)
     }
 
     /// A string literal, the index on its opening quote. Runs without escapes are taken whole.
