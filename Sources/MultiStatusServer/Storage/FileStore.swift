@@ -92,14 +92,14 @@ public struct StoredItem: Sendable, Hashable {
     /// A strong entity tag derived from inode, size and modification time: it changes whenever the
     /// content may have, and survives the rename or link that commits a staged file.
     public var etag: String {
-        ASCIIWriter.string(capacity: Self.etagCapacity) { self.writeETag(into: &$0) }
+        ByteWriter.string(capacity: Self.etagCapacity) { self.writeETag(into: &$0) }
     }
 
     /// The most bytes an entity tag takes.
     static var etagCapacity: Int { 3 * 16 + 4 }
 
     /// Writes `"inode-size-mtime"`, each in hex: a listing writes one per member, without a string.
-    func writeETag(into out: inout ASCIIWriter) {
+    func writeETag(into out: inout ByteWriter) {
         out.append("\"")
         out.appendHex(self.inode)
         out.append("-")

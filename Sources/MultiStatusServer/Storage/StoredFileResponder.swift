@@ -109,7 +109,7 @@ enum HTTPDate {
     /// thousands of dates, and a format style costs microseconds each.
     static func format(_ date: Date) -> String {
         let time = Self.utc(date)
-        return ASCIIWriter.string(capacity: 29) { out in
+        return ByteWriter.string(capacity: 29) { out in
             out.append(Self.days[Int(time.tm_wday)])
             out.append(", ")
             out.append(Int(time.tm_mday), digits: 2)
@@ -126,7 +126,7 @@ enum HTTPDate {
     /// `1994-11-06T08:49:37Z`.
     static func rfc3339(_ date: Date) -> String {
         let time = Self.utc(date)
-        return ASCIIWriter.string(capacity: 20) { out in
+        return ByteWriter.string(capacity: 20) { out in
             out.append(Int(time.tm_year) + 1900, digits: 4)
             out.append("-")
             out.append(Int(time.tm_mon) + 1, digits: 2)
@@ -145,7 +145,7 @@ enum HTTPDate {
         return time
     }
 
-    private static func clock(_ time: tm, into out: inout ASCIIWriter) {
+    private static func clock(_ time: tm, into out: inout ByteWriter) {
         out.append(Int(time.tm_hour), digits: 2)
         out.append(":")
         out.append(Int(time.tm_min), digits: 2)
@@ -161,58 +161,5 @@ enum HTTPDate {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return formatter.date(from: text.trimmingCharacters(in: .whitespaces))
-    }
-}
-
-/// Writes ASCII straight into a new string's storage, for short texts made in bulk (dates, ETags):
-/// one allocation, no intermediate arrays.
-struct ASCIIWriter {
-    private let buffer: UnsafeMutableBufferPointer<UInt8>
-    private(set) var count = 0
-
-    /// A string of at most `capacity` bytes written by `body`.
-    static func string(capacity: Int, _ body: (inout ASCIIWriter) -> Void) -> String {
-        String(unsafeUninitializedCapacity: capacity) { buffer in
-            var writer = ASCIIWriter(buffer: buffer)
-            body(&writer)
-            return writer.count
-        }
-    }
-
-    /// A writer into `buffer`, for writers that reserve memory themselves; `count` says how much it wrote.
-    init(buffer: UnsafeMutableBufferPointer<UInt8>) {
-        self.buffer = buffer
-    }
-
-    mutating func append(_ text: StaticString) {
-        let bytes = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        precondition(self.count + bytes.count <= self.buffer.count, "ASCIIWriter capacity exceeded")
-        for byte in bytes {
-            self.buffer[self.count] = byte
-            self.count += 1
-        }
-    }
-
-    /// `value` in decimal, zero-padded to `digits`.
-    mutating func append(_ value: Int, digits: Int) {
-        precondition(self.count + digits <= self.buffer.count, "ASCIIWriter capacity exceeded")
-        var rest = value
-        for position in stride(from: self.count + digits - 1, through: self.count, by: -1) {
-            self.buffer[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        }
-        self.count += digits
-    }
-
-    /// `value` in lowercase hexadecimal, without padding.
-    mutating func appendHex(_ value: UInt64) {
-        var digits = 1
-        while digits < 16 && value >> (4 * UInt64(digits)) != 0 { digits += 1 }
-        precondition(self.count + digits <= self.buffer.count, "ASCIIWriter capacity exceeded")
-        for position in 0..<digits {
-            let nibble = UInt8(truncatingIfNeeded: value >> (4 * UInt64(digits - 1 - position))) & 0xF
-            self.buffer[self.count + position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-        }
-        self.count += digits
     }
 }

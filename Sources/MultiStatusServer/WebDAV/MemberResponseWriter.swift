@@ -79,13 +79,13 @@ struct MemberResponseWriter: Sendable {
         // Escaping makes a byte at most six (`'` as `&apos;`); the rest is bounded per property.
         let bound = self.fixedBytes + escapedFolderHref.utf8.count + 12 * name.utf8.count + StoredItem.etagCapacity + cache.mediaType.utf8.count
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
-            var out = ReservedWriter(buffer)
+            var out = ByteWriter(buffer: buffer)
             self.write(name: name, item: item, escapedFolderHref: escapedFolderHref, cache: cache, into: &out)
             return out.count
         }
     }
 
-    private func write(name: String, item: StoredItem, escapedFolderHref: String, cache: Cache, into out: inout ReservedWriter) {
+    private func write(name: String, item: StoredItem, escapedFolderHref: String, cache: Cache, into out: inout ByteWriter) {
         out.append("<D:response><D:href>")
         out.append(escapedFolderHref)
         Self.appendEscaped(PercentEncoding.encodePath(name), quotes: true, into: &out)
@@ -125,7 +125,7 @@ struct MemberResponseWriter: Sendable {
     }
 
     /// `text` XML-escaped; most names need nothing and are copied as they are.
-    private static func appendEscaped(_ text: String, quotes: Bool, into out: inout ReservedWriter) {
+    private static func appendEscaped(_ text: String, quotes: Bool, into out: inout ByteWriter) {
         // Quotes pass as they are in element text (an ETag has two).
         let mayChange = quotes ? XMLText.mayReplace : { XMLText.mayReplace($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "'") }
         guard text.utf8.contains(where: mayChange) else { return out.append(text) }
@@ -148,7 +148,7 @@ struct MemberResponseWriter: Sendable {
         cache.modified = cache.modifiedTexts.text(of: item.modified, HTTPDate.format)
     }
 
-    private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: Cache, into out: inout ReservedWriter) {
+    private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: Cache, into out: inout ByteWriter) {
         switch property {
         case .creationDate:
             out.append("<D:creationdate>")
@@ -169,7 +169,7 @@ struct MemberResponseWriter: Sendable {
         case .etag:
             out.append("<D:getetag>")
             // Quotes, digits and dashes: nothing to escape.
-            out.appendASCII(capacity: StoredItem.etagCapacity) { item.writeETag(into: &$0) }
+            item.writeETag(into: &out)
             out.append("</D:getetag>")
         case .lastModified:
             out.append("<D:getlastmodified>")
@@ -217,61 +217,5 @@ private struct RecentSeconds {
             self.oldest = (self.oldest + 1) % 4
         }
         return text
-    }
-}
-
-/// Appends bytes to memory reserved beforehand for one member's response: ~25 appends a member,
-/// where each ByteBuffer write would check capacity and uniqueness on its own. Every append
-/// still checks the bound.
-private struct ReservedWriter {
-    private let buffer: UnsafeMutableRawBufferPointer
-    private(set) var count = 0
-
-    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
-
-    mutating func append(_ text: StaticString) {
-        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
-    mutating func append(_ text: String) {
-        if let done: Void = text.utf8.withContiguousStorageIfAvailable({ self.append(UnsafeRawBufferPointer($0)) }) { return done }
-        for byte in text.utf8 { self.append(byte) }
-    }
-
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        precondition(self.count + bytes.count <= self.buffer.count, "a member's response outgrew its reserved bytes")
-        guard let source = bytes.baseAddress else { return }
-        (self.buffer.baseAddress! + self.count).copyMemory(from: source, byteCount: bytes.count)
-        self.count += bytes.count
-    }
-
-    mutating func append(_ byte: UInt8) {
-        precondition(self.count < self.buffer.count, "a member's response outgrew its reserved bytes")
-        self.buffer[self.count] = byte
-        self.count += 1
-    }
-
-    /// Up to `capacity` bytes written by an ``ASCIIWriter``.
-    mutating func appendASCII(capacity: Int, _ body: (inout ASCIIWriter) -> Void) {
-        precondition(self.count + capacity <= self.buffer.count, "a member's response outgrew its reserved bytes")
-        let region = UnsafeMutableRawBufferPointer(rebasing: self.buffer[self.count..<(self.count + capacity)])
-        var writer = ASCIIWriter(buffer: region.bindMemory(to: UInt8.self))
-        body(&writer)
-        self.count += writer.count
-    }
-
-    /// `value` (not negative) in decimal.
-    mutating func appendDecimal(_ value: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
-        var rest = UInt(max(0, value))
-        var length = 0
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            repeat {
-                scratch[23 - length] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                length += 1
-            } while rest > 0
-            self.append(UnsafeRawBufferPointer(rebasing: scratch[(24 - length)...]))
-        }
     }
 }
