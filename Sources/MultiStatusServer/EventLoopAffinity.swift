@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Runs a connection's tasks on the event loop that owns its socket.
 ///
@@ -48,5 +49,22 @@ struct GlobalExecutorMiddleware<Context: RequestContext>: RouterMiddleware {
         let first = request.uri.path.dropFirst().prefix { $0 != "/" }
         guard self.prefixes.contains(first) else { return try await next(request, context) }
         return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await next(request, context) }
+    }
+}
+
+/// Runs a job on the event loop that wakes it, or on Swift's global pool when no event loop does.
+///
+/// The server's accept loop runs with this preference: a connection accepted on an event loop
+/// starts its task there, rather than on the pool first and then on its own loop.
+public final class WakingEventLoopExecutor: TaskExecutor, Sendable {
+    public init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        } else {
+            globalConcurrentExecutor.enqueue(job)
+        }
     }
 }

@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
             // One line on stdout, written unbuffered so that scripts waiting for it see it at once.
             FileHandle.standardOutput.write(Data("MultiStatus listening on http://\(host):\(port)\n".utf8))
         }
-        try await app.runService()
+        try await withTaskExecutorPreference(WakingEventLoopExecutor()) { try await app.runService() }
     }
 }
 
