@@ -165,110 +165,26 @@ extension LocalFileStore {
         render: @escaping @Sendable (_ batch: [(name: String, item: StoredItem)]) -> Rendered,
         _ body: (Rendered) async throws -> Void
     ) async throws {
-        let target = self.fileSystemPath(of: path)
-        guard let handle = opendir(target) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
-        let folder = FolderHandle(pointer: handle)
-        // The first few entries on the caller's thread, a few microseconds each: a small folder,
-        // as most are, is answered without a hand-off to the pool and back.
+        let folder = try FolderHandle(path: self.fileSystemPath(of: path))
         do {
-            if let first = try folder.read(upTo: min(batchSize, Self.entriesReadInline)) { try await body(render(first)) }
+            // The first few entries on the caller's thread, a few microseconds each: a small folder,
+            // as most are, is answered without a hand-off to the pool and back.
+            guard let first = try folder.read(upTo: min(batchSize, Self.entriesReadInline)) else { return folder.close() }
+            try await body(render(first.entries))
         } catch {
             folder.close()
             throw error
         }
-        let pool = self.threadPool
-        // Then every thread of the pool reads, stats and renders a batch of its own at once, plus
-        // one queued; batches are handed to `body` in the order they were started.
-        let concurrency = max(2, NIOSingletons.blockingPoolThreadCountSuggestion + 1)
-        let start = { Task { try await pool.runIfActive { try folder.read(upTo: batchSize).map(render) } } }
-        var running: [Task<Rendered?, any Error>] = []
-        if !folder.isReadThrough { running = (0..<concurrency).map { _ in start() } }
+        guard !folder.isReadThrough else { return folder.close() }
+        // Then every thread of the pool reads, stats and renders batches at once.
+        let reader = ParallelFolderReader(folder: folder, batchSize: batchSize, next: 1, pool: self.threadPool, render: render)
         do {
-            while !running.isEmpty {
-                let next = running.removeFirst()
-                guard let rendered = try await next.value else { continue }
-                if !folder.isReadThrough { running.append(start()) }
-                try await body(rendered)
-            }
+            while let rendered = try await reader.next() { try await body(rendered) }
         } catch {
-            for job in running { _ = try? await job.value }
+            await reader.stop()
             folder.close()
             throw error
         }
         folder.close()
-    }
-}
-
-/// An open folder read in batches by several thread-pool jobs at once: each takes its names under
-/// the lock (`readdir` is not for concurrent use on one `DIR`), then stats them on its own.
-private final class FolderHandle: @unchecked Sendable {
-    /// Guards `pointer`, which is touched only while it is held. A plain mutex: Synchronization's
-    /// `Mutex` is a priority-inheritance futex on Linux, whose contended path goes through the
-    /// kernel's rt_mutex (1.7% of a listing's CPU in a profile).
-    private let lock = NIOLock()
-    private var pointer: OpaquePointer?
-    /// Set once `readdir` has reported the end.
-    private let atEnd = Atomic<Bool>(false)
-    private let descriptor: Int32
-
-    init(pointer: OpaquePointer) {
-        self.pointer = pointer
-        self.descriptor = dirfd(pointer)
-    }
-
-    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
-
-    /// Up to `count` entries with their attributes, or `nil` once the folder is read through.
-    func read(upTo count: Int) throws -> [(name: String, item: StoredItem)]? {
-        // Under the lock only the raw names are copied, each ending in NUL; the rest runs beside other reads.
-        var raw: [UInt8] = []
-        let taken: Int = try self.lock.withLock {
-            guard let pointer = self.pointer else { return 0 }
-            raw.reserveCapacity(count * 32)
-            var taken = 0
-            while taken < count {
-                errno = 0
-                guard let entry = readdir(pointer) else {
-                    if errno != 0 { throw POSIXFailure(errno: errno, operation: "read a folder") }
-                    self.atEnd.store(true, ordering: .releasing)
-                    break
-                }
-                // Read in place: an entry is only as long as its name, so copying the 256-byte
-                // `d_name` field can run past the end of the folder buffer.
-                let name = (UnsafeRawPointer(entry) + Self.nameOffset).assumingMemoryBound(to: UInt8.self)
-                raw.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name) + 1))
-                taken += 1
-            }
-            return taken
-        }
-        guard taken > 0 else { return nil }
-        var batch: [(name: String, item: StoredItem)] = []
-        batch.reserveCapacity(taken)
-        raw.withUnsafeBufferPointer { bytes in
-            var start = 0
-            while start < bytes.count {
-                let end = bytes[start...].firstIndex(of: 0)!
-                defer { start = end + 1 }
-                let cName = UnsafeRawPointer(bytes.baseAddress! + start).assumingMemoryBound(to: CChar.self)
-                // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
-                guard let name = String(validatingCString: cName), name != ".", name != "..", (try? StorePath.validateName(name)) != nil
-                else { continue }
-                var info = stat()
-                guard fstatat(self.descriptor, cName, &info, 0) == 0 else { continue }
-                batch.append((name, StoredItem(info)))
-            }
-        }
-        return batch
-    }
-
-    /// True once every entry has been taken by a read.
-    var isReadThrough: Bool { self.atEnd.load(ordering: .acquiring) }
-
-    /// Closes the folder; called once every read has returned.
-    func close() {
-        self.lock.withLock {
-            if let pointer = self.pointer { closedir(pointer) }
-            self.pointer = nil
-        }
     }
 }
