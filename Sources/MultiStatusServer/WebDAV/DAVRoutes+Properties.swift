@@ -55,7 +55,7 @@ extension DAVRoutes {
             var text = ""
             for (name, member) in members {
                 let locks = held.isEmpty ? [] : held.filter { lock in (try? path.appending(name)).map(lock.covers) ?? false }
-                let dead = membersDead[name] ?? []
+                let dead = membersDead.isEmpty ? [] : membersDead[name] ?? []
                 if let direct, dead.isEmpty, locks.isEmpty {
                     direct.write(name: name, item: member, escapedFolderHref: escapedFolderHref, cache: &cache, into: &bytes)
                     continue

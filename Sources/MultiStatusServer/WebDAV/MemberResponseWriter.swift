@@ -80,12 +80,13 @@ struct MemberResponseWriter: Sendable {
         let bound = self.fixedBytes + escapedFolderHref.utf8.count + 12 * name.utf8.count + StoredItem.etagCapacity + cache.mediaType.utf8.count
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
             var out = ByteWriter(buffer: buffer)
-            self.write(name: name, item: item, escapedFolderHref: escapedFolderHref, cache: cache, into: &out)
+            self.write(name: name, item: item, escapedFolderHref: escapedFolderHref, cache: &cache, into: &out)
             return out.count
         }
     }
 
-    private func write(name: String, item: StoredItem, escapedFolderHref: String, cache: Cache, into out: inout ByteWriter) {
+    // `cache` is inout only so that it is not copied (each copy retains every text in it).
+    private func write(name: String, item: StoredItem, escapedFolderHref: String, cache: inout Cache, into out: inout ByteWriter) {
         out.append("<D:response><D:href>")
         out.append(escapedFolderHref)
         Self.appendEscaped(PercentEncoding.encodePath(name), quotes: true, into: &out)
@@ -102,7 +103,7 @@ struct MemberResponseWriter: Sendable {
                 out.append("<D:propstat><D:prop>")
                 opened = true
             }
-            self.appendValue(of: property, name: name, item: item, cache: cache, into: &out)
+            self.appendValue(of: property, name: name, item: item, cache: &cache, into: &out)
         }
         if opened { out.append(Self.okStatus) }
         if anyMissing {
@@ -148,7 +149,7 @@ struct MemberResponseWriter: Sendable {
         cache.modified = cache.modifiedTexts.text(of: item.modified, HTTPDate.format)
     }
 
-    private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: Cache, into out: inout ByteWriter) {
+    private func appendValue(of property: LiveProperty, name: String, item: StoredItem, cache: inout Cache, into out: inout ByteWriter) {
         switch property {
         case .creationDate:
             out.append("<D:creationdate>")
