@@ -14,8 +14,9 @@ import Synchronization
 /// One worker per pool thread takes the next batch of names, stats and renders it, and goes on
 /// to the next batch itself, so a listing wakes each pool thread once, not once per batch. The
 /// reader waiting in ``next()`` is woken only when the batch it needs is ready. At most
-/// `maxBuffered` rendered batches wait for the reader; workers stop beyond that and are started
-/// again as the reader catches up, so memory stays flat however large the folder.
+/// `maxBuffered` (two per pool thread, and two) rendered batches wait for the reader; workers
+/// stop beyond that and are started again as the reader catches up, so memory stays flat however
+/// large the folder.
 final class ParallelFolderReader<Rendered: Sendable>: Sendable {
     private struct State {
         /// Rendered batches not yet handed over, by the order they were taken.
@@ -58,10 +59,11 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
         self.render = render
         self.pool = pool
         self.workers = max(1, pool.numberOfThreads)
-        self.maxBuffered = self.workers + 1
+        self.maxBuffered = 2 * self.workers + 2
+        // One worker from here; it starts the others (see `work`).
         let start = self.state.withLockedValue { state in
             state.next = next
-            return self.workersToStart(&state)
+            return self.workersToStart(&state, atMost: 1)
         }
         self.start(start)
     }
@@ -111,9 +113,9 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
     }
 
     /// How many workers to start now, counted as running.
-    private func workersToStart(_ state: inout State) -> Int {
+    private func workersToStart(_ state: inout State, atMost limit: Int = .max) -> Int {
         guard !state.stopped, state.failure == nil, !self.folder.isReadThrough else { return 0 }
-        let count = max(0, min(self.workers - state.running, self.maxBuffered - state.ready.count - state.running))
+        let count = max(0, min(limit, self.workers - state.running, self.maxBuffered - state.ready.count - state.running))
         state.running += count
         return count
     }
@@ -128,6 +130,10 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
     /// or the reading stops.
     private func work(active: Bool) {
         var failure: (any Error)? = active ? nil : NIOThreadPoolError.ThreadPoolInactive()
+        // The other workers are started from here, not with the first: two wake-ups sent back to
+        // back from the event loop often woke one thread only, and a thread woken while the client
+        // was still on the other core was placed on the event loop's core, both listing on one core.
+        if active { self.start(self.state.withLockedValue { state in self.workersToStart(&state) }) }
         while failure == nil {
             let goOn = self.state.withLockedValue { state in !state.stopped && state.failure == nil && state.ready.count < self.maxBuffered }
             guard goOn else { break }
