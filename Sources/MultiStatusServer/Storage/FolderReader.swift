@@ -69,7 +69,9 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
     }
 
     /// The next rendered batch, or `nil` once the folder is read through.
-    func next() async throws -> Rendered? {
+    /// - Parameter budget: batches the caller may still read itself instead of waiting for a
+    ///   worker; counted down.
+    func next(helping budget: inout Int) async throws -> Rendered? {
         let (step, start): (Step, Int) = self.state.withLockedValue { state in
             if let failure = state.failure { return (.failure(failure), 0) }
             if let rendered = state.ready.removeValue(forKey: state.next) {
@@ -83,6 +85,19 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
         case .value(let rendered): return rendered
         case .failure(let error): throw error
         case .wait: break
+        }
+        // Rather than sleep while the batch it needs is being read, the caller reads one itself:
+        // waking a thread costs more than a batch when the other core is busy or asleep.
+        while budget > 0, let (index, batch) = try self.folder.read(upTo: self.batchSize) {
+            budget -= 1
+            let rendered = self.render(batch)
+            let taken: Rendered? = self.state.withLockedValue { state in
+                state.ready[index] = rendered
+                guard let rendered = state.ready.removeValue(forKey: state.next) else { return nil }
+                state.next += 1
+                return rendered
+            }
+            if let taken { return taken }
         }
         return try await withCheckedThrowingContinuation { continuation in
             let resume: Result<Rendered?, any Error>? = self.state.withLockedValue { state in

@@ -158,6 +158,8 @@ extension LocalFileStore {
 
     /// Entries a listing reads on the caller's thread before it turns to the thread pool.
     static var entriesReadInline: Int { 32 }
+    /// Batches the caller reads beside the pool's workers rather than wait for them.
+    static var batchesReadByCaller: Int { 4 }
 
     public func forEachEntries<Rendered: Sendable>(
         in path: StorePath,
@@ -176,10 +178,12 @@ extension LocalFileStore {
             throw error
         }
         guard !folder.isReadThrough else { return folder.close() }
-        // Then every thread of the pool reads, stats and renders batches at once.
+        // Then every thread of the pool reads, stats and renders batches at once, and the caller
+        // too, for a few batches: that bounds how long one listing holds an event loop.
         let reader = ParallelFolderReader(folder: folder, batchSize: batchSize, next: 1, pool: self.threadPool, render: render)
+        var budget = Self.batchesReadByCaller
         do {
-            while let rendered = try await reader.next() { try await body(rendered) }
+            while let rendered = try await reader.next(helping: &budget) { try await body(rendered) }
         } catch {
             await reader.stop()
             folder.close()
