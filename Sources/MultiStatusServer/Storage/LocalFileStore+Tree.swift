@@ -48,7 +48,7 @@ extension LocalFileStore {
                 if existing?.isDirectory == true { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
                 let replacedSize: Int?
                 do {
-                    replacedSize = try Self.moveIntoPlace(staged, to: destination, name: path)
+                    replacedSize = try Self.moveIntoPlace(staged, to: destination, name: path, existed: existing != nil)
                 } catch let failure as POSIXFailure where failure.errno == ENOENT || failure.errno == ENOTDIR {
                     throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
                 }

@@ -162,7 +162,7 @@ public final class LocalFileStore: FileStore {
         }
         if exists && !overwrite { throw Self.exists(path) }
         if overwrite {
-            if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, name: path) {
+            if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, name: path, existed: exists) {
                 self.removeReplaced(staged.path, size: replacedSize)
                 return (.replaced, replacedSize)
             }
@@ -256,8 +256,15 @@ public final class LocalFileStore: FileStore {
     /// (``removeReplaced(_:size:)``). A `rename` over it would free the old file's blocks inside the call
     /// (on ext4 after starting to write the new data back), most of a small PUT's time. Where the
     /// system cannot swap, or nothing is there, it is a plain `rename`, returning `nil`.
+    /// - Parameter existed: whether a check just before found something at `destination`; when
+    ///   not, a new name is tried first (one call instead of a failed swap and a rename).
     /// - Throws: 409 when `destination` is a folder; the `rename` error otherwise.
-    static func moveIntoPlace(_ staged: String, to destination: String, name: StorePath) throws -> Int? {
+    static func moveIntoPlace(_ staged: String, to destination: String, name: StorePath, existed: Bool) throws -> Int? {
+        if !existed, let renameat2 = Self.renameat2 {
+            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 1 /* RENAME_NOREPLACE */) == 0 { return nil }
+            // Something took the name since the check: swap it out as below. Other failures (a
+            // file system without the flag) also go on to the steps below.
+        }
         if let renameat2 = Self.renameat2, renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
             var old = stat()
             if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) != S_IFDIR { return Int(old.st_size) }
