@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// One worker per pool thread takes the next batch of names, stats and renders it, and goes on
 /// to the next batch itself, so a listing wakes each pool thread once, not once per batch. The
-/// reader waiting in ``next()`` is woken only when the batch it needs is ready. At most
+/// reader reads a few batches itself rather than wait (``next(helping:)``), and is woken only when
+/// the batch it needs is ready. At most
 /// `maxBuffered` (two per pool thread, and two) rendered batches wait for the reader; workers
 /// stop beyond that and are started again as the reader catches up, so memory stays flat however
 /// large the folder.
@@ -31,12 +32,6 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
 
         /// True once every batch has been handed over (or the reading failed or was stopped).
         var isFinished: Bool { self.running == 0 && self.ready.isEmpty }
-    }
-
-    private enum Step {
-        case value(Rendered?)
-        case failure(any Error)
-        case wait
     }
 
     private let folder: FolderHandle
@@ -72,46 +67,38 @@ final class ParallelFolderReader<Rendered: Sendable>: Sendable {
     /// - Parameter budget: batches the caller may still read itself instead of waiting for a
     ///   worker; counted down.
     func next(helping budget: inout Int) async throws -> Rendered? {
-        let (step, start): (Step, Int) = self.state.withLockedValue { state in
-            if let failure = state.failure { return (.failure(failure), 0) }
-            if let rendered = state.ready.removeValue(forKey: state.next) {
-                state.next += 1
-                return (.value(rendered), self.workersToStart(&state))
-            }
-            return (state.isFinished && self.folder.isReadThrough ? .value(nil) : .wait, self.workersToStart(&state))
-        }
+        let (taken, start) = self.state.withLockedValue { state in (self.takeNext(&state), self.workersToStart(&state)) }
         self.start(start)
-        switch step {
-        case .value(let rendered): return rendered
-        case .failure(let error): throw error
-        case .wait: break
-        }
+        if let taken { return try taken.get() }
         // Rather than sleep while the batch it needs is being read, the caller reads one itself:
         // waking a thread costs more than a batch when the other core is busy or asleep.
         while budget > 0, let (index, batch) = try self.folder.read(upTo: self.batchSize) {
             budget -= 1
             let rendered = self.render(batch)
-            let taken: Rendered? = self.state.withLockedValue { state in
+            let taken = self.state.withLockedValue { state in
                 state.ready[index] = rendered
-                guard let rendered = state.ready.removeValue(forKey: state.next) else { return nil }
-                state.next += 1
-                return rendered
+                return self.takeNext(&state)
             }
-            if let taken { return taken }
+            if let taken { return try taken.get() }
         }
         return try await withCheckedThrowingContinuation { continuation in
-            let resume: Result<Rendered?, any Error>? = self.state.withLockedValue { state in
-                if let failure = state.failure { return .failure(failure) }
-                if let rendered = state.ready.removeValue(forKey: state.next) {
-                    state.next += 1
-                    return .success(rendered)
-                }
-                if state.isFinished && self.folder.isReadThrough { return .success(nil) }
-                state.waiter = continuation
-                return nil
+            let taken = self.state.withLockedValue { state in
+                let taken = self.takeNext(&state)
+                if taken == nil { state.waiter = continuation }
+                return taken
             }
-            if let resume { continuation.resume(with: resume) }
+            if let taken { continuation.resume(with: taken) }
         }
+    }
+
+    /// What the reader gets now: a failure, the next batch, or the end (`nil`); `nil` when it must wait.
+    private func takeNext(_ state: inout State) -> Result<Rendered?, any Error>? {
+        if let failure = state.failure { return .failure(failure) }
+        if let rendered = state.ready.removeValue(forKey: state.next) {
+            state.next += 1
+            return .success(rendered)
+        }
+        return state.isFinished && self.folder.isReadThrough ? .success(nil) : nil
     }
 
     /// Stops the workers and returns once none is running: the folder may then be closed.
@@ -251,8 +238,7 @@ final class FolderHandle: @unchecked Sendable {
                 defer { start = end + 1 }
                 let cName = UnsafeRawPointer(bytes.baseAddress! + start).assumingMemoryBound(to: CChar.self)
                 // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
-                guard let name = String(validatingCString: cName), name != ".", name != "..", (try? StorePath.validateName(name)) != nil
-                else { continue }
+                guard let name = String(validatingCString: cName), (try? StorePath.validateName(name)) != nil else { continue }
                 var info = stat()
                 guard fstatat(self.descriptor, cName, &info, 0) == 0 else { continue }
                 batch.append((name, StoredItem(info)))

@@ -260,17 +260,17 @@ public final class LocalFileStore: FileStore {
     ///   not, a new name is tried first (one call instead of a failed swap and a rename).
     /// - Throws: 409 when `destination` is a folder; the `rename` error otherwise.
     static func moveIntoPlace(_ staged: String, to destination: String, name: StorePath, existed: Bool) throws -> Int? {
-        if !existed, let renameat2 = Self.renameat2 {
-            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 1 /* RENAME_NOREPLACE */) == 0 { return nil }
-            // Something took the name since the check: swap it out as below. Other failures (a
-            // file system without the flag) also go on to the steps below.
-        }
-        if let renameat2 = Self.renameat2, renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
-            var old = stat()
-            if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) != S_IFDIR { return Int(old.st_size) }
-            // A folder took the name since it was checked: put it back.
-            _ = renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2)
-            throw ProblemDetails(status: .conflict, detail: "\"\(name)\" is a folder")
+        if let renameat2 = Self.renameat2 {
+            // When something took the name since the check, or the file system lacks the flag,
+            // the swap below follows.
+            if !existed && renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 1 /* RENAME_NOREPLACE */) == 0 { return nil }
+            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
+                var old = stat()
+                if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) != S_IFDIR { return Int(old.st_size) }
+                // A folder took the name since it was checked: put it back.
+                _ = renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2)
+                throw ProblemDetails(status: .conflict, detail: "\"\(name)\" is a folder")
+            }
         }
         guard rename(staged, destination) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
         return nil
