@@ -19,6 +19,8 @@ public enum PercentEncoding {
 
     /// Decodes `%XX` sequences; `nil` when a sequence is malformed or the result is not UTF-8.
     public static func decode(_ string: String) -> String? {
+        // Most names have nothing to decode, and a String is already valid UTF-8.
+        guard string.utf8.contains(UInt8(ascii: "%")) else { return string }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(string.utf8.count)
         var iterator = string.utf8.makeIterator()
