@@ -51,6 +51,33 @@ import Testing
         }
     }
 
+    /// Two processes may share a data folder: one starting sweeps only staged files no running
+    /// process owns, never another's upload in flight.
+    @Test func aStartingProcessLeavesAnotherProcesssUploadInFlightAlone() async throws {
+        try await withTemporaryDirectory { dataDir in
+            let (first, base) = try await self.startServer(dataDir: dataDir)
+            defer { first.terminate(); first.waitUntilExit() }
+            let port = try #require(URLComponents(string: base)?.port)
+            let content = randomBytes(4 << 20)
+            let body = MultipartBody([.init(filename: "slow.bin", content: content)])
+            let connection = try RawConnection(port: port)
+            let head = "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\n\r\n"
+            try await connection.send(Array(head.utf8) + body.bytes.prefix(1 << 20))
+            let staging = dataDir + "/tmp/uploads"
+            #expect(try await eventually(timeout: .seconds(20)) { !filesOnDisk(staging).isEmpty }, "the upload is being staged")
+            let inFlight = filesOnDisk(staging)
+
+            let (second, _) = try await self.startServer(dataDir: dataDir)
+            defer { second.terminate(); second.waitUntilExit() }
+            #expect(inFlight.isSubset(of: filesOnDisk(staging)), "the second process removed the first one's staged file")
+
+            try await connection.send(Array(body.bytes.dropFirst(1 << 20)))
+            let answer = try await connection.receive(until: "\"summary\"")
+            #expect(answer.hasPrefix("HTTP/1.1 207 Multi-Status\r\n"))
+            #expect(FileManager.default.contents(atPath: dataDir + "/files/slow.bin") == Data(content))
+        }
+    }
+
     @Test func fiftyConcurrentRequestsOfTwentyFilesEach() async throws {
         try await withServer { client, configuration in
             let base = "http://127.0.0.1:\(client.port!)"

@@ -149,9 +149,13 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test(arguments: ["?dir=../..", "?dir=/etc", "?dir=a/../../x", "?dir=%2e%2e", "?overwrite=yes"])
     func hostileQueryIs400AndWritesNothing(query: String) async throws {
         try await withServer { client, configuration in
+            // What the server wrote at start (its database, its staging lock) stays; nothing is added.
+            let written = { filesOnDisk(configuration.dataDirectory).filter { !$0.hasPrefix("multistatus.sqlite") } }
+            let before = written()
             let result = try await upload(client, MultipartBody([.init(filename: "x.txt", content: file("x"))]), query: query)
             #expect(result.status == .badRequest)
-            #expect(filesOnDisk(configuration.dataDirectory).filter { !$0.hasPrefix("multistatus.sqlite") }.isEmpty)
+            #expect(written() == before)
+            #expect(filesOnDisk(configuration.dataDirectory + "/files").isEmpty)
         }
     }
 

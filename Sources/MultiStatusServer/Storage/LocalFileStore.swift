@@ -37,21 +37,78 @@ public final class LocalFileStore: FileStore {
     private let stagedPrefix = String(UInt64.random(in: .min ... .max), radix: 16)
     private let stagedCount = Atomic<UInt64>(0)
 
-    /// Opens the store under `dataDirectory`, creating its folders and sweeping leftover staged files.
+    /// Holds this store's lock in `tmp/owners`, which marks its staged files as in use.
+    private let ownerDescriptor: Int32
+    private let ownerPath: String
+
+    /// Opens the store under `dataDirectory`, creating its folders and sweeping staged files that
+    /// no running process owns.
+    ///
+    /// Several processes may share one data folder: each names its staged files with a prefix of
+    /// its own and holds an exclusive `flock` on `tmp/owners/<prefix>` while it runs (the kernel
+    /// releases it when the process dies). The sweep removes only the files of prefixes whose
+    /// lock it can take, so a process starting never removes another's uploads in flight.
     public init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger) throws {
         self.root = dataDirectory + "/files"
         self.staging = dataDirectory + "/tmp/uploads"
         self.durability = durability
         self.quotaBytes = quotaBytes
         let manager = FileManager.default
+        let owners = dataDirectory + "/tmp/owners"
         try manager.createDirectory(atPath: self.root, withIntermediateDirectories: true)
-        if manager.fileExists(atPath: self.staging) {
-            let leftovers = (try? manager.contentsOfDirectory(atPath: self.staging)) ?? []
-            for name in leftovers { try? manager.removeItem(atPath: self.staging + "/" + name) }
-            if !leftovers.isEmpty { logger.notice("swept unfinished uploads", metadata: ["count": "\(leftovers.count)"]) }
-        }
         try manager.createDirectory(atPath: self.staging, withIntermediateDirectories: true)
+        try manager.createDirectory(atPath: owners, withIntermediateDirectories: true)
+        // Owned before the sweep and before any staged file: another process sweeping sees it held.
+        self.ownerPath = owners + "/" + self.stagedPrefix
+        self.ownerDescriptor = open(self.ownerPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard self.ownerDescriptor >= 0, flock(self.ownerDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            throw POSIXFailure(errno: errno, operation: "lock this process's staging name")
+        }
+        let swept = Self.sweepUnowned(staging: self.staging, owners: owners, keeping: self.stagedPrefix)
+        if swept > 0 { logger.notice("swept unfinished uploads", metadata: ["count": "\(swept)"]) }
         self.usedBytes = Mutex(Self.bytesUsed(under: self.root))
+    }
+
+    deinit {
+        unlink(self.ownerPath)
+        close(self.ownerDescriptor)
+    }
+
+    /// Removes the staged files, and the owner files, of prefixes no running process holds.
+    /// - Returns: how many staged files were removed.
+    private static func sweepUnowned(staging: String, owners: String, keeping own: String) -> Int {
+        let manager = FileManager.default
+        // nil: not checked yet; an open descriptor holding a dead owner's lock until the end, or -1.
+        var dead: [Substring: Int32] = [:]
+        var live: Set<Substring> = [Substring(own)]
+        /// Whether `prefix` belongs to no running process. Asked only after one of its files was
+        /// seen: a process locks its owner file before it stages anything.
+        func isUnowned(_ prefix: Substring) -> Bool {
+            if live.contains(prefix) { return false }
+            if dead[prefix] != nil { return true }
+            let descriptor = open(owners + "/" + prefix, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                dead[prefix] = -1
+                return true
+            }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                close(descriptor)
+                live.insert(prefix)
+                return false
+            }
+            dead[prefix] = descriptor
+            return true
+        }
+        var swept = 0
+        for name in (try? manager.contentsOfDirectory(atPath: staging)) ?? [] {
+            let prefix = name.prefix { $0 != "-" }
+            if isUnowned(prefix) && (try? manager.removeItem(atPath: staging + "/" + name)) != nil { swept += 1 }
+        }
+        for name in (try? manager.contentsOfDirectory(atPath: owners)) ?? [] where isUnowned(Substring(name)) {
+            unlink(owners + "/" + name)
+        }
+        for descriptor in dead.values where descriptor >= 0 { close(descriptor) }
+        return swept
     }
 
     static func bytesUsed(under root: String) -> Int {
