@@ -1,9 +1,7 @@
 import Foundation
 import MultiStatus
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -168,16 +166,13 @@ extension LocalFileStore {
         _ body: (Rendered) async throws -> Void
     ) async throws {
         let folder = try FolderHandle(path: self.fileSystemPath(of: path))
-        do {
-            // The first few entries on the caller's thread, a few microseconds each: a small folder,
-            // as most are, is answered without a hand-off to the pool and back.
-            guard let first = try folder.read(upTo: min(batchSize, Self.entriesReadInline)) else { return folder.close() }
-            try await body(render(first.entries))
-        } catch {
-            folder.close()
-            throw error
-        }
-        guard !folder.isReadThrough else { return folder.close() }
+        // Closed on every way out, after the workers have stopped (the reader's `stop` below).
+        defer { folder.close() }
+        // The first few entries on the caller's thread, a few microseconds each: a small folder,
+        // as most are, is answered without a hand-off to the pool and back.
+        guard let first = try folder.read(upTo: min(batchSize, Self.entriesReadInline)) else { return }
+        try await body(render(first.entries))
+        guard !folder.isReadThrough else { return }
         // Then every thread of the pool reads, stats and renders batches at once, and the caller
         // too, for a few batches: that bounds how long one listing holds an event loop.
         let reader = ParallelFolderReader(folder: folder, batchSize: batchSize, next: 1, pool: self.threadPool, render: render)
@@ -186,9 +181,7 @@ extension LocalFileStore {
             while let rendered = try await reader.next(helping: &budget) { try await body(rendered) }
         } catch {
             await reader.stop()
-            folder.close()
             throw error
         }
-        folder.close()
     }
 }

@@ -333,7 +333,7 @@ public final class LocalFileStore: FileStore {
         return nil
     }
 
-    /// Removes a replaced file of `size` bytes that ``moveIntoPlace(_:to:name:)`` left at a staged
+    /// Removes a replaced file of `size` bytes that ``moveIntoPlace(_:to:name:existed:)`` left at a staged
     /// name, without waiting: the answer does not depend on it, and a crash leaves it to the sweep at start.
     ///
     /// Called on an event loop, a small file is unlinked by that loop once the current work (the
