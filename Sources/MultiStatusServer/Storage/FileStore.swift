@@ -58,8 +58,8 @@ public protocol FileStore: Sendable {
     func setModified(_ date: Date, of path: StorePath) async throws
     /// Reads the folder at `path` in batches of at most `batchSize` entries with their attributes,
     /// so that memory stays flat for any folder size. Each batch is turned into `Rendered` (the
-    /// bytes of a listing, say) by `render` on a file-system thread as soon as it is read, several
-    /// batches at once, and handed to `body` in turn.
+    /// bytes of a listing, say) by `render` as soon as it is read, on a file-system thread or the
+    /// caller's, several batches at once, and handed to `body` in folder order.
     func forEachEntries<Rendered: Sendable>(
         in path: StorePath,
         batchSize: Int,
