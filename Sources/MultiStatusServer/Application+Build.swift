@@ -2,14 +2,14 @@ import AsyncHTTPClient
 import Foundation
 public import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 public import Logging
 import MultiStatus
 import MultiStatusHummingbird
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
-
-/// The request context of every route.
-public typealias AppRequestContext = BasicRequestContext
+import UnixSignals
 
 /// Builds the MultiStatus server: opens the data folder and the database, wires every feature.
 ///
@@ -26,6 +26,13 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    try configuration.validate()
+    if configuration.accounts != nil && configuration.tls == nil && !configuration.listensOnLoopbackOnly {
+        logger.warning(
+            "passwords and tokens will cross the network unencrypted: give --tls-cert and --tls-key, or put a TLS proxy in front",
+            metadata: ["host": "\(configuration.host)"])
+    }
+    let tls = try configuration.tls.map(TLSConfiguration.server)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
     let store = try LocalFileStore(
@@ -34,6 +41,7 @@ public func buildApplication(
         quotaBytes: configuration.limits.storeQuotaBytes,
         logger: logger
     )
+    try configuration.accounts?.prepareRoots { root in try LocalFileStore.makeFolders(store.fileSystemPath(of: root), under: store.root) }
 
     // A probe answers for the upstream as it is now: a refused connection is "down" at once, not retried
     // until the timeout, and a redirect is an answer in itself.
@@ -57,10 +65,18 @@ public func buildApplication(
     )
 
     let router = Router(context: AppRequestContext.self)
+    // Outermost: a preflight is answered before credentials are asked for, and every error is a response by then.
+    if !configuration.corsOrigins.isEmpty {
+        router.add(middleware: CORSPolicy(origins: configuration.corsOrigins, methods: DAVRoutes<AppRequestContext>.methods + [.post, .patch]))
+    }
     router.add(middleware: ProblemMiddleware())
+    if let accounts = configuration.accounts {
+        router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: LoginThrottle(), trustedProxies: Set(configuration.trustedProxies)))
+        router.add(middleware: AccessPolicyMiddleware(acceptsTokens: accounts.acceptsTokens, publicHealth: configuration.publicHealth))
+    }
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
     router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "upload"]))
-    HealthRoutes<AppRequestContext>(board: board).register(on: router)
+    HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     FileRoutes<AppRequestContext>(store: store).register(on: router)
     let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
@@ -86,20 +102,59 @@ public func buildApplication(
     }
 
     let maxBodyBytes = configuration.limits.bytesPerRequest
+    // Without credentials a request is refused before its body: no 100 Continue invites it.
+    let requiresAuthorization = configuration.accounts != nil
+    let channel = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes, requiresAuthorization: requiresAuthorization)])
     var app = Application(
         router: router,
         server: HTTPServerBuilder { responder in
-            EventLoopAffineChannel(
-                base: HTTP1Channel(
-                    responder: responder,
-                    configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])))
+            guard let tls else { return EventLoopAffineChannel(base: HTTP1Channel(responder: responder, configuration: channel)) }
+            // HTTPS: HTTP/2 when the client offers it in ALPN, HTTP/1.1 otherwise.
+            return EventLoopAffineChannel(
+                base: try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: channel), responder: responder))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MultiStatus"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
     app.addServices(DatabaseService(database: database), HTTPClientService(client: probeClient))
+    if let accounts = configuration.accounts { app.addServices(AccountReloadService(accounts: accounts)) }
     return app
+}
+
+/// Reads the account and token files again on SIGHUP.
+struct AccountReloadService: Service {
+    let accounts: AccountDirectory
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            self.accounts.reload()
+        }
+    }
+}
+
+extension TLSConfiguration {
+    /// A server configuration from PEM files, TLS 1.2 or later.
+    /// - Throws: a ``ConfigurationError`` naming the file that cannot be used.
+    static func server(_ files: TLSFiles) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
+        } catch {
+            throw ConfigurationError("--tls-cert \(files.certificatePath) is not a readable PEM certificate: \(error)")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
+        } catch {
+            throw ConfigurationError("--tls-key \(files.keyPath) is not a readable PEM private key: \(error)")
+        }
+        guard !chain.isEmpty else { throw ConfigurationError("--tls-cert \(files.certificatePath) holds no certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
 }
 
 /// Closes the database when the server shuts down.

@@ -65,6 +65,34 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error. [env: MULTISTATUS_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(help: "Accounts, one a line: name:BCRYPT-HASH:read|write[:ROOT], as htpasswd -nbB writes the first two. [env: MULTISTATUS_AUTH_FILE]")
+    var authFile: String?
+
+    @Option(help: "Bearer tokens, one a line: name:SHA256-OF-TOKEN:read|write[:ROOT]; `multistatus token create` adds one. [env: MULTISTATUS_TOKEN_FILE]")
+    var tokenFile: String?
+
+    @Flag(help: "Serve callers without accounts on an address other than loopback. [env: MULTISTATUS_ALLOW_ANONYMOUS]")
+    var allowAnonymous = false
+
+    @Flag(help: "Answer /check-statuses and /health without credentials too (each source's status only). [env: MULTISTATUS_PUBLIC_HEALTH]")
+    var publicHealth = false
+
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: "A reverse proxy's address whose X-Forwarded-For names the client; repeatable. [env: MULTISTATUS_TRUSTED_PROXY, comma-separated]")
+    var trustedProxies: [String] = []
+
+    @Option(
+        name: .customLong("cors-origin"),
+        help: "An origin whose pages may call the server (https://app.example); repeatable. [env: MULTISTATUS_CORS_ORIGIN, comma-separated]")
+    var corsOrigins: [String] = []
+
+    @Option(help: "PEM certificate chain: serve HTTPS, HTTP/2 and HTTP/1.1, with --tls-key. [env: MULTISTATUS_TLS_CERT]")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert. [env: MULTISTATUS_TLS_KEY]")
+    var tlsKey: String?
+
     func run() async throws {
         let environment = Environment(ProcessInfo.processInfo.environment)
         var limits = Limits()
@@ -92,6 +120,21 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let dataDir = environment.string(self.dataDir, "DATA_DIR") ?? "./data"
+
+        var logger = Logger(label: "multistatus")
+        let levelText = environment.string(self.logLevel, "LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown log level \(levelText)") }
+        logger.logLevel = level
+
+        let authFile = environment.string(self.authFile, "AUTH_FILE")
+        let tokenFile = environment.string(self.tokenFile, "TOKEN_FILE")
+        let accounts = authFile == nil && tokenFile == nil ? nil : try AccountDirectory(accountFile: authFile, tokenFile: tokenFile, logger: logger)
+        let tls: TLSFiles?
+        switch (environment.string(self.tlsCert, "TLS_CERT"), environment.string(self.tlsKey, "TLS_KEY")) {
+        case (nil, nil): tls = nil
+        case (let certificate?, let key?): tls = TLSFiles(certificatePath: certificate, keyPath: key)
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
         let configuration = ServerConfiguration(
             host: environment.string(self.host, "HOST") ?? "127.0.0.1",
             port: try environment.int(self.port, "PORT", range: 0...65535) ?? 8080,
@@ -99,18 +142,20 @@ struct Serve: AsyncParsableCommand {
             databaseURL: environment.string(self.database, "DATABASE"),
             limits: limits,
             checks: checks,
-            durability: durability
+            durability: durability,
+            accounts: accounts,
+            allowAnonymous: try environment.bool(self.allowAnonymous, "ALLOW_ANONYMOUS"),
+            publicHealth: try environment.bool(self.publicHealth, "PUBLIC_HEALTH"),
+            trustedProxies: self.trustedProxies.isEmpty ? environment.list("TRUSTED_PROXY") : self.trustedProxies,
+            corsOrigins: self.corsOrigins.isEmpty ? environment.list("CORS_ORIGIN") : self.corsOrigins,
+            tls: tls
         )
 
-        var logger = Logger(label: "multistatus")
-        let levelText = environment.string(self.logLevel, "LOG_LEVEL") ?? "info"
-        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown log level \(levelText)") }
-        logger.logLevel = level
-
         let host = configuration.host
+        let scheme = tls == nil ? "http" : "https"
         let app = try await buildApplication(configuration, logger: logger) { port in
             // One line on stdout, written unbuffered so that scripts waiting for it see it at once.
-            FileHandle.standardOutput.write(Data("MultiStatus listening on http://\(host):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("MultiStatus listening on \(scheme)://\(host):\(port)\n".utf8))
         }
         try await withTaskExecutorPreference(WakingEventLoopExecutor()) { try await app.runService() }
     }
@@ -137,6 +182,17 @@ private struct Environment {
         }
         guard range.contains(value) else { throw ValidationError("\(name.lowercased()) must be in \(range.lowerBound)...\(range.upperBound)") }
         return value
+    }
+
+    /// A flag, or `MULTISTATUS_<NAME>` set to true/1/yes.
+    func bool(_ flag: Bool, _ name: String) throws -> Bool {
+        if flag { return true }
+        guard let text = self.string(nil, name)?.lowercased() else { return false }
+        switch text {
+        case "1", "true", "yes": return true
+        case "0", "false", "no": return false
+        default: throw ValidationError("MULTISTATUS_\(name)=\(text) is not true or false")
+        }
     }
 
     func list(_ name: String) -> [String] {

@@ -16,6 +16,18 @@ public struct ServerConfiguration: Sendable {
     public var checks: [StatusCheckTarget]
     /// Whether uploads are synced to disk before they are reported stored.
     public var durability: LocalFileStore.Durability
+    /// The accounts and tokens (`--auth-file`, `--token-file`); `nil` lets every caller in.
+    public var accounts: AccountDirectory?
+    /// `--allow-anonymous`: serve callers without accounts on an address other than loopback.
+    public var allowAnonymous: Bool
+    /// `--public-health`: `/check-statuses` and `/health` answer callers without an account too (statuses only).
+    public var publicHealth: Bool
+    /// `--trusted-proxy`: peers whose `X-Forwarded-For` names the client, for the login throttle and the log.
+    public var trustedProxies: [String]
+    /// `--cors-origin`: origins whose pages may call the server from a browser.
+    public var corsOrigins: [String]
+    /// `--tls-cert` and `--tls-key`: serve HTTPS (HTTP/1.1 and HTTP/2) instead of HTTP.
+    public var tls: TLSFiles?
 
     /// Creates a configuration; every argument has the documented default.
     public init(
@@ -25,7 +37,13 @@ public struct ServerConfiguration: Sendable {
         databaseURL: String? = nil,
         limits: Limits = Limits(),
         checks: [StatusCheckTarget] = [],
-        durability: LocalFileStore.Durability = .fsync
+        durability: LocalFileStore.Durability = .fsync,
+        accounts: AccountDirectory? = nil,
+        allowAnonymous: Bool = false,
+        publicHealth: Bool = false,
+        trustedProxies: [String] = [],
+        corsOrigins: [String] = [],
+        tls: TLSFiles? = nil
     ) {
         self.host = host
         self.port = port
@@ -34,11 +52,49 @@ public struct ServerConfiguration: Sendable {
         self.limits = limits
         self.checks = checks
         self.durability = durability
+        self.accounts = accounts
+        self.allowAnonymous = allowAnonymous
+        self.publicHealth = publicHealth
+        self.trustedProxies = trustedProxies
+        self.corsOrigins = corsOrigins
+        self.tls = tls
+    }
+
+    /// True when `host` is a loopback address, reachable from this machine only.
+    public var listensOnLoopbackOnly: Bool {
+        let host = self.host.lowercased()
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    /// Refuses what would let anyone on the network in: listening beyond loopback without accounts
+    /// and without `allowAnonymous`.
+    /// - Throws: a ``ConfigurationError`` saying what to give.
+    public func validate() throws(ConfigurationError) {
+        if self.accounts == nil && !self.allowAnonymous && !self.listensOnLoopbackOnly {
+            throw ConfigurationError(
+                "refusing to listen on \(self.host) without accounts: anyone who reaches it could read and change every file; "
+                    + "give --auth-file or --token-file, or --allow-anonymous to serve everyone"
+            )
+        }
     }
 
     /// The database URL in force.
     public var resolvedDatabaseURL: String {
         self.databaseURL ?? "sqlite:" + URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("multistatus.sqlite").path
+    }
+}
+
+/// The PEM files of a TLS certificate chain and its private key.
+public struct TLSFiles: Sendable, Hashable {
+    /// The certificate, followed by any intermediates.
+    public var certificatePath: String
+    /// The private key.
+    public var keyPath: String
+
+    /// Creates the pair.
+    public init(certificatePath: String, keyPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
     }
 }
 

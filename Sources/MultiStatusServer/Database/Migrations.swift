@@ -76,6 +76,10 @@ enum Migrations {
                 "CREATE INDEX dav_locks_path ON dav_locks (path)",
             ]
         },
+        Migration(version: 4, name: "the account that took each lock") { _ in
+            // NULL: taken without accounts, usable by anyone.
+            ["ALTER TABLE dav_locks ADD COLUMN principal TEXT"]
+        },
     ]
 
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {

@@ -1,18 +1,19 @@
 import Foundation
 import Hummingbird
+import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 
-/// `GET`, `HEAD` and `DELETE /files/{path}`: one stored file, with validators and ranges.
-struct FileRoutes<Context: RequestContext> {
+/// `GET`, `HEAD` and `DELETE /files/{path}`: one stored file, with validators and ranges, in the
+/// account's view of the store.
+struct FileRoutes<Context: AuthRequestContext<Account>> {
     let store: any FileStore
-    var responder: StoredFileResponder { StoredFileResponder(store: self.store) }
 
     func register(on router: Router<Context>) {
         for path in ["files", "files/**"] {
             router.get(RouterPath(path)) { request, context in try await self.get(request, context: context, head: false) }
             router.head(RouterPath(path)) { request, context in try await self.get(request, context: context, head: true) }
-            router.delete(RouterPath(path)) { request, _ in try await self.delete(request) }
+            router.delete(RouterPath(path)) { request, context in try await self.delete(request, context: context) }
         }
     }
 
@@ -23,19 +24,19 @@ struct FileRoutes<Context: RequestContext> {
 
     private func get(_ request: Request, context: Context, head: Bool) async throws -> Response {
         let path = try self.storePath(request)
-        guard let item = try await self.store.attributes(of: path) else {
+        let store = self.store.view(under: context.storeRoot)
+        guard let item = try await store.attributes(of: path) else {
             throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
-        if item.isDirectory { return try await self.listing(path, head: head) }
-        return try await self.responder.response(for: path, item: item, request: request, context: context, head: head)
+        if item.isDirectory { return try await self.listing(path, in: store, head: head) }
+        return try await StoredFileResponder(store: store).response(for: path, item: item, request: request, context: context, head: head)
     }
 
     /// A folder: its entries as JSON, `{"path": …, "entries": [{"name", "type", "size", "location"}, …]}`,
     /// in the folder's own order, written batch by batch as the folder is read so memory stays flat.
-    private func listing(_ path: StorePath, head: Bool) async throws -> Response {
+    private func listing(_ path: StorePath, in store: any FileStore, head: Bool) async throws -> Response {
         let headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         if head { return Response(status: .ok, headers: headers) }
-        let store = self.store
         let body = ResponseBody { writer in
             var head = "{\"path\":"
             JSONValue.writeString(path.description, into: &head)
@@ -68,15 +69,16 @@ struct FileRoutes<Context: RequestContext> {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    private func delete(_ request: Request) async throws -> Response {
+    private func delete(_ request: Request, context: Context) async throws -> Response {
         let path = try self.storePath(request)
         guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "the store's root cannot be deleted") }
+        let store = self.store.view(under: context.storeRoot)
         if let ifMatch = request.headers[.ifMatch] {
-            guard let item = try await self.store.attributes(of: path), ETagList.matches(ifMatch, item.etag) else {
+            guard let item = try await store.attributes(of: path), ETagList.matches(ifMatch, item.etag) else {
                 throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
             }
         }
-        guard try await self.store.removeFile(at: path) else {
+        guard try await store.removeFile(at: path) else {
             throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
         return Response(status: .noContent)

@@ -1,15 +1,24 @@
 import Hummingbird
+import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 
 /// `GET /check-statuses` (207 per source), `/livez`, `/readyz` and `/health`.
-struct HealthRoutes<Context: RequestContext> {
+///
+/// With accounts in force, a caller without one (let in by `--public-health`) sees each source's
+/// status but no error detail.
+struct HealthRoutes<Context: AuthRequestContext<Account>> {
     let board: StatusBoard
+    /// True when accounts are in force, so that a caller without one gets the redacted view.
+    let accountsInForce: Bool
+
+    private func redacts(_ context: Context) -> Bool { self.accountsInForce && context.identity == nil }
 
     func register(on router: Router<Context>) {
-        router.get("check-statuses") { request, _ -> Response in
+        router.get("check-statuses") { request, context -> Response in
             let options = try MultiStatusRequestOptions(request)
-            let body = try await self.board.body(format: options.format, onlyFailed: options.onlyFailed, fresh: try Self.fresh(request))
+            let body = try await self.board.body(
+                format: options.format, onlyFailed: options.onlyFailed, redacted: self.redacts(context), fresh: try Self.fresh(request))
             return MultiStatusResponse.response(status: .multiStatus, format: options.format, body: body)
         }
         router.get("check-statuses/:source") { request, context -> MultiStatusResponse in
@@ -18,7 +27,7 @@ struct HealthRoutes<Context: RequestContext> {
             guard let entry = entries.first(where: { $0.item.id == .string(name) }) else {
                 throw ProblemDetails(status: .notFound, detail: "no source named \(name)")
             }
-            return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: [entry.item]))
+            return MultiStatusResponse(try MultiStatusReport(collection: .sources, items: [self.redacts(context) ? entry.redacted : entry.item]))
         }
         router.get("livez") { _, _ in
             Self.health(.ok, #"{"status":"pass"}"#)
@@ -29,9 +38,9 @@ struct HealthRoutes<Context: RequestContext> {
             let names = failing.map { $0.item.id.displayText }.joined(separator: ", ")
             return ProblemDetails(status: .serviceUnavailable, detail: "required sources failing: \(names)").response()
         }
-        router.get("health") { request, _ in
+        router.get("health") { request, context in
             let entries = await self.board.entries(fresh: try Self.fresh(request))
-            let report = HealthReport(entries: entries)
+            let report = HealthReport(entries: entries, redacted: self.redacts(context))
             return Self.health(report.status, report.jsonText)
         }
     }
@@ -51,9 +60,12 @@ struct HealthReport {
     /// `pass`, `warn` (an optional source fails) or `fail` (a required source fails).
     let health: String
     let entries: [StatusBoard.Entry]
+    /// Without each check's `output` (its error detail).
+    let redacted: Bool
 
-    init(entries: [StatusBoard.Entry]) {
+    init(entries: [StatusBoard.Entry], redacted: Bool = false) {
         self.entries = entries
+        self.redacted = redacted
         if entries.contains(where: { $0.isRequired && !$0.item.succeeded }) {
             self.health = "fail"
         } else if entries.contains(where: { !$0.item.succeeded }) {
@@ -77,7 +89,7 @@ struct HealthReport {
                 "status": .string(entry.item.succeeded ? "pass" : (entry.isRequired ? "fail" : "warn")),
                 "time": .string(entry.checkedAt),
             ]
-            if let detail = entry.item.problem?.detail { check["output"] = .string(detail) }
+            if !self.redacted, let detail = entry.item.problem?.detail { check["output"] = .string(detail) }
             checks["\(entry.item.id.displayText):responseTime"] = .array([.object(check)])
         }
         let body: JSONValue = ["status": .string(self.health), "description": "MultiStatus server", "checks": .object(checks)]

@@ -21,6 +21,12 @@ public actor StatusBoard {
         public var latencyMs: Int
         /// When the probe finished (RFC 3339).
         public var checkedAt: String
+
+        /// The item as a caller without an account sees it: the source, its status and message, and
+        /// when to retry; no error detail, which may name addresses.
+        public var redacted: ItemResult {
+            ItemResult(id: self.item.id, status: self.item.status, message: self.item.message, retryAfter: self.item.retryAfter)
+        }
     }
 
     private let probes: [any HealthProbe]
@@ -34,7 +40,13 @@ public actor StatusBoard {
     private struct EncodedBodies {
         var run = 0
         var finishedAt = ContinuousClock.Instant.now
-        var bodies: [MultiStatusFormat: [Bool: ByteBuffer]] = [:]
+        var bodies: [BodyKey: ByteBuffer] = [:]
+    }
+    /// What a cached body was encoded for.
+    private struct BodyKey: Hashable {
+        var format: MultiStatusFormat
+        var onlyFailed: Bool
+        var redacted: Bool
     }
     /// How many probe runs have started; each run probes every source once.
     public private(set) var runCount = 0
@@ -97,24 +109,26 @@ public actor StatusBoard {
     }
 
     /// The `/check-statuses` body in `format`, encoded once per run and shared by every caller.
-    public nonisolated func body(format: MultiStatusFormat, onlyFailed: Bool, fresh: Bool = false) async throws -> ByteBuffer {
+    /// - Parameter redacted: each source's status and message only (``Entry/redacted``), for callers without an account.
+    public nonisolated func body(format: MultiStatusFormat, onlyFailed: Bool, redacted: Bool = false, fresh: Bool = false) async throws -> ByteBuffer {
+        let key = BodyKey(format: format, onlyFailed: onlyFailed, redacted: redacted)
         // The hot path: a body of the current run, taken without an actor hop.
         if !fresh {
             let cached = self.encodedBodies.withLock { cache in
-                ContinuousClock.now - cache.finishedAt < self.cacheInterval ? cache.bodies[format]?[onlyFailed] : nil
+                ContinuousClock.now - cache.finishedAt < self.cacheInterval ? cache.bodies[key] : nil
             }
             if let cached { return cached }
         }
-        return try await self.encodeBody(format: format, onlyFailed: onlyFailed, fresh: fresh)
+        return try await self.encodeBody(key, fresh: fresh)
     }
 
-    private func encodeBody(format: MultiStatusFormat, onlyFailed: Bool, fresh: Bool) async throws -> ByteBuffer {
+    private func encodeBody(_ key: BodyKey, fresh: Bool) async throws -> ByteBuffer {
         let run = await self.run(fresh: fresh)
-        let report = try MultiStatusReport(collection: .sources, items: run.entries.map(\.item))
-        let body = ByteBuffer(string: report.encoded(as: format, onlyFailed: onlyFailed))
+        let report = try MultiStatusReport(collection: .sources, items: run.entries.map { key.redacted ? $0.redacted : $0.item })
+        let body = ByteBuffer(string: report.encoded(as: key.format, onlyFailed: key.onlyFailed))
         // Only the body of the run that is cached now is kept; one from another run is answered and dropped.
         self.encodedBodies.withLock { cache in
-            if cache.run == run.number { cache.bodies[format, default: [:]][onlyFailed] = body }
+            if cache.run == run.number { cache.bodies[key] = body }
         }
         return body
     }

@@ -29,6 +29,19 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         self.components.count > ancestor.components.count && self.components.starts(with: ancestor.components)
     }
 
+    /// The path of `path` inside this folder (`alice` + `a/b` → `alice/a/b`).
+    public func appending(_ path: StorePath) -> StorePath {
+        path.components.isEmpty ? self : StorePath(validated: self.components + path.components)
+    }
+
+    /// This path relative to `ancestor` (`alice/a/b` below `alice` → `a/b`); `nil` when it is not
+    /// `ancestor` or below it.
+    public func relative(to ancestor: StorePath) -> StorePath? {
+        if ancestor.components.isEmpty { return self }
+        guard self.components.starts(with: ancestor.components) else { return nil }
+        return StorePath(validated: Array(self.components.dropFirst(ancestor.components.count)))
+    }
+
     /// This path with one more validated name.
     public func appending(_ name: String) throws(ProblemDetails) -> StorePath {
         StorePath(validated: self.components + [try Self.validateName(name)])

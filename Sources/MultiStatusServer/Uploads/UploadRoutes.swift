@@ -1,9 +1,10 @@
 import Hummingbird
+import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 
-/// `POST /upload`: many files in one request, 207 with one item per file.
-struct UploadRoutes<Context: RequestContext> {
+/// `POST /upload`: many files in one request, 207 with one item per file, in the account's view of the store.
+struct UploadRoutes<Context: AuthRequestContext<Account>> {
     let store: any FileStore
     let limits: Limits
 
@@ -19,7 +20,7 @@ struct UploadRoutes<Context: RequestContext> {
         let overwrite = try request.booleanQuery("overwrite") ?? false
         let contentType = request.headers[.contentType] ?? ""
         let mediaType = FileTypes.essence(ofContentType: contentType) ?? ""
-        let batch = UploadBatch(store: self.store, limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
+        let batch = UploadBatch(store: self.store.view(under: context.storeRoot), limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
 
         do {
             switch mediaType {

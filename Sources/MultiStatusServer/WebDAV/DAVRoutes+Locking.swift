@@ -73,6 +73,7 @@ extension DAVRoutes {
                 detail: "no lock named in the If header covers \(DAVLocation.href(path, isCollection: false))"
             )
         }
+        try self.requireOwn(lock)
         return Self.lockResponse(try await self.locks.refresh(lock, timeoutSeconds: timeout), status: .ok)
     }
 
@@ -86,6 +87,13 @@ extension DAVRoutes {
             ],
             body: .init(byteBuffer: body)
         )
+    }
+
+    /// Refuses with 403 a lock that another account took: only its own account may refresh or release it.
+    private func requireOwn(_ lock: DAVLock) throws(ProblemDetails) {
+        guard lock.isUsable(by: self.locks.principal) else {
+            throw ProblemDetails(status: .forbidden, detail: "the lock on \(DAVLocation.href(lock.root, isCollection: false)) belongs to another account")
+        }
     }
 
     /// The first timeout of a `Timeout` header this server understands (`Second-N`, `Infinite`), capped.
@@ -106,13 +114,14 @@ extension DAVRoutes {
             throw ProblemDetails(status: .badRequest, detail: "UNLOCK needs a Lock-Token header: <urn:uuid:…>")
         }
         let token = String(header.dropFirst().dropLast())
-        guard try await self.locks.locks(covering: path).contains(where: { $0.token == token }) else {
+        guard let lock = try await self.locks.locks(covering: path).first(where: { $0.token == token }) else {
             throw DAVError(
                 status: .conflict,
                 condition: "<D:lock-token-matches-request-uri/>",
                 detail: "lock \(token) does not cover \(DAVLocation.href(path, isCollection: false))"
             )
         }
+        try self.requireOwn(lock)
         try await self.locks.remove(token: token)
         return Response(status: .noContent)
     }

@@ -39,7 +39,8 @@ extension DAVRoutes {
         guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
         let listMembers = depthOne && item.isDirectory
         let (dead, membersDead) = try await self.properties.properties(of: path, members: listMembers)
-        let held = try await self.locks.locks(covering: path, includingBelow: listMembers)
+        // Another account's locks are not shown: their tokens are for that account alone.
+        let held = try await self.locks.locks(covering: path, includingBelow: listMembers).filter { $0.isUsable(by: self.locks.principal) }
         let usage = asked.needsUsage ? try await self.store.usage() : nil
         let live = LiveProperties(usage: usage)
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 import NIOCore
@@ -9,11 +10,32 @@ import NIOCore
 ///
 /// Properties set by clients and locks live in the database, so several server processes on one
 /// data folder and database agree on them. Multi-resource answers use the core's XML writer.
-struct DAVRoutes<Context: RequestContext> {
-    let store: any FileStore
-    let properties: PropertyStore
-    let locks: LockStore
+///
+/// Each request is served in its account's view: the store, properties and locks below the
+/// account's root, and locks used in its name.
+struct DAVRoutes<Context: AuthRequestContext<Account>> {
+    private(set) var store: any FileStore
+    private(set) var properties: PropertyStore
+    private(set) var locks: LockStore
     let limits: Limits
+
+    init(store: any FileStore, properties: PropertyStore, locks: LockStore, limits: Limits) {
+        self.store = store
+        self.properties = properties
+        self.locks = locks
+        self.limits = limits
+    }
+
+    /// These routes as the account of `context` sees them.
+    private func scoped(for context: Context) -> DAVRoutes {
+        let root = context.storeRoot
+        guard !root.components.isEmpty || context.principal != nil else { return self }
+        var routes = self
+        routes.store = self.store.view(under: root)
+        routes.properties = self.properties.scoped(to: root)
+        routes.locks = self.locks.scoped(to: root, principal: context.principal)
+        return routes
+    }
 
     static var methods: [HTTPRequest.Method] {
         [.options, .get, .head, .put, .delete] + ["MKCOL", "COPY", "MOVE", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK"].map { HTTPRequest.Method($0)! }
@@ -23,7 +45,9 @@ struct DAVRoutes<Context: RequestContext> {
     func register(on router: Router<Context>) {
         for path in ["dav", "dav/**"] {
             for method in Self.methods {
-                router.on(RouterPath(path), method: method) { request, context in try await self.handle(request, context: context) }
+                router.on(RouterPath(path), method: method) { request, context in
+                    try await self.scoped(for: context).handle(request, context: context)
+                }
             }
         }
     }
@@ -118,7 +142,7 @@ struct DAVRoutes<Context: RequestContext> {
                 let (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
                     let scopes = try Self.putTarget(path, existing: existing, parent: parent)
                     if let known {
-                        try Self.requireTokens(of: known, for: scopes, submitted: [])
+                        try Self.requireTokens(of: known, for: scopes, submitted: [], by: nil)
                     } else if locks.mayHoldLocks() {
                         throw LocksUnread()
                     }
@@ -232,25 +256,27 @@ struct DAVRoutes<Context: RequestContext> {
                 if let tag { target = try DAVLocation.storePath(url: tag, request: request) } else { target = path }
                 guard let target else { return .init(etag: nil, lockTokens: []) }
                 let etag = try await self.store.attributes(of: target)?.etag
-                let tokens = Set(try await self.locks.locks(covering: target).map(\.token))
+                let tokens = Set(try await self.locks.locks(covering: target).filter { $0.isUsable(by: self.locks.principal) }.map(\.token))
                 return .init(etag: etag, lockTokens: tokens)
             }
             guard holds else { throw ProblemDetails(status: .preconditionFailed, detail: "the If header's conditions do not hold") }
         }
         let held = try await self.locks.locks(affecting: scopes)
         do {
-            try Self.requireTokens(of: held, for: scopes, submitted: ifHeader?.submittedTokens ?? [])
+            try Self.requireTokens(of: held, for: scopes, submitted: ifHeader?.submittedTokens ?? [], by: self.locks.principal)
         } catch {
             throw try await self.locked(error)
         }
     }
 
     /// Refuses when a lock in `held` that affects one of `scopes` has none of its tokens in `submitted`.
-    /// Of several shared locks on one resource, any one token is enough.
-    static func requireTokens(of held: [DAVLock], for scopes: [LockScope], submitted: Set<String>) throws(MissingLockToken) {
+    /// Of several shared locks on one resource, any one token is enough; a token counts only for
+    /// the account that took its lock.
+    static func requireTokens(of held: [DAVLock], for scopes: [LockScope], submitted: Set<String>, by principal: String?) throws(MissingLockToken) {
         for scope in scopes {
             let affecting = held.filter { scope.isAffected(by: $0) }
-            for lock in affecting where !affecting.contains(where: { $0.root == lock.root && submitted.contains($0.token) }) {
+            for lock in affecting
+            where !affecting.contains(where: { $0.root == lock.root && submitted.contains($0.token) && $0.isUsable(by: principal) }) {
                 throw MissingLockToken(root: lock.root)
             }
         }

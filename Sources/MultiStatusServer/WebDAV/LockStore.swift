@@ -18,6 +18,14 @@ struct DAVLock: Sendable, Hashable {
     var timeoutSeconds: Int
     /// When the lock lapses, in milliseconds since 1970.
     var expiresAt: Int
+    /// The account that took it; `nil` when it was taken without accounts.
+    var principal: String?
+
+    /// True when `principal` may use the lock: refresh it, release it, or write under it with its
+    /// token. Only its own account may, once accounts are in force; without accounts anyone may.
+    func isUsable(by principal: String?) -> Bool {
+        principal == nil || self.principal == nil || self.principal == principal
+    }
 
     /// True when the lock covers `path`: its root, or below it with depth infinity.
     func covers(_ path: StorePath) -> Bool {
@@ -46,13 +54,40 @@ struct LockScope: Sendable, Hashable {
 ///
 /// Conflicts are checked and a lock written in one transaction that no other process can
 /// interleave with; a ``RowMarker`` lets a write that finds no lock skip the query.
+///
+/// A store scoped to an account (``scoped(to:principal:)``) takes paths and answers locks in the
+/// account's view, below its root, and takes locks in the account's name.
 struct LockStore: Sendable {
     let database: Database
     let marker: RowMarker
+    /// The folder the paths given are below: an account's root.
+    private(set) var root = StorePath.root
+    /// The account that asks, `nil` without accounts.
+    private(set) var principal: String?
 
     init(database: Database, markerPath: String) {
         self.database = database
         self.marker = RowMarker(database: database, path: markerPath, table: SQLIdentifier("dav_locks"), advisoryLock: 4918)
+    }
+
+    /// The same locks in the view of an account with root `root`, asked for by `principal`.
+    func scoped(to root: StorePath, principal: String?) -> LockStore {
+        var scoped = self
+        scoped.root = self.root.appending(root)
+        scoped.principal = principal
+        return scoped
+    }
+
+    /// A lock of the database (paths from the store's root) as this view sees it: a lock held above
+    /// the root covers the whole view.
+    private func inView(_ lock: DAVLock) -> DAVLock {
+        var lock = lock
+        lock.root = lock.root.relative(to: self.root) ?? .root
+        return lock
+    }
+
+    private func full(_ scope: LockScope) -> LockScope {
+        LockScope(self.root.appending(scope.path), includingBelow: scope.includingBelow)
     }
 
     /// False when no lock exists; cheap enough for any thread.
@@ -80,7 +115,8 @@ struct LockStore: Sendable {
     /// The live locks that affect any of `scopes`, in one query.
     func locks(affecting scopes: [LockScope]) async throws -> [DAVLock] {
         guard !scopes.isEmpty, self.mayHoldLocks() else { return [] }
-        return try await self.database.withConnection { sql in try await Self.locks(affecting: scopes, in: sql) }
+        let scopes = scopes.map(self.full)
+        return try await self.database.withConnection { sql in try await Self.locks(affecting: scopes, in: sql) }.map(self.inView)
     }
 
     private static func locks(affecting scopes: [LockScope], in sql: any SQLDatabase) async throws -> [DAVLock] {
@@ -105,25 +141,29 @@ struct LockStore: Sendable {
                 exclusive: try row.decode(column: "exclusive", as: Int.self) != 0,
                 owner: try row.decode(column: "owner", as: String.self),
                 timeoutSeconds: try row.decode(column: "timeout_seconds", as: Int.self),
-                expiresAt: try row.decode(column: "expires_at", as: Int.self)
+                expiresAt: try row.decode(column: "expires_at", as: Int.self),
+                principal: try row.decode(column: "principal", as: String?.self)
             )
         }
         return candidates.filter { lock in scopes.contains { $0.isAffected(by: lock) } }
     }
 
-    /// Takes a new lock unless a live lock conflicts with it.
+    /// Takes a new lock, in this store's principal's name, unless a live lock conflicts with it.
     /// - Returns: the conflicting locks (nothing was written), or an empty list when `lock` was taken.
     func take(_ lock: DAVLock) async throws -> [DAVLock] {
-        try await self.marker.exclusively { sql in
+        var lock = lock
+        lock.root = self.root.appending(lock.root)
+        lock.principal = self.principal
+        return try await self.marker.exclusively { [lock] sql in
             try await self.updateMarker(in: sql, creating: true)
             let existing = try await Self.locks(affecting: [LockScope(lock.root, includingBelow: lock.depthInfinity)], in: sql)
             let conflicts = existing.filter { $0.exclusive || lock.exclusive }
-            guard conflicts.isEmpty else { return conflicts }
+            guard conflicts.isEmpty else { return conflicts.map(self.inView) }
             try await sql.insert(into: "dav_locks")
-                .columns("token", "path", "depth_infinity", "exclusive", "owner", "timeout_seconds", "expires_at")
+                .columns("token", "path", "depth_infinity", "exclusive", "owner", "timeout_seconds", "expires_at", "principal")
                 .values(
                     SQLBind(lock.token), SQLBind(lock.root.description), SQLBind(lock.depthInfinity ? 1 : 0), SQLBind(lock.exclusive ? 1 : 0),
-                    SQLBind(lock.owner), SQLBind(lock.timeoutSeconds), SQLBind(lock.expiresAt)
+                    SQLBind(lock.owner), SQLBind(lock.timeoutSeconds), SQLBind(lock.expiresAt), SQLBind(lock.principal)
                 )
                 .run()
             return []
@@ -157,6 +197,7 @@ struct LockStore: Sendable {
     /// Removes every lock held on `path` or below it (the resources are gone or moved away).
     func removeAll(at path: StorePath) async throws {
         guard self.mayHoldLocks() else { return }
+        let path = self.root.appending(path)
         try await self.marker.exclusively { sql in
             try await sql.delete(from: "dav_locks")
                 .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { PropertyStore.below(path, in: $0) } }

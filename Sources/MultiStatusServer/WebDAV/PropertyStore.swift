@@ -9,10 +9,19 @@ import SQLKit
 struct PropertyStore: Sendable {
     let database: Database
     let marker: RowMarker
+    /// The folder the paths given are below: an account's root.
+    private(set) var root = StorePath.root
 
     init(database: Database, markerPath: String) {
         self.database = database
         self.marker = RowMarker(database: database, path: markerPath, table: SQLIdentifier("dav_properties"), advisoryLock: 4919)
+    }
+
+    /// The same properties, with paths taken below `root`.
+    func scoped(to root: StorePath) -> PropertyStore {
+        var scoped = self
+        scoped.root = self.root.appending(root)
+        return scoped
     }
 
     /// A change asked for by PROPPATCH.
@@ -25,7 +34,7 @@ struct PropertyStore: Sendable {
     /// `path` by member name: one query, for a PROPFIND's fixed cost is mostly its queries.
     func properties(of path: StorePath, members: Bool) async throws -> (own: [DAVProperty], members: [String: [DAVProperty]]) {
         guard self.marker.mayHoldRows() else { return ([], [:]) }
-        let key = path.description
+        let key = self.root.appending(path).description
         return try await self.database.withReader { sql in
             let rows = try await sql.select().columns("path", "namespace", "name", "value").from("dav_properties")
                 .where { group in
@@ -57,6 +66,7 @@ struct PropertyStore: Sendable {
 
     /// Applies `changes` to `path` in document order, all in one transaction.
     func apply(_ changes: [Change], to path: StorePath) async throws {
+        let path = self.root.appending(path)
         let key = path.description
         let parent = path.components.isEmpty ? "" : path.parent.description
         let adds = changes.contains { if case .set = $0 { true } else { false } }
@@ -91,6 +101,7 @@ struct PropertyStore: Sendable {
     /// Removes the properties of `path` and of everything below it.
     func removeAll(at path: StorePath) async throws {
         guard self.marker.mayHoldRows() else { return }
+        let path = self.root.appending(path)
         try await self.marker.exclusively { sql in
             try await sql.delete(from: "dav_properties")
                 .where { $0.where("path", .equal, SQLBind(path.description)).orWhere { Self.below(path, in: $0) } }
@@ -102,6 +113,7 @@ struct PropertyStore: Sendable {
     /// Moves the properties of `source` (and, when `recursive`, of everything below it) to `destination`;
     /// with `keepSource` they are copied instead.
     func transfer(from source: StorePath, to destination: StorePath, recursive: Bool, keepSource: Bool) async throws {
+        let (source, destination) = (self.root.appending(source), self.root.appending(destination))
         let old = source.description
         let new = destination.description
         // SQL's substr counts characters from 1: everything after the old prefix.

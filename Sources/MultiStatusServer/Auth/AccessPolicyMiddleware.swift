@@ -1,0 +1,46 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+
+/// Decides, once and before any feature runs, whether a request may go on: every route but the
+/// probes needs an account (401 with a challenge), and a `read` account may not use a method that
+/// writes (403). A refused request reaches no feature, so nothing of it is applied.
+struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddleware {
+    /// Whether `Bearer` is offered beside `Basic`.
+    let acceptsTokens: Bool
+    /// `--public-health`: `/check-statuses` and `/health` answer callers without credentials too.
+    let publicHealth: Bool
+
+    /// Methods that change nothing; every other method writes.
+    static var readMethods: Set<HTTPRequest.Method> { [.get, .head, .options, HTTPRequest.Method("PROPFIND")!] }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        // Orchestrators probe without credentials.
+        if path == "/livez" || path == "/readyz" { return try await next(request, context) }
+        guard let account = context.identity else {
+            let offered = request.headers[.authorization] != nil
+            if self.publicHealth, !offered, Self.isStatusPage(path) { return try await next(request, context) }
+            throw HTTPError(
+                .unauthorized, headers: self.challenge,
+                message: offered ? "the credentials were not accepted" : "credentials are required: HTTP Basic\(self.acceptsTokens ? " or a Bearer token" : "")"
+            )
+        }
+        if !account.mayWrite && !Self.readMethods.contains(request.method) {
+            throw HTTPError(.forbidden, message: "account \(account.name) may only read; \(request.method) \(path) would change it")
+        }
+        return try await next(request, context)
+    }
+
+    /// `/check-statuses`, `/check-statuses/{source}` and `/health`.
+    static func isStatusPage(_ path: String) -> Bool {
+        path == "/health" || path == "/check-statuses" || path.hasPrefix("/check-statuses/")
+    }
+
+    /// The `WWW-Authenticate` challenges of a 401.
+    private var challenge: HTTPFields {
+        var fields: HTTPFields = [.wwwAuthenticate: #"Basic realm="MultiStatus", charset="UTF-8""#]
+        if self.acceptsTokens { fields.append(HTTPField(name: .wwwAuthenticate, value: #"Bearer realm="MultiStatus""#)) }
+        return fields
+    }
+}
