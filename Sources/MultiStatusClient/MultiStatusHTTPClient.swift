@@ -7,7 +7,7 @@ public import NIOHTTP1
 /// Sends requests to a multi-status server and reads the 207 answers.
 ///
 /// ```swift
-/// let client = MultiStatusHTTPClient(baseURL: "http://127.0.0.1:8080")
+/// let client = MultiStatusHTTPClient(baseURL: "http://127.0.0.1:8080", credentials: .bearer(token))
 /// let sources = try await client.get("/check-statuses", collection: .sources)
 /// ```
 public struct MultiStatusHTTPClient: Sendable {
@@ -15,13 +15,20 @@ public struct MultiStatusHTTPClient: Sendable {
     public let baseURL: String
     /// The HTTP client used.
     public let httpClient: HTTPClient
+    /// Sent with every request, where the server has accounts.
+    public var credentials: Credentials?
     /// Largest response body read, in bytes.
     public var maxResponseBytes: Int = 256 << 20
 
     /// Creates a client for the server at `baseURL`.
-    public init(baseURL: String, httpClient: HTTPClient = .shared) {
+    /// - Parameters:
+    ///   - baseURL: `http://` or `https://`, host and port.
+    ///   - httpClient: the HTTP client to use (its TLS configuration decides which certificates are trusted).
+    ///   - credentials: HTTP Basic or a bearer token, for a server with accounts.
+    public init(baseURL: String, httpClient: HTTPClient = .shared, credentials: Credentials? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.httpClient = httpClient
+        self.credentials = credentials
     }
 
     /// A whole-request failure: the server answered with one status and a problem body.
@@ -51,6 +58,7 @@ public struct MultiStatusHTTPClient: Sendable {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: format.contentType)
+        if let credentials { request.headers.add(name: "Authorization", value: credentials.authorization) }
         if let body {
             request.body = .bytes(body)
             request.headers.add(name: "Content-Type", value: contentType)

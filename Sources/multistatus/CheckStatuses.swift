@@ -16,10 +16,13 @@ struct CheckStatuses: AsyncParsableCommand {
     @Option(help: "Body format to ask for: json, xml or ndjson.")
     var format: String = "json"
 
+    @OptionGroup var connection: ClientOptions
+
     func run() async throws {
         guard let format = MultiStatusFormat(rawValue: self.format) else { throw ValidationError("format must be json, xml or ndjson") }
-        let client = MultiStatusHTTPClient(baseURL: self.server)
-        let body = try await client.get("/check-statuses" + (self.fresh ? "?fresh=true" : ""), format: format, collection: .sources)
+        let body = try await self.connection.withClient(server: self.server) { client in
+            try await client.get("/check-statuses" + (self.fresh ? "?fresh=true" : ""), format: format, collection: .sources)
+        }
         for item in body.items {
             let latency = item.fields["latencyMs"].map { " \($0.displayText) ms" } ?? ""
             let detail = item.problem?.detail.map { "  (\($0))" } ?? ""
