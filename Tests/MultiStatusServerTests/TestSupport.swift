@@ -26,12 +26,13 @@ func testLogger() -> Logger {
 /// Runs the server on a real socket (a free loopback port) with `configuration` and a fresh data folder.
 func withServer<T: Sendable>(
     _ configure: (inout ServerConfiguration) -> Void = { _ in },
+    logger: Logger = testLogger(),
     _ test: @escaping @Sendable (any TestClientProtocol, ServerConfiguration) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { dataDir in
         var configuration = ServerConfiguration(port: 0, dataDirectory: dataDir)
         configure(&configuration)
-        let app = try await buildApplication(configuration, logger: testLogger())
+        let app = try await buildApplication(configuration, logger: logger)
         let frozen = configuration
         return try await app.test(.live) { client in try await test(client, frozen) }
     }
@@ -122,14 +123,15 @@ struct ServerSocket {
 
 /// Starts the real `multistatus serve` executable and waits for its listen line.
 /// - Returns: the process and the base URL it printed.
-func startServeProcess(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Process, String) {
+/// - Parameter errors: where the process's standard error goes; nowhere by default.
+func startServeProcess(_ arguments: [String], environment: [String: String] = [:], errors: FileHandle = .nullDevice) async throws -> (Process, String) {
     let process = Process()
     process.executableURL = ServeCommandTests.executable
     process.arguments = ["serve"] + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    process.standardError = errors
     try process.run()
     // Reading the pipe blocks: it runs on the tests' own pool, not on the threads in-process servers need.
     let line = try await testBlockingPool.runIfActive {
@@ -142,6 +144,33 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
         return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
     return (process, line)
+}
+
+/// Runs the `multistatus` executable to completion.
+/// - Returns: its exit status, standard output and standard error.
+func runCommand(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
+    try await withTemporaryDirectory { folder in
+        // Standard error goes to a file: two pipes read one after the other could fill and block the process.
+        let errorPath = folder + "/stderr"
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
+        defer { try? errors.close() }
+        let process = Process()
+        process.executableURL = ServeCommandTests.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let (status, text) = try await testBlockingPool.runIfActive {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        return (status, text, (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+    }
 }
 
 /// Threads for the tests' blocking waits (child processes, raw sockets). The server does its file I/O on

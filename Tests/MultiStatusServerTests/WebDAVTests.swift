@@ -11,12 +11,19 @@ import Testing
 /// Real clients judge the WebDAV server: the litmus suite, rclone and cadaver, over a loopback socket.
 /// One at a time: each drives a server as hard as it can, and together they starved the timing of other suites.
 @Suite(.serialized) struct WebDAVClientTests {
-    @Test(arguments: TestDatabase.allCases)
-    func litmusPassesEverySuite(database: TestDatabase) async throws {
+    /// Without accounts on SQLite; and as an account confined to a root of its own, with its password,
+    /// on SQLite and PostgreSQL.
+    @Test(arguments: [(TestDatabase.sqlite, false), (.sqlite, true), (.postgres, true)])
+    func litmusPassesEverySuite(database: TestDatabase, withAccount: Bool) async throws {
         let litmus = try ExternalTool("litmus")
-        try await withDatabaseServer(database) { client, _ in
-            try await withTemporaryDirectory { work in
-                let (_, output) = try await litmus.run(["http://127.0.0.1:\(client.port!)/dav/"], in: work)
+        let account = TestAccount(name: "litmus", password: "li tmus:pw", permission: "write", root: "litmus-root")
+        try await withTemporaryDirectory { work in
+            let accountFile = work + "/accounts"
+            try Data((account.line + "\n").utf8).write(to: URL(fileURLWithPath: accountFile))
+            let accounts = withAccount ? try AccountDirectory(accountFile: accountFile, tokenFile: nil, logger: testLogger()) : nil
+            try await withDatabaseServer(database, { $0.accounts = accounts }) { client, _, configuration in
+                let credentials = withAccount ? [account.name, account.password] : []
+                let (_, output) = try await litmus.run(["http://127.0.0.1:\(client.port!)/dav/"] + credentials, in: work)
                 // "<- summary for `basic': of 16 tests run: 16 passed, 0 failed. 100.0%"
                 var summaries: [String: (run: Int, passed: Int)] = [:]
                 for line in output.split(separator: "\n") where line.hasPrefix("<- summary for `") {
@@ -30,13 +37,18 @@ import Testing
                     #expect(summary?.run == count && summary?.passed == count, "litmus \(suite): \(String(describing: summary))\n\(output)")
                 }
                 #expect(!output.contains("WARNING"), "\(output)")
+                if withAccount {
+                    // Everything litmus made is inside the account's root.
+                    let files = configuration.dataDirectory + "/files"
+                    #expect(try FileManager.default.contentsOfDirectory(atPath: files) == ["litmus-root"])
+                }
             }
         }
     }
 
     @Test func rcloneCopiesATreeThereAndBackKeepingTimes() async throws {
         let rclone = try ExternalTool("rclone")
-        try await withServer { client, _ in
+        try await withAccountsServer([.writer]) { client, _, _, _ in
             try await withTemporaryDirectory { work in
                 // 200 files in nested folders; names with spaces, '#', '%' and non-ASCII.
                 let folders = ["plain", "with space", "hash#tag/deeper", "per%cent", "ünï cødé/日本"]
@@ -51,10 +63,14 @@ import Testing
                     try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: url.path)
                     originals[relative] = (content, modified)
                 }
+                // rclone takes the password only in its own obscured form.
+                let obscured = try await rclone.run(["obscure", TestAccount.writer.password], in: work)
                 let remote = [
                     "RCLONE_CONFIG_DAV_TYPE": "webdav",
                     "RCLONE_CONFIG_DAV_URL": "http://127.0.0.1:\(client.port!)/dav/",
                     "RCLONE_CONFIG_DAV_VENDOR": "owncloud",
+                    "RCLONE_CONFIG_DAV_USER": TestAccount.writer.name,
+                    "RCLONE_CONFIG_DAV_PASS": obscured.output.trimmingCharacters(in: .whitespacesAndNewlines),
                 ]
                 let up = try await rclone.run(["copy", "src", "dav:tree"], environment: remote, in: work)
                 #expect(up.status == 0, "\(up.output)")
@@ -76,15 +92,21 @@ import Testing
 
     @Test func cadaverScriptSucceeds() async throws {
         let cadaver = try ExternalTool("cadaver")
-        try await withServer { client, configuration in
+        let account = TestAccount(name: "cad", password: "cadaver-pw", permission: "write")
+        try await withAccountsServer([account]) { client, configuration, _, _ in
             try await withTemporaryDirectory { work in
                 try Data("hello from cadaver\n".utf8).write(to: URL(fileURLWithPath: work + "/local.txt"))
+                // cadaver reads its login from ~/.netrc, which must be private.
+                let netrc = work + "/.netrc"
+                try Data("machine 127.0.0.1 login \(account.name) password \(account.password)\n".utf8)
+                    .write(to: URL(fileURLWithPath: netrc))
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: netrc)
                 let script =
                     [
                         "mkcol box", "cd box", "put local.txt", "ls", "get local.txt fetched.txt", "move local.txt moved.txt",
                         "propset moved.txt color red", "propget moved.txt color", "lock moved.txt", "unlock moved.txt", "ls", "quit",
                     ].joined(separator: "\n") + "\n"
-                let (_, output) = try await cadaver.run(["http://127.0.0.1:\(client.port!)/dav/"], input: script, in: work)
+                let (_, output) = try await cadaver.run(["http://127.0.0.1:\(client.port!)/dav/"], input: script, environment: ["HOME": work], in: work)
                 for step in [
                     "Creating `box': succeeded", "to `/dav/box/local.txt': [.. succeeded", "Listing collection `/dav/box/': succeeded",
                     "to fetched.txt: [.. succeeded", "to `/dav/box/moved.txt':  succeeded", "Setting property on `moved.txt': succeeded",
