@@ -12,8 +12,8 @@ import Synchronization
 
 /// The accounts (`--auth-file`) and tokens (`--token-file`) in force.
 ///
-/// The files are read again when one changes (its inode, size or modification time, checked on
-/// every request with one `stat`) or on ``reload()``: an account added or removed counts from
+/// The files are read again when one changes (its inode, size or times, checked on every
+/// request with one `stat`) or on ``reload()``: an account added or removed counts from
 /// the next request on. A file that cannot be read or parsed while the server runs leaves the
 /// accounts as they were, and the error is logged.
 ///
@@ -278,13 +278,26 @@ public struct AccountRootError: Error, CustomStringConvertible, Sendable {
     public var description: String { "the root \(self.root)/ of account \(self.account) cannot be made: \(self.reason)" }
 }
 
-/// What `stat` says of a file, to tell that it changed: device, inode, size and modification time.
+/// What `stat` says of a file, to tell that it changed: device, inode, size, and modification and
+/// status-change times (an edit that keeps the modification time, `cp -p` say, still changes the latter).
 struct FileStamp: Sendable, Hashable {
     let device: UInt64
     let inode: UInt64
     let size: Int64
-    let seconds: Int
-    let nanoseconds: Int
+    let modified: timespec
+    let changed: timespec
+
+    static func == (a: Self, b: Self) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.inode)
+        hasher.combine(self.size)
+        hasher.combine(self.modified.tv_nsec)
+    }
 
     /// The stamp of the file at `path`, or `nil` when it cannot be read.
     init?(path: String) {
@@ -293,7 +306,7 @@ struct FileStamp: Sendable, Hashable {
         self.device = UInt64(info.st_dev)
         self.inode = UInt64(info.st_ino)
         self.size = Int64(info.st_size)
-        self.seconds = Int(info.st_mtim.tv_sec)
-        self.nanoseconds = Int(info.st_mtim.tv_nsec)
+        self.modified = info.st_mtim
+        self.changed = info.st_ctim
     }
 }

@@ -31,7 +31,7 @@ struct CORSPolicy<Context: RequestContext>: RouterMiddleware {
             allowHeaders: Self.allowedHeaders,
             allowMethods: methods,
             allowCredentials: true,
-            exposedHeaders: Self.exposedHeaders.map(\.canonicalName),
+            exposedHeaders: Self.exposedHeaders.map(\.rawName),
             maxAge: .seconds(600)
         )
     }
@@ -50,7 +50,7 @@ struct CORSPolicy<Context: RequestContext>: RouterMiddleware {
             response.headers[values: .vary].append("Origin")
         }
         // Browsers read exposed headers from the answer itself; CORSMiddleware sends them on preflights only.
-        if !preflight { response.headers[.accessControlExposeHeaders] = Self.exposedHeaders.map(\.canonicalName).joined(separator: ", ") }
+        if !preflight { response.headers[.accessControlExposeHeaders] = Self.exposedHeaders.map(\.rawName).joined(separator: ", ") }
         return response
     }
 }
