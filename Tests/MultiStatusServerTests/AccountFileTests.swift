@@ -1,4 +1,5 @@
 import Foundation
+import MultiStatusClient
 import MultiStatusServer
 import Testing
 
@@ -104,6 +105,33 @@ import Testing
         }
     }
 
+    @Test func garbledFilesAreReadOrRefusedNeverATrap() throws {
+        // Mutations of a well-formed file: every byte value, at every kind of position.
+        let valid = Array("# team\n\(htpasswdFixture):write:alice\nbob:\(htpasswdHash("b")):read\n".utf8)
+        var generator = SeededGenerator(seed: 4918)
+        try withTemporaryDirectorySync { folder in
+            let path = folder + "/accounts"
+            for round in 0..<600 {
+                var bytes = valid
+                for _ in 0..<(1 + round % 6) {
+                    let index = Int.random(in: 0..<bytes.count, using: &generator)
+                    switch round % 3 {
+                    case 0: bytes[index] = UInt8.random(in: 0...255, using: &generator)
+                    case 1: bytes.insert(UInt8.random(in: 0...255, using: &generator), at: index)
+                    default: bytes.remove(at: index)
+                    }
+                }
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                do {
+                    _ = try AccountDirectory(accountFile: path, tokenFile: path, logger: testLogger())
+                } catch is AccountFileError {
+                    // Refused with a reason: what a garbled file should get.
+                }
+                _ = Credentials.netrc(host: "127.0.0.1", text: String(decoding: bytes, as: UTF8.self))
+            }
+        }
+    }
+
     private func loadTokens(_ path: String) throws -> [Account] {
         try AccountDirectory(accountFile: nil, tokenFile: path, logger: testLogger()).accounts
     }
@@ -115,4 +143,18 @@ func withTemporaryDirectorySync<T>(_ body: (String) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try body(path)
+}
+
+/// A reproducible generator (SplitMix64), so that a failing mutation can be found again.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

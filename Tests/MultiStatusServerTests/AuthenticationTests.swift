@@ -179,6 +179,23 @@ import Testing
         }
     }
 
+    @Test func malformedCredentialsAre401NeverAServerError() async throws {
+        let token = TestToken(name: "ci", token: "mst_t", permission: "read")
+        try await withAccountsServer([.writer], tokens: [token]) { client, _, accounts, _ in
+            let long = String(repeating: "A", count: 16_000)
+            for value in [
+                "Basic", "Basic ", "Basic !!!!", "Basic " + Data("no colon".utf8).base64EncodedString(), "Basic " + Data(":".utf8).base64EncodedString(),
+                "Basic " + Data([0xFF, 0xFE, 0x3A, 0x00]).base64EncodedString(), "Bearer", "Bearer ", "Bearer \u{1}", "Negotiate abc", "Digest x", "basic x",
+                "Basic " + long, "Bearer " + long,
+            ] {
+                let status = try await client.execute(uri: "/files/", method: .get, headers: [.authorization: value]) { $0.status }
+                #expect(status == .unauthorized, "\(value.prefix(40)): \(status)")
+            }
+            #expect(try await client.execute(uri: "/livez", method: .get) { $0.status } == .ok)
+            #expect(accounts.bcryptChecks <= 3, "only well-formed Basic credentials are checked")
+        }
+    }
+
     @Test func statusPagesArePublicWithPublicHealthButWithoutDetails() async throws {
         let port = try await closedPort()
         let cache = try StatusCheckTarget(parsing: "Cache=tcp://127.0.0.1:\(port)")

@@ -55,6 +55,14 @@ import Testing
                 for path in ["/check-statuses", "/livez", "/readyz", "/health", "/limits", "/upload", "/files/{path}", "/users", "/users/{id}"] {
                     #expect(paths[path] != nil, "\(path) missing from the OpenAPI document")
                 }
+                // Credentials: Basic and Bearer everywhere but the probes.
+                let schemes = try #require((document["components"] as? [String: Any])?["securitySchemes"] as? [String: [String: Any]])
+                #expect(schemes["basicAuth"]?["scheme"] as? String == "basic" && schemes["bearerAuth"]?["scheme"] as? String == "bearer")
+                #expect((document["security"] as? [[String: Any]])?.count == 2)
+                let livez = try #require((paths["/livez"] as? [String: Any])?["get"] as? [String: Any])
+                #expect((livez["security"] as? [Any])?.isEmpty == true)
+                let upload = try #require((paths["/upload"] as? [String: Any])?["post"] as? [String: Any])
+                #expect(Set(((upload["responses"] as? [String: Any]) ?? [:]).keys).isSuperset(of: ["401", "403", "429"]))
             }
         }
     }
