@@ -20,16 +20,20 @@ struct AccountAuthenticator<Context: AuthRequestContext<Account> & RemoteAddress
 
     func authenticate(request: Request, context: Context) async throws -> Account? {
         let name: String
-        let check: () async -> Account?
+        let quick: Account?
+        var password: String?
         if let basic = request.headers.basic {
-            name = basic.username
-            check = { await self.accounts.account(named: basic.username, password: basic.password) }
+            (name, password) = (basic.username, basic.password)
+            quick = self.accounts.rememberedAccount(named: basic.username, password: basic.password)
         } else if self.accounts.acceptsTokens, let bearer = request.headers.bearer {
             name = "(token)"
-            check = { self.accounts.account(token: bearer.token) }
+            quick = self.accounts.account(token: bearer.token)
         } else {
             return nil
         }
+        // A remembered password or a valid token needs no slow check: while no address has failed,
+        // nothing is counted either.
+        if let quick, self.throttle.isIdle { return quick }
         let client = ClientAddress.of(request, peer: context.remoteAddress, trustedProxies: self.trustedProxies)
         if let wait = self.throttle.begin(client) {
             context.logger.notice("login refused: too many failures", metadata: ["client": "\(client)", "account": "\(Self.loggable(name))"])
@@ -37,7 +41,8 @@ struct AccountAuthenticator<Context: AuthRequestContext<Account> & RemoteAddress
                 .tooManyRequests, headers: [.retryAfter: String(wait)],
                 message: "too many failed logins from \(client); try again in \(wait) s")
         }
-        let account = await check()
+        var account = quick
+        if account == nil, let password { account = await self.accounts.account(named: name, password: password) }
         self.throttle.finish(client, failed: account == nil)
         if let account {
             return account

@@ -100,11 +100,9 @@ public final class AccountDirectory: Sendable {
 
     // MARK: Checks
 
-    /// The account whose name and password these are, or `nil`.
-    ///
-    /// A remembered pass answers at once; otherwise bcrypt runs on a thread of its own, for a name
-    /// without an account against a dummy hash of the same cost.
-    func account(named name: String, password: String) async -> Account? {
+    /// The account whose name and password these are, when a bcrypt check passed them within
+    /// ``cacheLifetime`` and the files have not changed since; `nil` otherwise.
+    func rememberedAccount(named name: String, password: String) -> Account? {
         let snapshot = self.currentSnapshot()
         let key = CacheKey(name: name, password: password)
         let now = ContinuousClock.now
@@ -114,12 +112,23 @@ public final class AccountDirectory: Sendable {
             state.remembered[key] = nil
             return false
         }
+        return remembered ? snapshot.passwords[name]?.account : nil
+    }
+
+    /// The account whose name and password these are, or `nil`.
+    ///
+    /// A remembered pass answers at once; otherwise bcrypt runs on a thread of its own, for a name
+    /// without an account against a dummy hash of the same cost.
+    func account(named name: String, password: String) async -> Account? {
+        if let account = self.rememberedAccount(named: name, password: password) { return account }
+        let snapshot = self.currentSnapshot()
         let entry = snapshot.passwords[name]
-        if remembered, let entry { return entry.account }
         // A password with NUL would be cut short by the C code and match a prefix: never valid.
         let hash = entry?.hash ?? snapshot.dummyHash
         let valid = password.utf8.contains(0) ? false : await self.verify(password, hash: hash)
         guard valid, let entry else { return nil }
+        let key = CacheKey(name: name, password: password)
+        let now = ContinuousClock.now
         self.state.withLock { state in
             // Only while the file read is still the one checked against.
             guard state.snapshot.stamps == snapshot.stamps else { return }

@@ -10,9 +10,17 @@ final class LoginThrottle: Sendable {
     let limit: Int
     /// How long a failure counts.
     let window: Duration
-    private let records = Mutex<[String: Record]>([:])
-    /// Addresses remembered before stale ones are swept.
+    private let state = Mutex(State())
+    /// How many addresses have a record, readable without the lock.
+    private let recorded = Atomic<Int>(0)
+    /// Addresses remembered before stale ones are swept early.
     private static var sweepThreshold: Int { 10_000 }
+
+    private struct State {
+        var records: [String: Record] = [:]
+        /// Records whose failures all left the window are swept once a window.
+        var lastSweep = ContinuousClock.now
+    }
 
     private struct Record {
         /// The latest failures, oldest first; at most `limit`.
@@ -27,24 +35,28 @@ final class LoginThrottle: Sendable {
         self.window = window
     }
 
+    /// True when no address has failed within the window or has an attempt running: nobody is refused.
+    var isIdle: Bool { self.recorded.load(ordering: .acquiring) == 0 }
+
     /// Takes a place for an attempt from `address`.
     /// - Returns: `nil` when the attempt may go on (then call ``finish(_:failed:)``), or the
     ///   seconds the address must wait.
     func begin(_ address: String) -> Int? {
         let now = ContinuousClock.now
-        return self.records.withLock { records in
-            var record = records[address] ?? Record()
+        return self.state.withLock { state in
+            if state.records.count >= Self.sweepThreshold || now - state.lastSweep >= self.window { self.sweep(&state, now: now) }
+            var record = state.records[address] ?? Record()
             record.failures.removeAll { now - $0 >= self.window }
             if record.failures.count + record.pending >= self.limit {
                 // Free again when the oldest failure that counts leaves the window; attempts still running may fail too.
                 let index = record.failures.count - self.limit
                 let wait = index >= 0 ? self.window - (now - record.failures[index]) : .seconds(1)
-                records[address] = record
+                state.records[address] = record
                 return max(1, Int((wait / .seconds(1)).rounded(.up)))
             }
             record.pending += 1
-            if records.count >= Self.sweepThreshold { self.sweep(&records, now: now) }
-            records[address] = record
+            state.records[address] = record
+            self.recorded.store(state.records.count, ordering: .releasing)
             return nil
         }
     }
@@ -52,23 +64,22 @@ final class LoginThrottle: Sendable {
     /// Ends an attempt that ``begin(_:)`` let through.
     func finish(_ address: String, failed: Bool) {
         let now = ContinuousClock.now
-        self.records.withLock { records in
-            guard var record = records[address] else { return }
+        self.state.withLock { state in
+            guard var record = state.records[address] else { return }
             record.pending = max(0, record.pending - 1)
             if failed {
                 record.failures.append(now)
                 if record.failures.count > self.limit { record.failures.removeFirst(record.failures.count - self.limit) }
             }
-            if record.failures.isEmpty && record.pending == 0 {
-                records[address] = nil
-            } else {
-                records[address] = record
-            }
+            state.records[address] = record.failures.isEmpty && record.pending == 0 ? nil : record
+            self.recorded.store(state.records.count, ordering: .releasing)
         }
     }
 
     /// Forgets addresses with no failure in the window and no attempt running.
-    private func sweep(_ records: inout [String: Record], now: ContinuousClock.Instant) {
-        records = records.filter { _, record in record.pending > 0 || record.failures.contains { now - $0 < self.window } }
+    private func sweep(_ state: inout State, now: ContinuousClock.Instant) {
+        state.records = state.records.filter { _, record in record.pending > 0 || record.failures.contains { now - $0 < self.window } }
+        state.lastSweep = now
+        self.recorded.store(state.records.count, ordering: .releasing)
     }
 }
