@@ -8,13 +8,16 @@ public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext
     public var coreContext: CoreRequestContextStorage
     /// The account, set by ``AccountAuthenticator``; `nil` without accounts or on a public route.
     public var identity: Account?
-    /// The peer of the connection (a reverse proxy, when there is one).
-    public let remoteAddress: SocketAddress?
+    private let channel: any Channel
+
+    /// The peer of the connection (a reverse proxy, when there is one); read only when a login is
+    /// counted or logged.
+    public var remoteAddress: SocketAddress? { self.channel.remoteAddress }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
-        self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 }
 

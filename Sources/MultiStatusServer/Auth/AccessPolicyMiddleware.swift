@@ -11,8 +11,13 @@ struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddl
     /// `--public-health`: `/check-statuses` and `/health` answer callers without credentials too.
     let publicHealth: Bool
 
-    /// Methods that change nothing; every other method writes.
-    static var readMethods: Set<HTTPRequest.Method> { [.get, .head, .options, HTTPRequest.Method("PROPFIND")!] }
+    /// True for the methods that change nothing (GET, HEAD, OPTIONS, PROPFIND); every other method writes.
+    static func reads(_ method: HTTPRequest.Method) -> Bool {
+        switch method {
+        case .get, .head, .options: true
+        default: method.rawValue == "PROPFIND"
+        }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
@@ -26,7 +31,7 @@ struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddl
                 message: offered ? "the credentials were not accepted" : "credentials are required: HTTP Basic\(self.acceptsTokens ? " or a Bearer token" : "")"
             )
         }
-        if !account.mayWrite && !Self.readMethods.contains(request.method) {
+        if !account.mayWrite && !Self.reads(request.method) {
             throw HTTPError(.forbidden, message: "account \(account.name) may only read; \(request.method) \(path) would change it")
         }
         return try await next(request, context)

@@ -32,6 +32,8 @@ public final class AccountDirectory: Sendable {
     public let tokenFile: String?
     /// How long a passed password check is remembered.
     public let cacheLifetime: Duration
+    /// The files that are read, in that order.
+    private let files: [String]
     private let logger: Logger
     private let state: Mutex<State>
     private let checks = Atomic<Int>(0)
@@ -64,6 +66,7 @@ public final class AccountDirectory: Sendable {
     public init(accountFile: String?, tokenFile: String?, cacheLifetime: Duration = .seconds(300), logger: Logger) throws(AccountFileError) {
         self.accountFile = accountFile
         self.tokenFile = tokenFile
+        self.files = [accountFile, tokenFile].compactMap { $0 }
         self.cacheLifetime = cacheLifetime
         self.logger = logger
         self.state = Mutex(State(snapshot: Snapshot()))
@@ -103,16 +106,17 @@ public final class AccountDirectory: Sendable {
     /// The account whose name and password these are, when a bcrypt check passed them within
     /// ``cacheLifetime`` and the files have not changed since; `nil` otherwise.
     func rememberedAccount(named name: String, password: String) -> Account? {
-        let snapshot = self.currentSnapshot()
+        self.refresh(force: false)
         let key = CacheKey(name: name, password: password)
         let now = ContinuousClock.now
-        let remembered = self.state.withLock { state -> Bool in
-            guard let entry = state.remembered[key] else { return false }
-            if entry.until > now && entry.name == name { return true }
-            state.remembered[key] = nil
-            return false
+        return self.state.withLock { state in
+            guard let entry = state.remembered[key] else { return nil }
+            guard entry.until > now, entry.name == name else {
+                state.remembered[key] = nil
+                return nil
+            }
+            return state.snapshot.passwords[name]?.account
         }
-        return remembered ? snapshot.passwords[name]?.account : nil
     }
 
     /// The account whose name and password these are, or `nil`.
@@ -209,9 +213,12 @@ public final class AccountDirectory: Sendable {
     }
 
     private func refresh(force: Bool) {
+        let (old, prepare) = self.state.withLock { ($0.snapshot.stamps, $0.prepareRoot) }
+        // One stat per file and nothing else on every request: the files rarely change.
+        guard force || self.files.indices.contains(where: { FileStamp(path: self.files[$0]) != (old.indices.contains($0) ? old[$0] : nil) }) else {
+            return
+        }
         let stamps = self.files.map(FileStamp.init(path:))
-        let (old, prepare) = self.state.withLock { ($0.snapshot, $0.prepareRoot) }
-        guard force || stamps != old.stamps else { return }
         do {
             let snapshot = try self.readFiles()
             if let prepare { try Self.prepare(snapshot, with: prepare) }
@@ -228,7 +235,6 @@ public final class AccountDirectory: Sendable {
         }
     }
 
-    private var files: [String] { [self.accountFile, self.tokenFile].compactMap { $0 } }
 
     private func readFiles() throws(AccountFileError) -> Snapshot {
         var snapshot = Snapshot()

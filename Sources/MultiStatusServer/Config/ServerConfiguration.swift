@@ -84,20 +84,6 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The PEM files of a TLS certificate chain and its private key.
-public struct TLSFiles: Sendable, Hashable {
-    /// The certificate, followed by any intermediates.
-    public var certificatePath: String
-    /// The private key.
-    public var keyPath: String
-
-    /// Creates the pair.
-    public init(certificatePath: String, keyPath: String) {
-        self.certificatePath = certificatePath
-        self.keyPath = keyPath
-    }
-}
-
 /// An upstream that `/check-statuses` probes: `--check NAME=URL`.
 public struct StatusCheckTarget: Sendable, Hashable {
     /// How the upstream is reached.
