@@ -11,8 +11,9 @@ import Testing
 #endif
 
 /// `multistatus serve` as an operator starts it: safe defaults, TLS with HTTP/2, SIGHUP, tokens, and
-/// the client subcommand with credentials.
-@Suite struct ServeTrustTests {
+/// the client subcommand with credentials. One at a time: each starts processes of its own, and
+/// together they loaded a fresh machine's disk enough to slow other suites' probes past 2 s.
+@Suite(.serialized) struct ServeTrustTests {
     /// Writes an account file of `accounts` into `folder`; returns its path.
     private func accountFile(_ accounts: [TestAccount], in folder: String) throws -> String {
         let path = folder + "/accounts"

@@ -31,6 +31,9 @@ func withServer<T: Sendable>(
 ) async throws -> T {
     try await withTemporaryDirectory { dataDir in
         var configuration = ServerConfiguration(port: 0, dataDirectory: dataDir)
+        // Probes of a healthy server answer within this even when parallel tests load the disk; tests of
+        // timeouts set their own.
+        configuration.limits.probeTimeoutMs = 30_000
         configure(&configuration)
         let app = try await buildApplication(configuration, logger: logger)
         let frozen = configuration
