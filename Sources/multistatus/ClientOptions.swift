@@ -57,8 +57,8 @@ struct ClientOptions: ParsableArguments {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else { throw ValidationError("no terminal to ask for \(user)'s password: give --user \(user):PASSWORD or set MULTISTATUS_TOKEN") }
         defer { close(tty) }
-        let prompt = Array("Password for \(user): ".utf8)
-        _ = prompt.withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
+        // Echo goes off before the prompt shows: TCSAFLUSH drops what was typed before it, and a
+        // password typed as soon as the prompt appears must not be dropped.
         var saved = termios()
         let canHide = tcgetattr(tty, &saved) == 0
         if canHide {
@@ -66,6 +66,8 @@ struct ClientOptions: ParsableArguments {
             hidden.c_lflag &= ~tcflag_t(ECHO)
             tcsetattr(tty, TCSAFLUSH, &hidden)
         }
+        let prompt = Array("Password for \(user): ".utf8)
+        _ = prompt.withUnsafeBytes { write(tty, $0.baseAddress, $0.count) }
         defer {
             if canHide { tcsetattr(tty, TCSAFLUSH, &saved) }
             _ = write(tty, "\n", 1)

@@ -154,6 +154,47 @@ import Testing
         }
     }
 
+    @Test func aMissingPasswordIsAskedForOnTheTerminalWithoutEcho() async throws {
+        let python = try ExternalTool("python3")
+        try await withTemporaryDirectory { folder in
+            let accounts = try self.accountFile([.writer], in: folder)
+            try await self.withServeProcess(["--port", "0", "--data-dir", folder + "/data", "--auth-file", accounts, "--log-level", "error"]) { _, url in
+                // The command runs on a pseudo-terminal; the password is typed once the prompt shows.
+                let script = """
+                    import os, pty, select, signal, sys, time
+                    pid, fd = pty.fork()
+                    if pid == 0:
+                        os.execv(sys.argv[1], ["multistatus", "check-statuses", "--server", sys.argv[2], "--user", "wendy"])
+                    out, deadline, typed = b"", time.time() + 30, False
+                    while time.time() < deadline:
+                        if not typed and b"Password for wendy: " in out:
+                            os.write(fd, sys.argv[3].encode() + b"\\n")
+                            typed = True
+                        ready, _, _ = select.select([fd], [], [], 0.5)
+                        if not ready:
+                            continue
+                        try:
+                            chunk = os.read(fd, 4096)
+                        except OSError:
+                            break
+                        if not chunk:
+                            break
+                        out += chunk
+                    else:
+                        os.kill(pid, signal.SIGKILL)
+                    _, status = os.waitpid(pid, 0)
+                    sys.stdout.write(out.decode(errors="replace") + "\\nexit %d" % os.waitstatus_to_exitcode(status))
+                    """
+                try Data(script.utf8).write(to: URL(fileURLWithPath: folder + "/type-password.py"))
+                let result = try await python.run(
+                    ["type-password.py", ServeCommandTests.executable.path, url, TestAccount.writer.password], in: folder)
+                #expect(result.output.contains("Password for wendy: "), "\(result.output)")
+                #expect(result.output.contains("Database\t200 Active") && result.output.hasSuffix("exit 0"), "\(result.output)")
+                #expect(!result.output.contains(TestAccount.writer.password), "the password was echoed")
+            }
+        }
+    }
+
     @Test func tlsServesHTTP2AndHTTP1ToClientsThatTrustItsCAAndNothingInTheClear() async throws {
         let openssl = try ExternalTool("openssl")
         let curl = try ExternalTool("curl")

@@ -18,11 +18,14 @@ struct ExternalTool {
     }
 
     /// Runs the tool to completion; waiting happens on NIO's thread pool, never on a cooperative thread.
+    /// A tool still running after `timeout` is stopped, so that a hung tool fails its test instead of
+    /// holding up the whole run.
     func run(
         _ arguments: [String],
         input: String? = nil,
         environment: [String: String] = [:],
-        in directory: String
+        in directory: String,
+        timeout: Duration = .seconds(300)
     ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: self.path)
@@ -39,6 +42,11 @@ struct ExternalTool {
         let stdin = Pipe()
         process.standardInput = stdin
         try process.run()
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            if process.isRunning { process.terminate() }
+        }
+        defer { watchdog.cancel() }
         return try await testBlockingPool.runIfActive {
             if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
             try? stdin.fileHandleForWriting.close()
