@@ -42,7 +42,7 @@ struct AccountAuthenticator<Context: AuthRequestContext<Account> & RemoteAddress
                 message: "too many failed logins from \(client); try again in \(wait) s")
         }
         var account = quick
-        if account == nil, let password { account = await self.accounts.account(named: name, password: password) }
+        if account == nil, let password { account = await self.accounts.checkedAccount(named: name, password: password) }
         self.throttle.finish(client, failed: account == nil)
         if let account {
             return account

@@ -119,12 +119,10 @@ public final class AccountDirectory: Sendable {
         }
     }
 
-    /// The account whose name and password these are, or `nil`.
-    ///
-    /// A remembered pass answers at once; otherwise bcrypt runs on a thread of its own, for a name
-    /// without an account against a dummy hash of the same cost.
-    func account(named name: String, password: String) async -> Account? {
-        if let account = self.rememberedAccount(named: name, password: password) { return account }
+    /// The account whose name and password these are, by a bcrypt check (on a thread of its own;
+    /// for a name without an account, against a dummy hash of the same cost), or `nil`. A pass is
+    /// remembered; ask ``rememberedAccount(named:password:)`` first.
+    func checkedAccount(named name: String, password: String) async -> Account? {
         let snapshot = self.currentSnapshot()
         let entry = snapshot.passwords[name]
         // A password with NUL would be cut short by the C code and match a prefix: never valid.
@@ -235,7 +233,6 @@ public final class AccountDirectory: Sendable {
         }
     }
 
-
     private func readFiles() throws(AccountFileError) -> Snapshot {
         var snapshot = Snapshot()
         snapshot.stamps = self.files.map(FileStamp.init(path:))
@@ -295,7 +292,7 @@ public struct AccountRootError: Error, CustomStringConvertible, Sendable {
 
 /// What `stat` says of a file, to tell that it changed: device, inode, size, and modification and
 /// status-change times (an edit that keeps the modification time, `cp -p` say, still changes the latter).
-struct FileStamp: Sendable, Hashable {
+struct FileStamp: Sendable, Equatable {
     let device: UInt64
     let inode: UInt64
     let size: Int64
@@ -306,12 +303,6 @@ struct FileStamp: Sendable, Hashable {
         a.device == b.device && a.inode == b.inode && a.size == b.size
             && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
             && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(self.inode)
-        hasher.combine(self.size)
-        hasher.combine(self.modified.tv_nsec)
     }
 
     /// The stamp of the file at `path`, or `nil` when it cannot be read.
