@@ -200,11 +200,15 @@ extension XMLElementNode {
     }
 
     private func writeXML(into out: inout String, depth: Int) {
-        let prefix = "N\(depth)"
+        // The xml prefix is bound to its namespace everywhere, and may be bound to nothing else.
+        let isXMLNamespace = self.namespace == "http://www.w3.org/XML/1998/namespace"
+        let prefix = isXMLNamespace ? "xml" : "N\(depth)"
         let qualified = self.namespace.isEmpty ? self.name : prefix + ":" + self.name
         out += "<" + qualified
         if self.namespace.isEmpty {
             out += " xmlns=\"\""
+        } else if isXMLNamespace {
+            // Declared already.
         } else {
             out += " xmlns:" + prefix + "=\""
             XMLText.escape(self.namespace, into: &out)

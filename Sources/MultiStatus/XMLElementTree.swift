@@ -1,9 +1,3 @@
-import Foundation
-
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
-
 /// An element of a parsed XML document, namespaces resolved.
 public struct XMLElementNode: Sendable, Hashable {
     /// The namespace URI (`DAV:`), empty when the element has none.
@@ -34,25 +28,33 @@ public struct XMLElementNode: Sendable, Hashable {
     }
 }
 
-/// Parses small XML request and response bodies safely.
+/// Parses XML request and response bodies, which may come from anyone.
 ///
-/// Documents with a DTD are refused outright, so no external entity is fetched and no
-/// entity is expanded (billion laughs); nesting deeper than `maxDepth` is refused.
+/// The reader is strict XML 1.0 with namespaces, in UTF-8, and written so that no input can
+/// make it trap or take more than linear time. Documents with a DTD are refused outright, so no
+/// external entity is fetched and no entity is expanded (billion laughs). Nesting deeper than
+/// `maxDepth`, more than `maxElements` elements or more than `maxBytes` bytes are refused.
 public struct XMLElementTreeParser: Sendable {
     /// Deepest nesting accepted.
     public var maxDepth: Int
     /// Largest document accepted, in bytes.
     public var maxBytes: Int
+    /// Most elements a document may hold.
+    public var maxElements: Int
+    /// Most attributes (namespace declarations included) one element may carry.
+    public var maxAttributes: Int
 
     /// Creates a parser with limits.
-    public init(maxDepth: Int = 64, maxBytes: Int = 1 << 20) {
+    public init(maxDepth: Int = 64, maxBytes: Int = 1 << 20, maxElements: Int = 100_000, maxAttributes: Int = 256) {
         self.maxDepth = maxDepth
         self.maxBytes = maxBytes
+        self.maxElements = maxElements
+        self.maxAttributes = maxAttributes
     }
 
     /// Why a document was refused.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
-        /// What was wrong, for a problem's `detail`.
+        /// What was wrong and where, for a problem's `detail`.
         public let description: String
         /// True when the document crossed a size limit (a 413 rather than a 400).
         public let isTooLarge: Bool
@@ -63,94 +65,7 @@ public struct XMLElementTreeParser: Sendable {
         guard bytes.count <= self.maxBytes else {
             throw Failure(description: "XML body is larger than \(self.maxBytes) bytes", isTooLarge: true)
         }
-        let data = Data(bytes)
-        if Self.containsDoctype(data) {
-            throw Failure(description: "XML documents with a DOCTYPE (DTDs, entities) are not accepted", isTooLarge: false)
-        }
-        let builder = TreeBuilder(maxDepth: self.maxDepth)
-        let parser = XMLParser(data: data)
-        parser.shouldProcessNamespaces = true
-        parser.shouldReportNamespacePrefixes = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = builder
-        let ok = parser.parse()
-        if let failure = builder.failure { throw failure }
-        guard ok, let root = builder.root else {
-            let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "not well-formed"
-            throw Failure(description: "malformed XML at line \(parser.lineNumber): \(reason)", isTooLarge: false)
-        }
-        return root
-    }
-
-    private static func containsDoctype(_ data: Data) -> Bool {
-        let marker = Array("<!DOCTYPE".utf8)
-        let bytes = [UInt8](data)
-        guard bytes.count >= marker.count else { return false }
-        for start in 0...(bytes.count - marker.count) where bytes[start] == UInt8(ascii: "<") && bytes[start + 1] == UInt8(ascii: "!") {
-            if zip(bytes[start..<start + marker.count], marker).allSatisfy({ $0 & 0xDF == $1 & 0xDF }) { return true }
-        }
-        return false
-    }
-}
-
-/// Collects parser events into a tree; used synchronously on one thread.
-private final class TreeBuilder: NSObject, XMLParserDelegate {
-    let maxDepth: Int
-    var stack: [XMLElementNode] = []
-    var root: XMLElementNode?
-    var failure: XMLElementTreeParser.Failure?
-
-    init(maxDepth: Int) { self.maxDepth = maxDepth }
-
-    func parser(
-        _ parser: XMLParser,
-        didStartElement elementName: String,
-        namespaceURI: String?,
-        qualifiedName: String?,
-        attributes: [String: String] = [:]
-    ) {
-        guard self.stack.count < self.maxDepth else {
-            self.failure = .init(description: "XML nesting is deeper than \(self.maxDepth) levels", isTooLarge: false)
-            parser.abortParsing()
-            return
-        }
-        if let qualifiedName, qualifiedName.contains(":"), namespaceURI?.isEmpty ?? true {
-            // A prefix bound to nothing (or to "", which Namespaces in XML forbids) leaves the element without a namespace.
-            self.failure = .init(description: "the prefix of <\(qualifiedName)> is not bound to a namespace", isTooLarge: false)
-            parser.abortParsing()
-            return
-        }
-        self.stack.append(XMLElementNode(namespace: namespaceURI ?? "", name: elementName, attributes: attributes, children: [], text: ""))
-    }
-
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-        guard let node = self.stack.popLast() else { return }
-        if self.stack.isEmpty {
-            self.root = node
-        } else {
-            self.stack[self.stack.count - 1].children.append(node)
-        }
-    }
-
-    func parser(_ parser: XMLParser, didStartMappingPrefix prefix: String, toURI namespaceURI: String) {
-        // Namespaces in XML 1.0 forbids binding a prefix to the empty name (`xmlns:p=""`).
-        if !prefix.isEmpty && namespaceURI.isEmpty {
-            self.failure = .init(description: "namespace prefix \"\(prefix)\" is bound to an empty URI", isTooLarge: false)
-            parser.abortParsing()
-        }
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        guard !self.stack.isEmpty else { return }
-        self.stack[self.stack.count - 1].text += string
-    }
-
-    func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-        guard !self.stack.isEmpty else { return }
-        self.stack[self.stack.count - 1].text += String(decoding: CDATABlock, as: UTF8.self)
-    }
-
-    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
-        nil
+        var reader = XMLReader(Array(bytes), maxDepth: self.maxDepth, maxElements: self.maxElements, maxAttributes: self.maxAttributes)
+        return try reader.readDocument()
     }
 }

@@ -77,4 +77,122 @@ import Testing
     @Test func malformedIsRefused() {
         #expect(throws: XMLElementTreeParser.Failure.self) { try parser.parse(Array("<a><b></a>".utf8)) }
     }
+
+    // MARK: - The reader on hostile and unusual input
+
+    private func refusal(_ xml: [UInt8], _ parser: XMLElementTreeParser = XMLElementTreeParser()) -> XMLElementTreeParser.Failure? {
+        do {
+            _ = try parser.parse(xml)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func refusal(_ xml: String) -> XMLElementTreeParser.Failure? { self.refusal(Array(xml.utf8)) }
+
+    /// The body that used to kill the server: an element name of invalid UTF-8.
+    @Test func invalidUTF8IsRefusedNotATrap() throws {
+        let body = Array(#"<D:propfind xmlns:D="DAV:"><D:prop><"#.utf8) + [0xFF, 0xFE] + Array("/></D:prop></D:propfind>".utf8)
+        let failure = try #require(self.refusal(body))
+        #expect(failure.description == "XML is not valid UTF-8")
+        #expect(self.refusal([0x3C, 0x61, 0x3E, 0xC3, 0x3C, 0x2F, 0x61, 0x3E])?.description == "XML is not valid UTF-8")
+        #expect(self.refusal([0xFF, 0xFE, 0x3C, 0x00, 0x61, 0x00])?.description.contains("UTF-16") == true)
+    }
+
+    @Test func namesMayBeAnyUnicodeNameCharacter() throws {
+        let root = try parser.parse(Array(#"<D:prop xmlns:D="DAV:" xmlns:é="urn:é"><é:Größe/><日本/></D:prop>"#.utf8))
+        #expect(root.children.map(\.name) == ["Größe", "日本"])
+        #expect(root.children.map(\.namespace) == ["urn:é", ""])
+        #expect(self.refusal("<a><1b/></a>")?.description.contains("expected an element name") == true)
+        #expect(self.refusal("<a><\u{2030}/></a>") != nil)
+    }
+
+    @Test func namespacesFollowTheirScope() throws {
+        let root = try parser.parse(Array(#"<a xmlns="urn:1" xmlns:p="urn:p"><b xmlns="urn:2"><p:c/></b><d xmlns=""/><e/></a>"#.utf8))
+        #expect(root.namespace == "urn:1")
+        #expect(root.children.map(\.namespace) == ["urn:2", "", "urn:1"])
+        #expect(root.children[0].children[0].namespace == "urn:p")
+        // A declaration ends with its element.
+        #expect(self.refusal(#"<a><b xmlns:p="urn:p"/><p:c/></a>"#)?.description.contains("not bound") == true)
+        #expect(self.refusal(#"<p:a/>"#)?.description.contains("not bound") == true)
+        #expect(self.refusal(#"<a xmlns:p=""/>"#)?.description.contains("empty URI") == true)
+        #expect(self.refusal(#"<a xmlns:xmlns="urn:x"/>"#) != nil)
+        #expect(self.refusal(#"<a xmlns:xml="urn:x"/>"#) != nil)
+        #expect(self.refusal(#"<a xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#) != nil)
+        #expect(self.refusal(#"<a:b:c xmlns:a="urn:a"/>"#)?.description.contains("qualified name") == true)
+        #expect(self.refusal(#"<a: xmlns:a="urn:a"/>"#) != nil)
+        // Attributes: unique as written, and unique once their prefixes are resolved.
+        #expect(self.refusal(#"<a x="1" x="2"/>"#)?.description.contains("given twice") == true)
+        #expect(self.refusal(#"<a xmlns:p="urn:n" xmlns:q="urn:n" p:x="1" q:x="2"/>"#)?.description.contains("given twice") == true)
+        #expect(self.refusal(#"<a p:x="1"/>"#)?.description.contains("not bound") == true)
+        let attributes = try parser.parse(Array(#"<a xmlns:p="urn:n" p:x="1" x="2" xml:lang="en"/>"#.utf8)).attributes
+        #expect(attributes == ["p:x": "1", "x": "2", "xml:lang": "en"])
+    }
+
+    @Test func referencesAreTheFivePredefinedAndCharacters() throws {
+        let root = try parser.parse(Array(#"<a t="&quot;&apos;&#x9;">&lt;&gt;&amp;&#65;&#x1F600;</a>"#.utf8))
+        #expect(root.text == "<>&A😀")
+        #expect(root.attributes["t"] == "\"'\t")
+        #expect(self.refusal("<a>&nbsp;</a>")?.description.contains("not declared") == true)
+        #expect(self.refusal("<a>&#0;</a>")?.description.contains("not an XML character") == true)
+        #expect(self.refusal("<a>&#xD800;</a>") != nil)
+        #expect(self.refusal("<a>&#x110000;</a>") != nil)
+        #expect(self.refusal("<a>&#99999999999999999999999999;</a>") != nil)
+        #expect(self.refusal("<a>&#;</a>") != nil)
+        #expect(self.refusal("<a>&#x41</a>") != nil)
+        #expect(self.refusal("<a>& b</a>") != nil)
+        #expect(self.refusal("<a>&lt</a>") != nil)
+    }
+
+    @Test func characterDataIsNormalizedAndChecked() throws {
+        let root = try parser.parse(Array("<a b='x\r\ny\tz'>1\r\n2\r3<![CDATA[<&]]>4<!-- c --><?pi data?>5</a>".utf8))
+        #expect(root.text == "1\n2\n3<&45")
+        #expect(root.attributes["b"] == "x y z")
+        #expect(self.refusal("<a>]]></a>")?.description.contains("]]>") == true)
+        #expect(self.refusal("<a>\u{1}</a>")?.description.contains("control character U+0001") == true)
+        #expect(self.refusal(Array("<a>".utf8) + [0xEF, 0xBF, 0xBE] + Array("</a>".utf8)) != nil)
+        #expect(self.refusal("<a b='<'/>") != nil)
+        #expect(self.refusal("<a><!-- a -- b --></a>")?.description.contains("--") == true)
+        #expect(self.refusal("<a><![CDATA[x</a>")?.description.contains("unterminated CDATA") == true)
+        #expect(self.refusal("<a><?xml version='1.0'?></a>") != nil)
+        // White space between elements is kept, as text of the parent.
+        #expect(try parser.parse(Array("<a>\n <b/>\n</a>".utf8)).text == "\n \n")
+    }
+
+    @Test func theDocumentHasOneRootAndAnOptionalDeclaration() throws {
+        #expect(try parser.parse(Array("\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\" standalone='yes'?>\n<!-- x --><a/>\n".utf8)).name == "a")
+        #expect(try parser.parse(Array("<?xml version='1.1'?><a/>".utf8)).name == "a")
+        #expect(self.refusal("<?xml version='1.0' encoding='ISO-8859-1'?><a/>")?.description.contains("must be UTF-8") == true)
+        #expect(self.refusal("<?xml encoding='UTF-8'?><a/>") != nil)
+        #expect(self.refusal("<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>") != nil)
+        #expect(self.refusal(" <?xml version='1.0'?><a/>") != nil)
+        #expect(self.refusal("")?.description.contains("no root") == true)
+        #expect(self.refusal("<a/><b/>")?.description.contains("second root") == true)
+        #expect(self.refusal("<a/>x")?.description.contains("after the root") == true)
+        #expect(self.refusal("x<a/>")?.description.contains("before the root") == true)
+        #expect(self.refusal("<a>")?.description.contains("<a> is not closed") == true)
+        #expect(self.refusal("<a></b>")?.description.contains("does not close") == true)
+        #expect(self.refusal("<a x='1'y='2'/>") != nil)
+        #expect(self.refusal("<a><!ELEMENT a ANY></a>") != nil)
+    }
+
+    @Test func failuresSayWhere() throws {
+        let failure = try #require(self.refusal("<a>\n  <é>&bad;</é></a>"))
+        #expect(failure.description == "malformed XML at line 2, column 6: entity &bad; is not declared; only the five predefined entities are")
+    }
+
+    @Test func elementAndAttributeCountsAreCapped() throws {
+        let many = "<a>" + String(repeating: "<b/>", count: 11) + "</a>"
+        let failure = try #require(self.refusal(Array(many.utf8), XMLElementTreeParser(maxElements: 10)))
+        #expect(failure.isTooLarge)
+        let attributes = "<a " + (0..<5).map { "a\($0)='x'" }.joined(separator: " ") + "/>"
+        #expect(self.refusal(Array(attributes.utf8), XMLElementTreeParser(maxAttributes: 4))?.description.contains("more than 4 attributes") == true)
+    }
+
+    @Test func mixedContentKeepsTextAndChildren() throws {
+        let root = try parser.parse(Array("<a>x<b>y</b>z</a>".utf8))
+        #expect(root.text == "xz")
+        #expect(root.children.first?.text == "y")
+    }
 }
