@@ -91,6 +91,18 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // libFuzzer harnesses (fuzz/README.md). A plain build makes each a program that replays a corpus.
+        .target(name: "FuzzSupport", path: "fuzz/Sources/FuzzSupport"),
+        .executableTarget(name: "FuzzXML", dependencies: ["FuzzSupport", "MultiStatus"], path: "fuzz/Sources/FuzzXML"),
+        .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport", "MultiStatus"], path: "fuzz/Sources/FuzzJSON"),
+        .executableTarget(name: "FuzzIfHeader", dependencies: ["FuzzSupport", "MultiStatusServer"], path: "fuzz/Sources/FuzzIfHeader"),
+        .executableTarget(name: "FuzzStorePath", dependencies: ["FuzzSupport", "MultiStatusServer"], path: "fuzz/Sources/FuzzStorePath"),
+        .executableTarget(name: "FuzzRange", dependencies: ["FuzzSupport", "MultiStatusServer"], path: "fuzz/Sources/FuzzRange"),
+        .executableTarget(
+            name: "FuzzMultipart",
+            dependencies: ["FuzzSupport", "MultiStatusServer", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "fuzz/Sources/FuzzMultipart"
+        ),
         .testTarget(name: "MultiStatusTests", dependencies: ["MultiStatus"]),
         .testTarget(
             name: "MultiStatusHummingbirdTests",

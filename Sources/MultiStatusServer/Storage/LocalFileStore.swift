@@ -27,7 +27,7 @@ public final class LocalFileStore: FileStore {
     }
 
     let root: String
-    let staging: String
+    package let staging: String
     let durability: Durability
     let quotaBytes: Int?
     let usedBytes: Mutex<Int>

@@ -72,12 +72,12 @@ enum ETagList {
 }
 
 /// A single `bytes=` range (RFC 9110 section 14.2); several ranges are answered with the whole file.
-enum ByteRange: Equatable {
+package enum ByteRange: Equatable {
     case whole
     case unsatisfiable
     case range(ClosedRange<Int>)
 
-    static func parse(_ header: String, size: Int) -> ByteRange {
+    package static func parse(_ header: String, size: Int) -> ByteRange {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
         let spec = header.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
         guard let dash = spec.firstIndex(of: "-") else { return .whole }

@@ -6,9 +6,9 @@ import MultipartKit
 ///
 /// The body is fed to multipart-kit's parser chunk by chunk; each part with a filename is a file
 /// whose bytes go straight to its staged file, so no file is ever held in memory.
-enum MultipartUpload {
+package enum MultipartUpload {
     /// How the body ended.
-    enum Ending {
+    package enum Ending {
         /// The closing delimiter arrived.
         case complete
         /// The body stopped before the closing delimiter; the files that were complete are kept.
@@ -30,14 +30,14 @@ enum MultipartUpload {
 
     /// The boundary of a `multipart/form-data` content type.
     /// - Throws: a 400 problem when it has none or an invalid one (RFC 2046: 1–70 characters).
-    static func boundary(contentType: String) throws -> String {
+    package static func boundary(contentType: String) throws -> String {
         guard let boundary = HeaderParameters.parse(contentType)["boundary"], !boundary.isEmpty, boundary.utf8.count <= 70 else {
             throw ProblemDetails(status: .badRequest, detail: "multipart/form-data needs a boundary parameter of 1 to 70 characters")
         }
         return boundary
     }
 
-    static func read(_ body: RequestBody, boundary: String, into batch: UploadBatch) async throws -> Ending {
+    package static func read(_ body: RequestBody, boundary: String, into batch: UploadBatch) async throws -> Ending {
         let parser = MultipartParser(boundary: boundary)
         let queue = EventQueue()
         parser.onHeader = { queue.marks.append((.header(name: $0, value: $1), queue.body.readableBytes)) }

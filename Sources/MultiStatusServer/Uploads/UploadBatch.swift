@@ -7,11 +7,17 @@ import NIOCore
 /// Files are staged as their bytes arrive and committed only when the request body is complete,
 /// so a whole-request failure (a limit crossed, a malformed body) leaves nothing behind, and a
 /// refused file never disturbs the others.
-final class UploadBatch {
-    struct Options {
+package final class UploadBatch {
+    package struct Options {
         var folder: StorePath
         var overwrite: Bool
         var atomic: Bool
+
+        package init(folder: StorePath, overwrite: Bool, atomic: Bool) {
+            self.folder = folder
+            self.overwrite = overwrite
+            self.atomic = atomic
+        }
     }
 
     private enum Slot {
@@ -26,13 +32,13 @@ final class UploadBatch {
     private var slots: [Slot] = []
     private var names: Set<StorePath> = []
 
-    init(store: any FileStore, limits: Limits, options: Options) {
+    package init(store: any FileStore, limits: Limits, options: Options) {
         self.store = store
         self.limits = limits
         self.options = options
     }
 
-    var fileCount: Int { self.slots.count }
+    package var fileCount: Int { self.slots.count }
 
     /// Starts a file. Returns false when the file is refused (its bytes are then skipped).
     /// - Throws: a 413 problem when the request carries more files than allowed.
@@ -134,7 +140,7 @@ final class UploadBatch {
     }
 
     /// Removes every staged file: nothing of the request is applied.
-    func discardAll() async {
+    package func discardAll() async {
         for slot in self.slots {
             switch slot {
             case .staging(_, _, let file), .staged(_, _, let file, _): await self.store.discard(file)
@@ -145,7 +151,7 @@ final class UploadBatch {
     }
 
     /// Commits the staged files in request order and reports every file.
-    func commit() async throws -> MultiStatusReport {
+    package func commit() async throws -> MultiStatusReport {
         guard !self.slots.isEmpty else {
             throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
         }

@@ -5,31 +5,31 @@ import MultiStatus
 ///
 /// `If: (<urn:uuid:…> ["etag"]) (Not <DAV:no-lock>)` holds when either list holds for the request's
 /// resource; `If: </dav/a> (<urn:uuid:…>)` tests `/dav/a` instead.
-struct DAVIfHeader: Sendable, Equatable {
+package struct DAVIfHeader: Sendable, Equatable {
     /// One condition of a list.
-    struct Condition: Sendable, Equatable {
-        enum Test: Sendable, Equatable {
+    package struct Condition: Sendable, Equatable {
+        package enum Test: Sendable, Equatable {
             /// A lock token (or any state token, such as `DAV:no-lock`, which never matches).
             case stateToken(String)
             /// An entity tag, as written, quotes included.
             case entityTag(String)
         }
-        var negated: Bool
-        var test: Test
+        package var negated: Bool
+        package var test: Test
     }
 
     /// A parenthesized list: all its conditions must hold.
-    struct List: Sendable, Equatable {
+    package struct List: Sendable, Equatable {
         /// The tagged resource's URL as written, or `nil` for the request's resource.
-        var resource: String?
-        var conditions: [Condition]
+        package var resource: String?
+        package var conditions: [Condition]
     }
 
     /// The lists; the header holds when any of them holds.
-    var lists: [List]
+    package var lists: [List]
 
     /// Every state token named without `Not`: the lock tokens the client submits.
-    var submittedTokens: Set<String> {
+    package var submittedTokens: Set<String> {
         var tokens: Set<String> = []
         for list in self.lists {
             for condition in list.conditions where !condition.negated {
@@ -41,7 +41,7 @@ struct DAVIfHeader: Sendable, Equatable {
 
     /// Parses the header's value.
     /// - Throws: a 400 problem naming where it is malformed.
-    init(parsing text: String) throws(ProblemDetails) {
+    package init(parsing text: String) throws(ProblemDetails) {
         var scanner = Scanner(Array(text.utf8))
         var lists: [List] = []
         var resource: String?
