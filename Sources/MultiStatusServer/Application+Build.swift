@@ -140,7 +140,10 @@ struct DatabaseService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        await self.database.close()
+        // In a task of its own, so that it runs even when the service group was cancelled rather
+        // than shut down: a cancelled close leaves the SQLite connections open, and freeing an open
+        // connection traps.
+        await Task { await self.database.close() }.value
     }
 }
 

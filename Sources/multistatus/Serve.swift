@@ -59,6 +59,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes the file store may hold. [env: MULTISTATUS_QUOTA_BYTES] (default: no quota)")
     var quotaBytes: Int?
 
+    @Flag(help: "Serve PROPFIND with Depth: infinity on folders, listing at most --depth-infinity-members. [env: MULTISTATUS_ALLOW_DEPTH_INFINITY]")
+    var allowDepthInfinity = false
+
+    @Option(help: "Most members one Depth: infinity listing holds before a 507. [env: MULTISTATUS_DEPTH_INFINITY_MEMBERS] (default: 100000)")
+    var depthInfinityMembers: Int?
+
     @Option(help: "fsync: sync each file and its folder before reporting it stored; none: leave it to the kernel. [env: MULTISTATUS_DURABILITY] (default: fsync)")
     var durability: String?
 
@@ -103,6 +109,12 @@ struct Serve: AsyncParsableCommand {
         if let value = try environment.int(self.maxFiles, "MAX_FILES", range: 1...1_000_000) { limits.filesPerRequest = value }
         if let value = try environment.int(self.maxFileBytes, "MAX_FILE_BYTES", range: 0...Int.max) { limits.bytesPerFile = value }
         if let value = try environment.int(self.quotaBytes, "QUOTA_BYTES", range: 0...Int.max) { limits.storeQuotaBytes = value }
+        if try environment.bool(self.allowDepthInfinity, "ALLOW_DEPTH_INFINITY") {
+            limits.depthInfinityMembers =
+                try environment.int(self.depthInfinityMembers, "DEPTH_INFINITY_MEMBERS", range: 1...Int.max) ?? Limits.defaultDepthInfinityMembers
+        } else if try environment.int(self.depthInfinityMembers, "DEPTH_INFINITY_MEMBERS", range: 1...Int.max) != nil {
+            throw ValidationError("--depth-infinity-members needs --allow-depth-infinity")
+        }
         if let types = environment.string(self.allowedTypes, "ALLOWED_TYPES") {
             limits.allowedTypes = types.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         }

@@ -17,6 +17,14 @@ struct ExternalTool {
         self.path = try #require(found, "\(name) is not installed: run the tests through scripts/test, which installs it")
     }
 
+    /// The Python that scripts/test installed the tests' PyPI packages into (`MULTISTATUS_TEST_PYTHON`).
+    static func python() throws -> ExternalTool {
+        guard let path = ProcessInfo.processInfo.environment["MULTISTATUS_TEST_PYTHON"] else { return try ExternalTool("python3") }
+        return ExternalTool(path: path)
+    }
+
+    private init(path: String) { self.path = path }
+
     /// Runs the tool to completion; waiting happens on NIO's thread pool, never on a cooperative thread.
     /// A tool still running after `timeout` is stopped, so that a hung tool fails its test instead of
     /// holding up the whole run.

@@ -18,6 +18,9 @@ public struct Limits: Sendable, Hashable, Codable {
     public var allowedTypes: [String]
     /// Most bytes the file store may hold; `nil` for no quota.
     public var storeQuotaBytes: Int?
+    /// Most members a `PROPFIND` with `Depth: infinity` on a folder lists before it stops with a
+    /// 507 response; `nil` refuses such requests with 403 `propfind-finite-depth` (the default).
+    public var depthInfinityMembers: Int?
 
     /// The defaults documented in the README.
     public init(
@@ -29,7 +32,8 @@ public struct Limits: Sendable, Hashable, Codable {
         probeTimeoutMs: Int = 2_000,
         statusCacheMs: Int = 1_000,
         allowedTypes: [String] = [],
-        storeQuotaBytes: Int? = nil
+        storeQuotaBytes: Int? = nil,
+        depthInfinityMembers: Int? = nil
     ) {
         self.itemsPerBatch = itemsPerBatch
         self.filesPerRequest = filesPerRequest
@@ -40,7 +44,11 @@ public struct Limits: Sendable, Hashable, Codable {
         self.statusCacheMs = statusCacheMs
         self.allowedTypes = allowedTypes
         self.storeQuotaBytes = storeQuotaBytes
+        self.depthInfinityMembers = depthInfinityMembers
     }
+
+    /// Members a `Depth: infinity` listing holds when `--allow-depth-infinity` is given without a number.
+    public static let defaultDepthInfinityMembers = 100_000
 
     /// `probeTimeoutMs` as a duration.
     public var probeTimeout: Duration { .milliseconds(self.probeTimeoutMs) }
