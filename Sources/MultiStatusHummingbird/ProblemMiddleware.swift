@@ -1,12 +1,14 @@
 public import Hummingbird
 import Logging
 import MultiStatus
+import NIOHTTP1
 
 /// Answers every error with an `application/problem+json` body (RFC 9457).
 ///
 /// Errors that are ``ProblemDetails`` pass through, and any other `ItemFailure` (a storage error
 /// that knows its status) answers with its problem; Hummingbird's `HTTPError`s (an unknown
-/// route, a body over `collectBody(upTo:)`) keep their status; anything else becomes a 500
+/// route, a body over `collectBody(upTo:)`) keep their status; a body whose HTTP framing is
+/// broken (a malformed chunk) is a 400 that closes the connection; anything else becomes a 500
 /// whose details are logged, not sent.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Creates the middleware.
@@ -26,6 +28,10 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             let response = try error.response(from: request, context: context)
             if response.headers[.contentType] != nil { return response }
             return ProblemDetails(status: error.status, detail: "\(error)").response(headers: response.headers)
+        } catch let error as HTTPParserError {
+            // The body's framing is broken: nothing more can be read from this connection.
+            let problem = ProblemDetails(status: .badRequest, detail: "malformed HTTP body: \(error)", type: "urn:x-multistatus:problem:bad-framing")
+            return problem.response(headers: [.connection: "close"])
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return ProblemDetails(status: .internalServerError, detail: "the server failed to process the request").response()

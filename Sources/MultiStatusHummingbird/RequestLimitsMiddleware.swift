@@ -1,5 +1,6 @@
 public import Hummingbird
 import MultiStatus
+import Foundation
 
 /// Refuses request bodies over a byte limit with a 413 problem.
 ///
@@ -16,6 +17,11 @@ public struct RequestLimitsMiddleware<Context: RequestContext>: RouterMiddleware
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // RFC 9112 section 6.1: a transfer coding the server does not understand is a 501. Only
+        // chunked is decoded; gzip or compress would otherwise be stored as they came.
+        if let coding = request.headers[.transferEncoding], coding.trimmingCharacters(in: .whitespaces).lowercased() != "chunked" {
+            throw ProblemDetails(status: .notImplemented, detail: "transfer coding \"\(coding)\" is not supported; send chunked or a Content-Length")
+        }
         let limit = self.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init) {
             guard declared <= limit else { throw Self.tooLarge(limit) }
