@@ -9,9 +9,12 @@ import Testing
 private func upload(
     _ client: some TestClientProtocol,
     _ body: MultipartBody,
-    query: String = ""
+    query: String = "",
+    headers: HTTPFields = [:]
 ) async throws -> (status: HTTPResponse.Status, body: ReceivedMultiStatus?, raw: ByteBuffer) {
-    try await client.execute(uri: "/upload" + query, method: .post, headers: [.contentType: body.contentType], body: body.buffer) { response in
+    var fields = headers
+    fields[.contentType] = body.contentType
+    return try await client.execute(uri: "/upload" + query, method: .post, headers: fields, body: body.buffer) { response in
         let parsed = response.status == .multiStatus || response.status.code < 300 || response.headers[.contentType]?.hasPrefix("application/json") == true
             ? try? read(response.body, .json, .files) : nil
         return (response.status, parsed, response.body)
@@ -167,6 +170,46 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             ) { ($0.status, try read($0.body, .json, .files)) }
             #expect(result.0 == .badRequest)
             #expect(result.1.items.map(\.status.code) == [424, 400])
+            #expect(filesOnDisk(filesDir(configuration)).isEmpty)
+        }
+    }
+
+    /// A failure found only at commit (here the quota, counted as files go in) undoes what was placed.
+    @Test func atomicUploadUndoesPlacedFilesWhenALaterOneFailsAtCommit() async throws {
+        try await withServer { $0.limits.storeQuotaBytes = 100 } _: { client, configuration in
+            let atomic: HTTPFields = [.prefer: "atomic"]
+            let fresh = MultipartBody([.init(filename: "a.bin", content: randomBytes(60)), .init(filename: "b.bin", content: randomBytes(60))])
+            let first = try await upload(client, fresh, headers: atomic)
+            #expect(first.status == .insufficientStorage)
+            #expect(try #require(first.body).items.map(\.status.code) == [424, 507])
+            #expect(filesOnDisk(filesDir(configuration)).isEmpty)
+            try await client.execute(uri: "/files/a.bin", method: .get) { #expect($0.status == .notFound) }
+
+            // A replaced file comes back as it was, and the quota counts it again.
+            let old = randomBytes(30)
+            #expect(try await upload(client, MultipartBody([.init(filename: "a.bin", content: old)])).status == .multiStatus)
+            let replacing = MultipartBody([.init(filename: "a.bin", content: randomBytes(50)), .init(filename: "c.bin", content: randomBytes(60))])
+            let second = try await upload(client, replacing, query: "?overwrite=true", headers: atomic)
+            #expect(try #require(second.body).items.map(\.status.code) == [424, 507])
+            #expect(filesOnDisk(filesDir(configuration)) == ["a.bin"])
+            #expect(try Data(contentsOf: URL(fileURLWithPath: filesDir(configuration) + "/a.bin")) == Data(old))
+            #expect(try await eventually { filesOnDisk(stagingDir(configuration)).isEmpty })
+            // 30 bytes are used: 70 still fit.
+            #expect(try await upload(client, MultipartBody([.init(filename: "d.bin", content: randomBytes(70))])).body?.items.first?.status == .created)
+        }
+    }
+
+    /// A client that goes away during an atomic upload has none of its files stored, complete or not.
+    @Test func atomicUploadCutOffStoresNothing() async throws {
+        let logs = CapturedLogs()
+        try await withServer({ _ in }, logger: logs.logger()) { client, configuration in
+            let body = MultipartBody([.init(filename: "complete.bin", content: randomBytes(5_000)), .init(filename: "partial.bin", content: randomBytes(200_000))])
+            let bytes = body.bytes
+            let head = Array(
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nPrefer: atomic\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8)
+            try await sendRawAndDisconnect(port: client.port!, head + bytes[..<(bytes.count - 100_000)])
+            #expect(try await eventually { logs.records.withLock { $0.contains { $0.message == "upload interrupted" } } })
+            #expect(try await eventually { filesOnDisk(stagingDir(configuration)).isEmpty })
             #expect(filesOnDisk(filesDir(configuration)).isEmpty)
         }
     }

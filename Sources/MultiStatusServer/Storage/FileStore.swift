@@ -16,9 +16,13 @@ public protocol FileStore: Sendable {
     /// - Throws: a 409 ``ProblemDetails`` when `path` is a folder, or exists and `refusingExisting` is true.
     func stage(for path: StorePath, refusingExisting: Bool, digest: Bool) async throws -> StagedFile
     /// Makes finished staged files visible at their paths, each atomically, in order.
+    ///
+    /// With `all`, the files go in together or not at all: when one cannot be placed, those placed
+    /// before it are taken back (a new file removed, a replaced one restored), the rest are not
+    /// tried, and every file but the one that failed reports ``CommitNotApplied``.
     /// - Returns: per file, whether it was created or replaced, or why not: a 409 ``ProblemDetails``
     ///   when the path exists and `overwrite` is false, 507 when over quota.
-    func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>]
+    func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool, all: Bool) async -> [Result<CommitOutcome, any Error>]
     /// Removes a staged file that will not be committed.
     func discard(_ staged: StagedFile) async
     /// Stores a small file given whole, replacing what is at `path`, in one step (staged, synced when
@@ -66,6 +70,19 @@ public protocol FileStore: Sendable {
         render: @escaping @Sendable (_ batch: [(name: String, item: StoredItem)]) -> Rendered,
         _ body: (Rendered) async throws -> Void
     ) async throws
+}
+
+extension FileStore {
+    /// Commits each file on its own: one that fails does not hold back the others.
+    public func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>] {
+        await self.commit(files, overwrite: overwrite, all: false)
+    }
+}
+
+/// A file of an all-or-nothing commit that was not placed, or was taken back, because another failed.
+public struct CommitNotApplied: Error, Sendable {
+    /// The position of the file that failed.
+    public let failedIndex: Int
 }
 
 /// What a commit did.

@@ -154,7 +154,14 @@ public final class LocalFileStore: FileStore {
         ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists; send overwrite=true to replace it")
     }
 
-    public func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>] {
+    public func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool, all: Bool) async -> [Result<CommitOutcome, any Error>] {
+        if all {
+            do {
+                return try await self.threadPool.runIfActive { self.placeAll(files, overwrite: overwrite) }
+            } catch {
+                return files.map { _ in .failure(error) }
+            }
+        }
         // One thread-pool job for the whole request: thousands of small files cost one hop, not thousands.
         let placed: [Result<(CommitOutcome, replacedSize: Int), any Error>]
         do {
@@ -205,8 +212,56 @@ public final class LocalFileStore: FileStore {
         }
     }
 
-    /// Moves one finished staged file to `path`; runs on the thread pool.
-    private func place(_ staged: any StagedFile, at path: StorePath, overwrite: Bool) throws -> (CommitOutcome, replacedSize: Int) {
+    /// Places every file or none; runs on the thread pool. Each file's quota is counted before it
+    /// is placed, and a replaced file is kept at its staged name until all are in, so that it can
+    /// be swapped back (RENAME_EXCHANGE) when a later file fails.
+    private func placeAll(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) -> [Result<CommitOutcome, any Error>] {
+        var placed: [(staged: LocalStagedFile, destination: String, outcome: CommitOutcome, replaced: Int)] = []
+        for (index, file) in files.enumerated() {
+            do {
+                guard let staged = file.staged as? LocalStagedFile else { throw ProblemDetails(status: .badRequest, detail: "nothing to commit") }
+                let destination = self.fileSystemPath(of: file.path)
+                var existing = stat()
+                let before = lstat(destination, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFREG ? Int(existing.st_size) : 0
+                guard self.account(staged.size, replacing: before) else { throw self.quotaUsedUp }
+                let (outcome, replaced): (CommitOutcome, Int)
+                do {
+                    (outcome, replaced) = try self.place(staged, at: file.path, overwrite: overwrite, keepingReplaced: true)
+                } catch {
+                    self.usedBytes.withLock { $0 -= staged.size - before }
+                    throw error
+                }
+                // Another writer may have changed the file since it was measured.
+                self.usedBytes.withLock { $0 += before - replaced }
+                placed.append((staged, destination, outcome, replaced))
+            } catch {
+                for undo in placed.reversed() { self.takeBack(undo.staged, from: undo.destination, outcome: undo.outcome, replaced: undo.replaced) }
+                return files.indices.map { $0 == index ? .failure(error) : .failure(CommitNotApplied(failedIndex: index)) }
+            }
+        }
+        for file in placed where file.outcome == .replaced { self.removeReplaced(file.staged.path, size: file.replaced) }
+        return placed.map { .success($0.outcome) }
+    }
+
+    /// Undoes one placed file of an all-or-nothing commit: a new file is removed, a replaced one swapped back.
+    private func takeBack(_ staged: LocalStagedFile, from destination: String, outcome: CommitOutcome, replaced: Int) {
+        if outcome == .replaced, let renameat2 = Self.renameat2, renameat2(AT_FDCWD, staged.path, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
+            unlink(staged.path)
+            self.usedBytes.withLock { $0 += replaced - staged.size }
+        } else if outcome == .created {
+            unlink(destination)
+            self.usedBytes.withLock { $0 -= staged.size }
+        }
+    }
+
+    /// Moves one finished staged file to `path`; runs on the thread pool. With `keepingReplaced`, a file
+    /// it replaces is left at the staged name (when the file system can swap names) for the caller.
+    private func place(
+        _ staged: any StagedFile,
+        at path: StorePath,
+        overwrite: Bool,
+        keepingReplaced: Bool = false
+    ) throws -> (CommitOutcome, replacedSize: Int) {
         guard let staged = staged as? LocalStagedFile, path.name != nil else {
             throw ProblemDetails(status: .badRequest, detail: "nothing to commit")
         }
@@ -220,7 +275,7 @@ public final class LocalFileStore: FileStore {
         if exists && !overwrite { throw Self.exists(path) }
         if overwrite {
             if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, name: path, existed: exists) {
-                self.removeReplaced(staged.path, size: replacedSize)
+                if !keepingReplaced { self.removeReplaced(staged.path, size: replacedSize) }
                 return (.replaced, replacedSize)
             }
             return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)

@@ -30,8 +30,8 @@ struct RootedFileStore: FileStore {
         try await self.inView { try await self.base.stage(for: self.full(path), refusingExisting: refusingExisting, digest: digest) }
     }
 
-    func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) async -> [Result<CommitOutcome, any Error>] {
-        let outcomes = await self.base.commit(files.map { ($0.staged, self.full($0.path)) }, overwrite: overwrite)
+    func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool, all: Bool) async -> [Result<CommitOutcome, any Error>] {
+        let outcomes = await self.base.commit(files.map { ($0.staged, self.full($0.path)) }, overwrite: overwrite, all: all)
         return outcomes.map { outcome in
             outcome.mapError { error in
                 guard var problem = error as? ProblemDetails else { return error }

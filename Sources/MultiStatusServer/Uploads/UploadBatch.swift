@@ -163,7 +163,20 @@ package final class UploadBatch {
         let staged = self.slots.compactMap { slot -> (staged: any StagedFile, path: StorePath)? in
             if case .staged(_, let path, let file, _) = slot { (file, path) } else { nil }
         }
-        var outcomes = await self.store.commit(staged, overwrite: self.options.overwrite).makeIterator()
+        let results = await self.store.commit(staged, overwrite: self.options.overwrite, all: self.options.atomic)
+        if self.options.atomic, let failed = results.firstIndex(where: { if case .failure(let error) = $0 { !(error is CommitNotApplied) } else { false } }) {
+            // Nothing was placed: the file that failed says why, the others what they would have been.
+            var position = -1
+            let items = self.slots.map { slot -> ItemResult in
+                guard case .staged(let id, let path, _, _) = slot else { return Self.pendingItem(slot) }
+                position += 1
+                guard position == failed, case .failure(let error) = results[failed] else { return Self.pendingItem(slot) }
+                return ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)])
+            }
+            await self.discardAll()
+            return try MultiStatusReport.atomic(collection: .files, items: items)
+        }
+        var outcomes = results.makeIterator()
         var items: [ItemResult] = []
         var folders: Set<StorePath> = []
         for slot in self.slots {

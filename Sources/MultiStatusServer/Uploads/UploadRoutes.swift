@@ -33,9 +33,10 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
                 } catch let problem as ProblemDetails {
                     throw problem
                 } catch {
-                    // The client went away mid-body: the files that were complete are still committed.
-                    context.logger.notice("upload interrupted", metadata: ["error": "\(error)"])
-                    _ = try? await batch.commit()
+                    // The client went away mid-body: the files that were complete are still committed,
+                    // unless the upload is atomic, which means none of them.
+                    context.logger.notice("upload interrupted", metadata: ["error": "\(error)", "atomic": "\(options.atomic)"])
+                    if !options.atomic { _ = try? await batch.commit() }
                     throw error
                 }
             case "application/json":
