@@ -113,8 +113,24 @@ import Testing
                     let slow = try read(response.body).items.dropFirst(2)
                     #expect(slow.map(\.status.code) == [504, 504, 504])
                     #expect(slow.allSatisfy { ($0.fields["latencyMs"]?.intValue ?? 0) >= 1_000 })
-                    // Run one after another, the upstream would hold one request at a time.
-                    #expect(upstream.inFlight.withLock { $0.most } == 3, "the probes did not run concurrently")
+                }
+            }
+        }
+    }
+
+    /// The upstream answers only once all three probes wait on it together: probes run one after
+    /// another would each time out waiting for the next.
+    @Test func probesOfSeveralSourcesRunConcurrently() async throws {
+        let upstream = Upstream(gateSize: 3)
+        try await upstream.run { port in
+            try await withServer {
+                $0.limits.probeTimeoutMs = 10_000
+                $0.checks = (1...3).map { StatusCheckTarget(name: "Gated\($0)", endpoint: .http("http://127.0.0.1:\(port)/gate")) }
+            } _: { client, _ in
+                try await client.execute(uri: "/check-statuses", method: .get) { response in
+                    let gated = try read(response.body).items.dropFirst(2)
+                    #expect(gated.map(\.status.code) == [200, 200, 200])
+                    #expect(upstream.atGate.withLock { $0 } == 3)
                 }
             }
         }

@@ -41,8 +41,8 @@ func withServer<T: Sendable>(
     }
 }
 
-/// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (sleeps `delay`) and `/counted`
-/// (sleeps `delay`, counts hits).
+/// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (sleeps `delay`), `/counted`
+/// (sleeps `delay`, counts hits) and `/gate` (answers once `gateSize` requests are waiting at once).
 final class Upstream: Sendable {
     /// Requests that reached `/counted`.
     let hits = Mutex(0)
@@ -50,9 +50,15 @@ final class Upstream: Sendable {
     let answered = Mutex(0)
     /// Slow requests being held now, and the most held at once.
     let inFlight = Mutex((now: 0, most: 0))
+    /// Requests waiting at `/gate`.
+    let atGate = Mutex(0)
     let delay: Duration
+    let gateSize: Int
 
-    init(delay: Duration = .seconds(5)) { self.delay = delay }
+    init(delay: Duration = .seconds(5), gateSize: Int = 1) {
+        self.delay = delay
+        self.gateSize = gateSize
+    }
 
     private func hold() async {
         self.inFlight.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
@@ -68,6 +74,15 @@ final class Upstream: Sendable {
         router.get("slow") { _, _ -> String in
             await self.hold()
             return "late"
+        }
+        router.get("gate") { _, _ -> Response in
+            // Requests that come one after another never open it: each waits for the others in vain.
+            self.atGate.withLock { $0 += 1 }
+            for _ in 0..<6_000 {
+                if self.atGate.withLock({ $0 }) >= self.gateSize { return Response(status: .ok) }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return Response(status: .serviceUnavailable)
         }
         router.get("counted") { _, _ -> String in
             self.hits.withLock { $0 += 1 }
