@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "MultiStatusHummingbird",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
