@@ -28,6 +28,28 @@ import Testing
         }
     }
 
+    /// SIGTERM stops accepting, lets the request in flight finish, then exits 0.
+    @Test func sigtermLetsARequestInFlightFinish() async throws {
+        try await withTemporaryDirectory { dataDir in
+            let (process, text) = try await startServeProcess(["--port", "0", "--data-dir", dataDir])
+            defer { if process.isRunning { process.terminate() } }
+            let port = try #require(text.split(separator: ":").last.flatMap { Int($0) }, "no listen line: \(text)")
+            let body = Array("in flight".utf8)
+            let connection = try RawConnection(port: port)
+            try await connection.send(Array("PUT /dav/late.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body[..<3])
+            // Time for the head to be read, so that the signal finds the request waiting for its body.
+            try await Task.sleep(for: .milliseconds(300))
+            process.terminate()
+            try await connection.send(Array(body[3...]))
+            let answer = try await connection.receive(until: "\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0)
+            #expect(FileManager.default.contents(atPath: dataDir + "/files/late.txt") == Data(body))
+        }
+    }
+
     @Test func aBadFlagIsRefusedWithAMessage() throws {
         let process = Process()
         process.executableURL = Self.executable

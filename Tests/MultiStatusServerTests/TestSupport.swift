@@ -151,6 +151,12 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
     process.standardOutput = output
     process.standardError = errors
     try process.run()
+    // A server that never gets to listen is stopped, so that its test fails instead of hanging.
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(120))
+        if process.isRunning { process.terminate() }
+    }
+    defer { watchdog.cancel() }
     // Reading the pipe blocks: it runs on the tests' own pool, not on the threads in-process servers need.
     let line = try await testBlockingPool.runIfActive {
         var line = Data()

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -211,6 +212,34 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             #expect(try await eventually { logs.records.withLock { $0.contains { $0.message == "upload interrupted" } } })
             #expect(try await eventually { filesOnDisk(stagingDir(configuration)).isEmpty })
             #expect(filesOnDisk(filesDir(configuration)).isEmpty)
+        }
+    }
+
+    /// Two uploads of one new name at once: one is created, the other refused, and the file is one of them whole.
+    @Test func concurrentUploadsOfOneNameGiveOne201AndOne409() async throws {
+        try await withServer { client, configuration in
+            let base = "http://127.0.0.1:\(client.port!)"
+            for round in 0..<10 {
+                let contents = [randomBytes(20_000), randomBytes(20_000)]
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for content in contents {
+                        group.addTask {
+                            let body = MultipartBody([.init(filename: "same-\(round).bin", content: content)])
+                            var request = HTTPClientRequest(url: base + "/upload")
+                            request.method = .POST
+                            request.headers.add(name: "Content-Type", value: body.contentType)
+                            request.body = .bytes(body.buffer)
+                            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                            let report = try read(try await response.body.collect(upTo: 1 << 20), .json, .files)
+                            return report.items[0].status.code
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.sorted() == [201, 409], "round \(round)")
+                let stored = try Data(contentsOf: URL(fileURLWithPath: filesDir(configuration) + "/same-\(round).bin"))
+                #expect(contents.map { Data($0) }.contains(stored))
+            }
         }
     }
 

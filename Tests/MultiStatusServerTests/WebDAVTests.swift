@@ -352,6 +352,39 @@ import Testing
         }
     }
 
+    /// A lock lasts at most a week, whatever the client asks for.
+    @Test func lockTimeoutsAreCappedAtAWeek() async throws {
+        try await withServer { client, _ in
+            let info = #"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#
+            let asked: [(String?, String)] = [("Second-99999999", "Second-604800"), ("Infinite", "Second-604800"), ("Second-60", "Second-60")]
+            for (index, (timeout, granted)) in asked.enumerated() {
+                #expect(try await dav(client, .put, "/dav/l\(index).txt", body: "x").status == .created)
+                var headers: HTTPFields = [:]
+                if let timeout { headers[HTTPField.Name("Timeout")!] = timeout }
+                let locked = try await dav(client, .lock, "/dav/l\(index).txt", headers: headers, body: info)
+                #expect(locked.status == .ok)
+                #expect(String(buffer: locked.body).contains("<D:timeout>\(granted)</D:timeout>"), "\(timeout ?? "none")")
+            }
+        }
+    }
+
+    /// A listing of more members than one batch of the reader (256) and than the first write, over HTTP.
+    @Test func aListingOfManyBatchesHasEveryMemberOnce() async throws {
+        try await withServer { client, configuration in
+            let folder = configuration.dataDirectory + "/files/many"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let names = (0..<1_500).map { "file \($0) é.txt" }
+            for name in names { FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(name.utf8)) }
+            let listing = try await dav(client, .propfind, "/dav/many/", headers: [.depth: "1"])
+            #expect(listing.status == .multiStatus)
+            let entries = try propfindEntries(listing.body)
+            #expect(entries.count == names.count + 1)
+            let expected = Set(names.map { "/dav/many/" + PercentEncoding.encodePath($0) })
+            #expect(Set(entries.dropFirst().map(\.href)) == expected)
+            #expect(entries.dropFirst().allSatisfy { $0.properties["{DAV:}getcontentlength"]?.status == 200 })
+        }
+    }
+
     @Test func hostileNamesNeverReachTheFileSystem() async throws {
         try await withServer { client, configuration in
             for uri in ["/dav/%2e%2e/escape.txt", "/dav/a%00b", "/dav/bad%FFutf8", "/dav/back%5cslash", "/dav/x%2fy"] {
