@@ -8,9 +8,9 @@ public func fuzzRange(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Fuzz.bytes(data, size)
     guard bytes.count >= 2 else { return 0 }
     let sizes = [0, 1, 2, 10, 100, 1 << 20, Int.max / 2, Int.max]
-    let fileSize = sizes[Int(bytes[0]) % sizes.count] + Int(bytes[1] % 4)
+    let fileSize = max(0, sizes[Int(bytes[0]) % sizes.count] - Int(bytes[1] % 4))
     let header = String(decoding: bytes.dropFirst(2), as: UTF8.self)
-    switch ByteRange.parse(header, size: max(0, fileSize)) {
+    switch ByteRange.parse(header, size: fileSize) {
     case .whole, .unsatisfiable: break
     case .range(let range):
         Fuzz.check(range.lowerBound >= 0 && range.upperBound < fileSize, "\(range) is outside a \(fileSize)-byte file for \(header.debugDescription)")
