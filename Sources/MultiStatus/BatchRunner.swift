@@ -101,7 +101,9 @@ public struct BatchRunner: Sendable {
                     let problem = ProblemDetails(status: .gatewayTimeout, detail: "did not finish within \(seconds) s")
                     if race.finish(ItemResult(id: id, problem: problem, message: "Timed out")) { work.cancel() }
                 }
-                race.setCancellers { work.cancel(); timer.cancel() }
+                race.setCancellers {
+                    work.cancel(); timer.cancel()
+                }
             }
         } onCancel: {
             race.cancelAll()

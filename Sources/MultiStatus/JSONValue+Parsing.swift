@@ -84,7 +84,8 @@ private struct JSONParser {
     private mutating func literal(_ word: StaticString, _ value: JSONValue) throws(JSONSyntaxError) -> JSONValue {
         let length = word.utf8CodeUnitCount
         guard self.bytes.count - self.index >= length,
-            UnsafeBufferPointer(rebasing: self.bytes[self.index..<self.index + length]).elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: length))
+            UnsafeBufferPointer(rebasing: self.bytes[self.index..<self.index + length]).elementsEqual(
+                UnsafeBufferPointer(start: word.utf8Start, count: length))
         else { throw self.error("expected a value") }
         self.index += length
         return value
@@ -174,7 +175,9 @@ private struct JSONParser {
     }
 
     private func validated(_ utf8: some Sequence<UInt8>, from opening: Int) throws(JSONSyntaxError) -> String {
-        guard let text = String(validating: utf8, as: UTF8.self) else { throw self.error("the string that starts here is not valid UTF-8", at: opening) }
+        guard let text = String(validating: utf8, as: UTF8.self) else {
+            throw self.error("the string that starts here is not valid UTF-8", at: opening)
+        }
         return text
     }
 
@@ -194,7 +197,9 @@ private struct JSONParser {
             let escapeStart = self.index - 2
             var value = try self.hexQuad()
             if (0xD800..<0xDC00).contains(value) {
-                guard self.bytes.count - self.index >= 6, self.bytes[self.index] == UInt8(ascii: "\\"), self.bytes[self.index + 1] == UInt8(ascii: "u") else {
+                guard self.bytes.count - self.index >= 6, self.bytes[self.index] == UInt8(ascii: "\\"),
+                    self.bytes[self.index + 1] == UInt8(ascii: "u")
+                else {
                     throw self.error("a high surrogate must be followed by a low one", at: escapeStart)
                 }
                 self.index += 2
@@ -245,7 +250,9 @@ private struct JSONParser {
         }
         if self.index < self.bytes.count && (self.bytes[self.index] | 0x20) == UInt8(ascii: "e") {
             self.index += 1
-            if self.index < self.bytes.count && (self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")) { self.index += 1 }
+            if self.index < self.bytes.count && (self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")) {
+                self.index += 1
+            }
             guard self.skipDigits() > 0 else { throw self.error("expected a digit in the exponent") }
             integral = false
         }

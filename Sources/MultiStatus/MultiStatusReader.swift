@@ -92,7 +92,8 @@ public enum MultiStatusReader {
                 continue
             }
             if resolved == nil {
-                resolved = ResourceCollection.known.first { members[$0.identifierKey] != nil }
+                resolved =
+                    ResourceCollection.known.first { members[$0.identifierKey] != nil }
                     ?? ResourceCollection(key: "items", identifierKey: "id", hrefPrefix: "/")
             }
             let (item, index) = try self.item(fromJSON: .object(members), collection: resolved!)

@@ -1,6 +1,6 @@
 public import HTTPTypes
-public import NIOHTTPTypes
 public import NIOCore
+public import NIOHTTPTypes
 
 /// Answers `Expect: 100-continue` with an interim `100 Continue`, so that clients that wait for it
 /// (curl for any large upload, Finder, .NET) send their body at once instead of after a timeout.

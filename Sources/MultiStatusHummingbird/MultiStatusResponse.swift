@@ -1,5 +1,5 @@
-public import Hummingbird
 public import HTTPTypes
+public import Hummingbird
 public import MultiStatus
 
 /// Answers a request with a multi-status report in the format its `Accept` header asks for.

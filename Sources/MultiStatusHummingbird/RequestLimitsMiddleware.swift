@@ -1,6 +1,6 @@
+import Foundation
 public import Hummingbird
 import MultiStatus
-import Foundation
 
 /// Refuses request bodies over a byte limit with a 413 problem.
 ///

@@ -55,7 +55,9 @@ struct ClientOptions: ParsableArguments {
     /// Reads a password from the terminal without echoing it.
     private static func askPassword(for user: String) throws -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
-        guard tty >= 0 else { throw ValidationError("no terminal to ask for \(user)'s password: give --user \(user):PASSWORD or set MULTISTATUS_TOKEN") }
+        guard tty >= 0 else {
+            throw ValidationError("no terminal to ask for \(user)'s password: give --user \(user):PASSWORD or set MULTISTATUS_TOKEN")
+        }
         defer { close(tty) }
         // Echo goes off before the prompt shows: TCSAFLUSH drops what was typed before it, and a
         // password typed as soon as the prompt appears must not be dropped.

@@ -65,7 +65,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most members one Depth: infinity listing holds before a 507. [env: MULTISTATUS_DEPTH_INFINITY_MEMBERS] (default: 100000)")
     var depthInfinityMembers: Int?
 
-    @Option(help: "fsync: sync each file and its folder before reporting it stored; none: leave it to the kernel. [env: MULTISTATUS_DURABILITY] (default: fsync)")
+    @Option(
+        help:
+            "fsync: sync each file and its folder before reporting it stored; none: leave it to the kernel. [env: MULTISTATUS_DURABILITY] (default: fsync)"
+    )
     var durability: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error. [env: MULTISTATUS_LOG_LEVEL] (default: info)")
@@ -74,7 +77,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Accounts, one a line: name:BCRYPT-HASH:read|write[:ROOT], as htpasswd -nbB writes the first two. [env: MULTISTATUS_AUTH_FILE]")
     var authFile: String?
 
-    @Option(help: "Bearer tokens, one a line: name:SHA256-OF-TOKEN:read|write[:ROOT]; `multistatus token create` adds one. [env: MULTISTATUS_TOKEN_FILE]")
+    @Option(
+        help: "Bearer tokens, one a line: name:SHA256-OF-TOKEN:read|write[:ROOT]; `multistatus token create` adds one. [env: MULTISTATUS_TOKEN_FILE]")
     var tokenFile: String?
 
     @Flag(help: "Serve callers without accounts on an address other than loopback. [env: MULTISTATUS_ALLOW_ANONYMOUS]")

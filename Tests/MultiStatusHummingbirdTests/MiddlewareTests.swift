@@ -21,7 +21,9 @@ import Testing
         router.post("report") { request, context in
             let items = [ItemResult(id: "a", status: .created), ItemResult(id: "b", status: .conflict)]
             let options = try MultiStatusRequestOptions(request)
-            let report = options.atomic ? try MultiStatusReport.atomic(collection: .files, items: items) : try MultiStatusReport(collection: .files, items: items)
+            let report =
+                options.atomic
+                ? try MultiStatusReport.atomic(collection: .files, items: items) : try MultiStatusReport(collection: .files, items: items)
             return try MultiStatusResponse(report).response(from: request, context: context)
         }
         return Application(router: router)

@@ -137,4 +137,3 @@ import Testing
         try AccountDirectory(accountFile: nil, tokenFile: path, logger: testLogger()).accounts
     }
 }
-

@@ -84,7 +84,8 @@ import Testing
             ) { try read($0.body, .json, .files) }
             #expect(jsonRefused.items.map(\.status.code) == [400])
             for (method, uri) in [
-                (HTTPRequest.Method.delete, "/files/%2e%2e/bob/secret.txt"), (.delete, "/dav/%2e%2e/bob/secret.txt"), (.put, "/dav/%2e%2e/bob/new.txt"),
+                (HTTPRequest.Method.delete, "/files/%2e%2e/bob/secret.txt"), (.delete, "/dav/%2e%2e/bob/secret.txt"),
+                (.put, "/dav/%2e%2e/bob/new.txt"),
                 (.mkcol, "/dav/%2e%2e/bob/box"), (.lock, "/dav/%2e%2e/bob/secret.txt"), (.proppatch, "/dav/%2e%2e/bob/secret.txt"),
             ] {
                 let answer = try await dav(client, method, uri, headers: alice, body: method == .lock ? Self.lockBody : (method == .put ? "x" : ""))
@@ -139,7 +140,9 @@ import Testing
             #expect(try await client.execute(uri: "/files/doc.txt", method: .get, headers: Self.alice.headers) { String(buffer: $0.body) } == "v1")
 
             // Its own account uses it.
-            #expect(try await dav(client, .put, "/dav/doc.txt", headers: Self.alice.headers.merging([.davIf: "(\(token))"]), body: "v3").status == .noContent)
+            #expect(
+                try await dav(client, .put, "/dav/doc.txt", headers: Self.alice.headers.merging([.davIf: "(\(token))"]), body: "v3").status
+                    == .noContent)
             #expect(try await dav(client, .unlock, "/dav/doc.txt", headers: Self.alice.headers.merging([.lockToken: token])).status == .noContent)
             #expect(try await dav(client, .put, "/dav/alice/doc.txt", headers: Self.admin.headers, body: "v4").status == .noContent)
         }

@@ -72,10 +72,12 @@ func withAccountsServer<T: Sendable>(
             try Data((tokens.map(\.line).joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile!))
         }
         let directory = try AccountDirectory(accountFile: accountFile, tokenFile: tokenFile, logger: logger)
-        return try await withServer({
-            $0.accounts = directory
-            configure(&$0)
-        }, logger: logger) { client, configuration in
+        return try await withServer(
+            {
+                $0.accounts = directory
+                configure(&$0)
+            }, logger: logger
+        ) { client, configuration in
             try await test(client, configuration, directory, accountFile)
         }
     }

@@ -52,7 +52,9 @@ import Testing
             }
             #expect(accounts.bcryptChecks == before + 4, "every wrong password is checked again")
             // A password with NUL would match its prefix in the C code: refused, remembered or not.
-            let cut = try await client.execute(uri: "/files/", method: .get, headers: basicAuthorization("wendy", TestAccount.writer.password + "\0x")) {
+            let cut = try await client.execute(
+                uri: "/files/", method: .get, headers: basicAuthorization("wendy", TestAccount.writer.password + "\0x")
+            ) {
                 $0.status
             }
             #expect(cut == .unauthorized)
@@ -184,8 +186,10 @@ import Testing
         try await withAccountsServer([.writer], tokens: [token]) { client, _, accounts, _ in
             let long = String(repeating: "A", count: 16_000)
             for value in [
-                "Basic", "Basic ", "Basic !!!!", "Basic " + Data("no colon".utf8).base64EncodedString(), "Basic " + Data(":".utf8).base64EncodedString(),
-                "Basic " + Data([0xFF, 0xFE, 0x3A, 0x00]).base64EncodedString(), "Bearer", "Bearer ", "Bearer \u{1}", "Negotiate abc", "Digest x", "basic x",
+                "Basic", "Basic ", "Basic !!!!", "Basic " + Data("no colon".utf8).base64EncodedString(),
+                "Basic " + Data(":".utf8).base64EncodedString(),
+                "Basic " + Data([0xFF, 0xFE, 0x3A, 0x00]).base64EncodedString(), "Bearer", "Bearer ", "Bearer \u{1}", "Negotiate abc", "Digest x",
+                "basic x",
                 "Basic " + long, "Bearer " + long,
             ] {
                 let status = try await client.execute(uri: "/files/", method: .get, headers: [.authorization: value]) { $0.status }
@@ -199,7 +203,12 @@ import Testing
     @Test func statusPagesArePublicWithPublicHealthButWithoutDetails() async throws {
         let port = try await closedPort()
         let cache = try StatusCheckTarget(parsing: "Cache=tcp://127.0.0.1:\(port)")
-        try await withAccountsServer([.writer], { $0.publicHealth = true; $0.checks = [cache] }) { client, _, _, _ in
+        try await withAccountsServer(
+            [.writer],
+            {
+                $0.publicHealth = true; $0.checks = [cache]
+            }
+        ) { client, _, _, _ in
             let anonymous = try await client.execute(uri: "/check-statuses", method: .get) { $0 }
             #expect(anonymous.status == .multiStatus)
             let seen = try read(anonymous.body)
@@ -225,14 +234,19 @@ import Testing
         try await withAccountsServer([.writer], { $0.corsOrigins = ["https://app.example"] }) { client, _, _, _ in
             let preflight = try await client.execute(
                 uri: "/dav/a.txt", method: .options,
-                headers: [.origin: "https://app.example", .accessControlRequestMethod: "PROPFIND", .accessControlRequestHeaders: "authorization, depth"]
+                headers: [
+                    .origin: "https://app.example", .accessControlRequestMethod: "PROPFIND", .accessControlRequestHeaders: "authorization, depth",
+                ]
             ) { $0 }
             #expect(preflight.status == .noContent)
             #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
-            let methods = Set((preflight.headers[.accessControlAllowMethods] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            let methods = Set(
+                (preflight.headers[.accessControlAllowMethods] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
             #expect(methods.isSuperset(of: ["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "PUT", "DELETE", "POST", "PATCH"]))
             let headers = (preflight.headers[.accessControlAllowHeaders] ?? "").lowercased()
-            for name in ["authorization", "depth", "destination", "overwrite", "if", "lock-token", "timeout", "prefer", "idempotency-key", "content-type"] {
+            for name in [
+                "authorization", "depth", "destination", "overwrite", "if", "lock-token", "timeout", "prefer", "idempotency-key", "content-type",
+            ] {
                 #expect(headers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.contains(name), "\(name)")
             }
             // The request itself needs credentials, and its answer exposes what a page needs.

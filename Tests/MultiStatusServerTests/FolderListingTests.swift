@@ -37,7 +37,8 @@ import Testing
     @Test func everyEntryComesOnceInFolderOrderWithItsSize() async throws {
         try await withFolder(count: 1_500) { store, folder in
             var listed: [(name: String, size: Int)] = []
-            try await store.forEachEntries(in: StorePath(relative: "big"), batchSize: 7, render: { batch in batch.map { ($0.name, $0.item.size) } }) { batch in
+            try await store.forEachEntries(in: StorePath(relative: "big"), batchSize: 7, render: { batch in batch.map { ($0.name, $0.item.size) } }) {
+                batch in
                 listed += batch
             }
             #expect(listed.map(\.name) == (try self.namesInFolderOrder(folder)))
@@ -51,10 +52,13 @@ import Testing
             let rendered = Atomic<Int>(0)
             var handed = 0
             var mostAhead = 0
-            try await store.forEachEntries(in: StorePath(relative: "big"), batchSize: 10, render: { batch in
-                rendered.add(1, ordering: .relaxed)
-                return batch.count
-            }) { _ in
+            try await store.forEachEntries(
+                in: StorePath(relative: "big"), batchSize: 10,
+                render: { batch in
+                    rendered.add(1, ordering: .relaxed)
+                    return batch.count
+                }
+            ) { _ in
                 handed += 1
                 try await Task.sleep(for: .milliseconds(2))
                 mostAhead = max(mostAhead, rendered.load(ordering: .relaxed) - handed)
@@ -74,10 +78,13 @@ import Testing
             let rendered = Atomic<Int>(0)
             var handed = 0
             await #expect(throws: Gone.self) {
-                try await store.forEachEntries(in: StorePath(relative: "big"), batchSize: 10, render: { batch in
-                    rendered.add(1, ordering: .relaxed)
-                    return batch.count
-                }) { _ in
+                try await store.forEachEntries(
+                    in: StorePath(relative: "big"), batchSize: 10,
+                    render: { batch in
+                        rendered.add(1, ordering: .relaxed)
+                        return batch.count
+                    }
+                ) { _ in
                     handed += 1
                     if handed == 3 { throw Gone() }
                 }

@@ -1,5 +1,6 @@
-@testable import MultiStatusServer
 import Testing
+
+@testable import MultiStatusServer
 
 /// The throttle on its own, with a short window: what is counted, and when an address is free again.
 @Suite struct LoginThrottleTests {

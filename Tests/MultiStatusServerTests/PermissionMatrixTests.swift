@@ -26,8 +26,10 @@ private struct RouteCase: Sendable, CustomStringConvertible {
 @Suite struct PermissionMatrixTests {
     private static func cases(lockToken: String) -> [RouteCase] {
         let upload = MultipartBody([.init(filename: "up.txt", content: file("up"))])
-        let lockBody = #"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#
-        let propertyUpdate = #"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:color>red</Z:color></D:prop></D:set></D:propertyupdate>"#
+        let lockBody =
+            #"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#
+        let propertyUpdate =
+            #"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:color>red</Z:color></D:prop></D:set></D:propertyupdate>"#
         let json: HTTPFields = [.contentType: "application/json"]
         return [
             RouteCase(method: .get, uri: "/check-statuses", writes: false, expected: .multiStatus),
@@ -49,7 +51,9 @@ private struct RouteCase: Sendable, CustomStringConvertible {
             RouteCase(
                 method: .post, uri: "/upload", headers: [.contentType: upload.contentType], body: String(decoding: upload.bytes, as: UTF8.self),
                 writes: true, expected: .multiStatus),
-            RouteCase(method: .post, uri: "/users", headers: json, body: #"[{"name": "N", "email": "n@example.com"}]"#, writes: true, expected: .multiStatus),
+            RouteCase(
+                method: .post, uri: "/users", headers: json, body: #"[{"name": "N", "email": "n@example.com"}]"#, writes: true, expected: .multiStatus
+            ),
             RouteCase(method: .patch, uri: "/users", headers: json, body: #"[{"id": 1, "name": "Changed"}]"#, writes: true, expected: .multiStatus),
             RouteCase(method: .delete, uri: "/users", headers: json, body: #"{"ids": [2]}"#, writes: true, expected: .multiStatus),
             RouteCase(method: .put, uri: "/dav/put.txt", body: "put", writes: true, expected: .created),
@@ -79,14 +83,22 @@ private struct RouteCase: Sendable, CustomStringConvertible {
             let accountFile = folder + "/accounts"
             try Data((TestAccount.writer.line + "\n" + TestAccount.reader.line + "\n").utf8).write(to: URL(fileURLWithPath: accountFile))
             let accounts = try AccountDirectory(accountFile: accountFile, tokenFile: nil, logger: testLogger())
-            try await withDatabaseServer(database, { $0.accounts = accounts; $0.trustedProxies = ["127.0.0.1"] }) { client, db, configuration in
+            try await withDatabaseServer(
+                database,
+                {
+                    $0.accounts = accounts; $0.trustedProxies = ["127.0.0.1"]
+                }
+            ) { client, db, configuration in
                 let writer = TestAccount.writer.headers
                 for name in ["seed.txt", "del1.txt", "del2.txt", "move.txt", "locked.txt"] {
                     #expect(try await dav(client, .put, "/dav/\(name)", headers: writer, body: name).status == .created)
                 }
                 let users = #"[{"name": "One", "email": "one@example.com"}, {"name": "Two", "email": "two@example.com"}]"#
-                #expect(try await dav(client, .post, "/users", headers: writer.merging([.contentType: "application/json"]), body: users).status == .multiStatus)
-                let lockBody = #"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#
+                #expect(
+                    try await dav(client, .post, "/users", headers: writer.merging([.contentType: "application/json"]), body: users).status
+                        == .multiStatus)
+                let lockBody =
+                    #"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#
                 let lock = try await dav(client, .lock, "/dav/locked.txt", headers: writer, body: lockBody)
                 let token = try #require(lock.headers[.lockToken]?.dropFirst().dropLast()).description
                 let cases = Self.cases(lockToken: token)

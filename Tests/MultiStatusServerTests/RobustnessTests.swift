@@ -30,7 +30,10 @@ import Testing
                 ("bad chunk size", request("/dav/a.txt", "Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n"), 400),
                 ("chunk longer than its size", request("/dav/b.txt", "Transfer-Encoding: chunked\r\n", "5\r\nhelloXX\r\n0\r\n\r\n"), 400),
                 ("huge chunk size", request("/dav/c.txt", "Transfer-Encoding: chunked\r\n", "fffffffffffffffffff\r\nx\r\n0\r\n\r\n"), 400),
-                ("Content-Length and Transfer-Encoding", request("/dav/d.txt", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"), 400),
+                (
+                    "Content-Length and Transfer-Encoding",
+                    request("/dav/d.txt", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"), 400
+                ),
                 ("negative Content-Length", request("/dav/e.txt", "Content-Length: -5\r\n", "hello"), 400),
                 ("two Content-Lengths", request("/dav/f.txt", "Content-Length: 5\r\nContent-Length: 6\r\n", "hello!"), 400),
                 ("a list as Content-Length", request("/dav/g.txt", "Content-Length: 5, 5\r\n", "hello"), 400),
@@ -41,7 +44,8 @@ import Testing
                 #expect(answer.status == status, "\(name): \(answer.text)")
             }
             // The chunked upload endpoint too: a malformed chunk in a multipart body.
-            let upload = "POST /upload HTTP/1.1\r\nHost: localhost\r\n\(authorization)\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            let upload =
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\n\(authorization)\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                 + "Transfer-Encoding: chunked\r\n\r\n20\r\n--b\r\nContent-Disposition: form-data; fil\r\nzz\r\n"
             let answer = try await self.exchange(port, upload)
             #expect(answer.status == 400, "\(answer.text)")
@@ -62,9 +66,19 @@ import Testing
             #expect(try await dav(client, .put, "/dav/kept.txt", headers: headers, body: "kept").status == .created)
             let namespace = Array(#"xmlns:D="DAV:""#.utf8)
             let bodies: [(HTTPRequest.Method, [UInt8])] = [
-                (.propfind, Array("<D:propfind ".utf8) + namespace + Array("><D:prop><".utf8) + [0xFF, 0xFE] + Array("/></D:prop></D:propfind>".utf8)),
-                (.proppatch, Array("<D:propertyupdate ".utf8) + namespace + Array("><D:set><D:prop><x".utf8) + [0xC3] + Array(">v</x></D:prop></D:set></D:propertyupdate>".utf8)),
-                (.lock, Array("<D:lockinfo ".utf8) + namespace + Array("><D:owner>".utf8) + [0xED, 0xA0, 0x80] + Array("</D:owner></D:lockinfo>".utf8)),
+                (
+                    .propfind,
+                    Array("<D:propfind ".utf8) + namespace + Array("><D:prop><".utf8) + [0xFF, 0xFE] + Array("/></D:prop></D:propfind>".utf8)
+                ),
+                (
+                    .proppatch,
+                    Array("<D:propertyupdate ".utf8) + namespace + Array("><D:set><D:prop><x".utf8) + [0xC3]
+                        + Array(">v</x></D:prop></D:set></D:propertyupdate>".utf8)
+                ),
+                (
+                    .lock,
+                    Array("<D:lockinfo ".utf8) + namespace + Array("><D:owner>".utf8) + [0xED, 0xA0, 0x80] + Array("</D:owner></D:lockinfo>".utf8)
+                ),
                 (.propfind, [0xFF, 0xFE] + Array("<\0a\0/\0>\0".utf8)),
             ]
             func fields(_ base: HTTPFields, _ more: HTTPFields) -> HTTPFields { base + more }

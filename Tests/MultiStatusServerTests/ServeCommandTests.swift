@@ -36,7 +36,8 @@ import Testing
             let port = try #require(text.split(separator: ":").last.flatMap { Int($0) }, "no listen line: \(text)")
             let body = Array("in flight".utf8)
             let connection = try RawConnection(port: port)
-            try await connection.send(Array("PUT /dav/late.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body[..<3])
+            try await connection.send(
+                Array("PUT /dav/late.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body[..<3])
             // Time for the head to be read, so that the signal finds the request waiting for its body.
             try await Task.sleep(for: .milliseconds(300))
             process.terminate()

@@ -60,7 +60,9 @@ import Testing
             let log = folder + "/stderr"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            try await self.withServeProcess(["--host", "0.0.0.0", "--port", "0", "--data-dir", folder + "/data", "--auth-file", accounts], errors: handle) {
+            try await self.withServeProcess(
+                ["--host", "0.0.0.0", "--port", "0", "--data-dir", folder + "/data", "--auth-file", accounts], errors: handle
+            ) {
                 _, url in
                 #expect(url.hasPrefix("http://0.0.0.0:"))
             }
@@ -99,7 +101,8 @@ import Testing
         try await withTemporaryDirectory { folder in
             let tokens = folder + "/tokens"
             try Data().write(to: URL(fileURLWithPath: tokens))
-            try await self.withServeProcess(["--port", "0", "--data-dir", folder + "/data", "--token-file", tokens, "--log-level", "error"]) { _, url in
+            try await self.withServeProcess(["--port", "0", "--data-dir", folder + "/data", "--token-file", tokens, "--log-level", "error"]) {
+                _, url in
                 let created = try await runCommand(["token", "create", "backup", "--permission", "read", "--root", "backup", "--token-file", tokens])
                 #expect(created.status == 0, "\(created.errors)")
                 let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -137,7 +140,8 @@ import Testing
 
                 let user = try await runCommand(["check-statuses", "--server", url, "--user", "wendy:w-secret 1"])
                 #expect(user.status == 0 && user.output.contains("Database\t200 Active"), "\(user.errors)")
-                let bearer = try await runCommand(["check-statuses", "--server", url, "--netrc-file", empty], environment: ["MULTISTATUS_TOKEN": token.token])
+                let bearer = try await runCommand(
+                    ["check-statuses", "--server", url, "--netrc-file", empty], environment: ["MULTISTATUS_TOKEN": token.token])
                 #expect(bearer.status == 0, "\(bearer.errors)")
                 let fromNetrc = try await runCommand(["check-statuses", "--server", url, "--netrc-file", netrc])
                 #expect(fromNetrc.status == 0, "\(fromNetrc.errors)")
@@ -158,7 +162,8 @@ import Testing
         let python = try ExternalTool("python3")
         try await withTemporaryDirectory { folder in
             let accounts = try self.accountFile([.writer], in: folder)
-            try await self.withServeProcess(["--port", "0", "--data-dir", folder + "/data", "--auth-file", accounts, "--log-level", "error"]) { _, url in
+            try await self.withServeProcess(["--port", "0", "--data-dir", folder + "/data", "--auth-file", accounts, "--log-level", "error"]) {
+                _, url in
                 // The command runs on a pseudo-terminal; the password is typed once the prompt shows.
                 let script = """
                     import os, pty, select, signal, sys, time
@@ -209,15 +214,21 @@ import Testing
                 #expect(url.hasPrefix("https://127.0.0.1:"))
                 let port = Int(url.split(separator: ":").last!)!
                 let versions = try await curl.run(
-                    ["-s", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\\n", "--http2", url + "/files/",
-                     "--next", "-s", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\\n", "--http1.1",
-                     url + "/files/"],
+                    [
+                        "-s", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\\n", "--http2",
+                        url + "/files/",
+                        "--next", "-s", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-o", "/dev/null", "-w", "%{http_code} %{http_version}\\n",
+                        "--http1.1",
+                        url + "/files/",
+                    ],
                     in: folder)
                 #expect(versions.output.split(separator: "\n") == ["200 2", "200 1.1"], "\(versions.output)")
                 let upload = try await curl.run(
-                    ["-s", "--http2", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-F", "files=@ca.pem;filename=ca.txt", url + "/upload"], in: folder)
+                    ["-s", "--http2", "--cacert", "ca.pem", "-u", "wendy:w-secret 1", "-F", "files=@ca.pem;filename=ca.txt", url + "/upload"],
+                    in: folder)
                 #expect(upload.output.contains(#""status":201"#), "\(upload.output)")
-                #expect(FileManager.default.contents(atPath: folder + "/data/files/ca.txt") == FileManager.default.contents(atPath: folder + "/ca.pem"))
+                #expect(
+                    FileManager.default.contents(atPath: folder + "/data/files/ca.txt") == FileManager.default.contents(atPath: folder + "/ca.pem"))
                 let untrusted = try await curl.run(["-s", "-o", "/dev/null", "-w", "%{http_code}", url + "/livez"], in: folder)
                 #expect(untrusted.status != 0, "a client that does not trust the CA must not connect")
 
@@ -230,7 +241,9 @@ import Testing
                     let sources = try await client.get("/check-statuses", collection: .sources)
                     #expect(sources.items.map(\.status.code).contains(200))
                     let anonymous = MultiStatusHTTPClient(baseURL: url, httpClient: http)
-                    await #expect(throws: MultiStatusHTTPClient.RequestFailed.self) { try await anonymous.get("/check-statuses", collection: .sources) }
+                    await #expect(throws: MultiStatusHTTPClient.RequestFailed.self) {
+                        try await anonymous.get("/check-statuses", collection: .sources)
+                    }
                     try await http.shutdown()
                 } catch {
                     try? await http.shutdown()
@@ -253,12 +266,19 @@ import Testing
 /// signed (`server.pem`, `server.key`), made by openssl in `folder`.
 func makeCertificates(_ openssl: ExternalTool, in folder: String) async throws {
     let steps: [[String]] = [
-        ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=MultiStatus Test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-         "-subj", "/CN=127.0.0.1"],
-        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
-         "-extfile", "server.ext"],
+        [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days",
+            "2",
+            "-subj", "/CN=MultiStatus Test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        [
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1",
+        ],
+        [
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+            "-extfile", "server.ext",
+        ],
     ]
     try Data("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".utf8)
         .write(to: URL(fileURLWithPath: folder + "/server.ext"))

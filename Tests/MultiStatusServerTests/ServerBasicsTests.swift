@@ -19,7 +19,9 @@ import Testing
     }
 
     @Test func bodyOverTheRequestLimitIs413Problem() async throws {
-        try await withServer { $0.limits.bytesPerRequest = 100 } _: { client, _ in
+        try await withServer {
+            $0.limits.bytesPerRequest = 100
+        } _: { client, _ in
             try await client.execute(uri: "/livez", method: .post, body: ByteBuffer(repeating: 0x41, count: 101)) { response in
                 #expect(response.status == .contentTooLarge)
                 let problem = try json(response.body)
@@ -34,7 +36,9 @@ import Testing
     }
 
     @Test func limitsAreVisible() async throws {
-        try await withServer { $0.limits.itemsPerBatch = 42 } _: { client, _ in
+        try await withServer {
+            $0.limits.itemsPerBatch = 42
+        } _: { client, _ in
             try await client.execute(uri: "/limits", method: .get) { response in
                 let limits = try JSONDecoder().decode(Limits.self, from: Data(response.body.readableBytesView))
                 #expect(limits.itemsPerBatch == 42)

@@ -53,7 +53,9 @@ import Testing
 
     @Test func upstreamAnswering500IsDown() async throws {
         try await Upstream().run { port in
-            try await withServer { $0.checks = [StatusCheckTarget(name: "Billing", endpoint: .http("http://127.0.0.1:\(port)/fail"))] } _: { client, _ in
+            try await withServer {
+                $0.checks = [StatusCheckTarget(name: "Billing", endpoint: .http("http://127.0.0.1:\(port)/fail"))]
+            } _: { client, _ in
                 try await client.execute(uri: "/check-statuses", method: .get) { response in
                     let billing = try read(response.body).items[2]
                     #expect(billing.status == .serviceUnavailable)
@@ -147,7 +149,8 @@ import Testing
                 let checkedAts = try await withThrowingTaskGroup(of: String.self) { group in
                     for _ in 0..<100 {
                         group.addTask {
-                            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/check-statuses"), timeout: .seconds(30))
+                            let response = try await HTTPClient.shared.execute(
+                                HTTPClientRequest(url: base + "/check-statuses"), timeout: .seconds(30))
                             #expect(response.status.code == 207)
                             let bytes = try await response.body.collect(upTo: 1 << 20)
                             let body = try read(bytes)
@@ -244,7 +247,9 @@ import Testing
 
     @Test func onlyFailedListsTheDownSources() async throws {
         let port = try await closedPort()
-        try await withServer { $0.checks = [StatusCheckTarget(name: "Cache", endpoint: .tcp(host: "127.0.0.1", port: port))] } _: { client, _ in
+        try await withServer {
+            $0.checks = [StatusCheckTarget(name: "Cache", endpoint: .tcp(host: "127.0.0.1", port: port))]
+        } _: { client, _ in
             try await client.execute(uri: "/check-statuses?only=failed", method: .get) { response in
                 let body = try read(response.body)
                 #expect(body.items.map(\.id) == ["Cache"])
@@ -271,7 +276,9 @@ import Testing
 @Suite struct ProbeEndpointTests {
     @Test func healthIs503WhenARequiredSourceFails() async throws {
         let port = try await closedPort()
-        try await withServer { $0.checks = [StatusCheckTarget(name: "Cache", endpoint: .tcp(host: "127.0.0.1", port: port))] } _: { client, _ in
+        try await withServer {
+            $0.checks = [StatusCheckTarget(name: "Cache", endpoint: .tcp(host: "127.0.0.1", port: port))]
+        } _: { client, _ in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.contentType] == "application/health+json")

@@ -61,7 +61,9 @@ final class Upstream: Sendable {
     }
 
     private func hold() async {
-        self.inFlight.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+        self.inFlight.withLock {
+            $0.now += 1; $0.most = max($0.most, $0.now)
+        }
         try? await Task.sleep(for: self.delay)
         self.inFlight.withLock { $0.now -= 1 }
         self.answered.withLock { $0 += 1 }
@@ -142,7 +144,8 @@ struct ServerSocket {
 /// Starts the real `multistatus serve` executable and waits for its listen line.
 /// - Returns: the process and the base URL it printed.
 /// - Parameter errors: where the process's standard error goes; nowhere by default.
-func startServeProcess(_ arguments: [String], environment: [String: String] = [:], errors: FileHandle = .nullDevice) async throws -> (Process, String) {
+func startServeProcess(_ arguments: [String], environment: [String: String] = [:], errors: FileHandle = .nullDevice) async throws -> (Process, String)
+{
     let process = Process()
     process.executableURL = ServeCommandTests.executable
     process.arguments = ["serve"] + arguments

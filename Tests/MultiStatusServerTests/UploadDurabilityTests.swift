@@ -20,7 +20,8 @@ import Testing
 
             // A 64 MiB file, of which only the first 8 MiB arrive before the server dies.
             let body = MultipartBody([.init(filename: "big.bin", content: [])])
-            let head = Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(64 << 20)\r\n\r\n".utf8)
+            let head = Array(
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(64 << 20)\r\n\r\n".utf8)
             let partHead = Array("--\(body.boundary)\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.bin\"\r\n\r\n".utf8)
             let connection = Task { try await sendRawAndDisconnect(port: port, head + partHead + randomBytes(8 << 20), pause: .seconds(30)) }
             let staging = dataDir + "/tmp/uploads"

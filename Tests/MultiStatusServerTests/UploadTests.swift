@@ -16,7 +16,8 @@ private func upload(
     var fields = headers
     fields[.contentType] = body.contentType
     return try await client.execute(uri: "/upload" + query, method: .post, headers: fields, body: body.buffer) { response in
-        let parsed = response.status == .multiStatus || response.status.code < 300 || response.headers[.contentType]?.hasPrefix("application/json") == true
+        let parsed =
+            response.status == .multiStatus || response.status.code < 300 || response.headers[.contentType]?.hasPrefix("application/json") == true
             ? try? read(response.body, .json, .files) : nil
         return (response.status, parsed, response.body)
     }
@@ -61,7 +62,8 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     ])
     func badNamesAre400(name: String, reason: String) async throws {
         try await withServer { client, configuration in
-            let result = try await upload(client, MultipartBody([.init(filename: name, content: file("x")), .init(filename: "ok.txt", content: file("y"))]))
+            let result = try await upload(
+                client, MultipartBody([.init(filename: name, content: file("x")), .init(filename: "ok.txt", content: file("y"))]))
             let items = try #require(result.body).items
             #expect(items.map(\.status.code) == [400, 201])
             #expect(items[0].problem?.detail == "file name \(reason)")
@@ -95,14 +97,17 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
 
     @Test func sameNameTwiceInOneRequestRefusesTheSecond() async throws {
         try await withServer { client, configuration in
-            let result = try await upload(client, MultipartBody([.init(filename: "a.txt", content: file("one")), .init(filename: "a.txt", content: file("two"))]))
+            let result = try await upload(
+                client, MultipartBody([.init(filename: "a.txt", content: file("one")), .init(filename: "a.txt", content: file("two"))]))
             #expect(try #require(result.body).items.map(\.status.code) == [201, 409])
             #expect(try String(contentsOfFile: filesDir(configuration) + "/a.txt", encoding: .utf8) == "one")
         }
     }
 
     @Test func fileOverTheLimitByOneByteIs413AndLeavesNothing() async throws {
-        try await withServer { $0.limits.bytesPerFile = 10 } _: { client, configuration in
+        try await withServer {
+            $0.limits.bytesPerFile = 10
+        } _: { client, configuration in
             let result = try await upload(
                 client,
                 MultipartBody([.init(filename: "ten.bin", content: randomBytes(10)), .init(filename: "eleven.bin", content: randomBytes(11))])
@@ -116,7 +121,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     }
 
     @Test func typeOutsideTheAllowListIs415() async throws {
-        try await withServer { $0.limits.allowedTypes = ["image/*", "text/plain"] } _: { client, configuration in
+        try await withServer {
+            $0.limits.allowedTypes = ["image/*", "text/plain"]
+        } _: { client, configuration in
             let result = try await upload(
                 client,
                 MultipartBody([
@@ -131,7 +138,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     }
 
     @Test func quotaExceededIs507() async throws {
-        try await withServer { $0.limits.storeQuotaBytes = 100 } _: { client, configuration in
+        try await withServer {
+            $0.limits.storeQuotaBytes = 100
+        } _: { client, configuration in
             let result = try await upload(
                 client,
                 MultipartBody([.init(filename: "a.bin", content: randomBytes(60)), .init(filename: "b.bin", content: randomBytes(60))])
@@ -177,7 +186,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
 
     /// A failure found only at commit (here the quota, counted as files go in) undoes what was placed.
     @Test func atomicUploadUndoesPlacedFilesWhenALaterOneFailsAtCommit() async throws {
-        try await withServer { $0.limits.storeQuotaBytes = 100 } _: { client, configuration in
+        try await withServer {
+            $0.limits.storeQuotaBytes = 100
+        } _: { client, configuration in
             let atomic: HTTPFields = [.prefer: "atomic"]
             let fresh = MultipartBody([.init(filename: "a.bin", content: randomBytes(60)), .init(filename: "b.bin", content: randomBytes(60))])
             let first = try await upload(client, fresh, headers: atomic)
@@ -196,7 +207,8 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             #expect(try Data(contentsOf: URL(fileURLWithPath: filesDir(configuration) + "/a.bin")) == Data(old))
             #expect(try await eventually { filesOnDisk(stagingDir(configuration)).isEmpty })
             // 30 bytes are used: 70 still fit.
-            #expect(try await upload(client, MultipartBody([.init(filename: "d.bin", content: randomBytes(70))])).body?.items.first?.status == .created)
+            #expect(
+                try await upload(client, MultipartBody([.init(filename: "d.bin", content: randomBytes(70))])).body?.items.first?.status == .created)
         }
     }
 
@@ -204,10 +216,13 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test func atomicUploadCutOffStoresNothing() async throws {
         let logs = CapturedLogs()
         try await withServer({ _ in }, logger: logs.logger()) { client, configuration in
-            let body = MultipartBody([.init(filename: "complete.bin", content: randomBytes(5_000)), .init(filename: "partial.bin", content: randomBytes(200_000))])
+            let body = MultipartBody([
+                .init(filename: "complete.bin", content: randomBytes(5_000)), .init(filename: "partial.bin", content: randomBytes(200_000)),
+            ])
             let bytes = body.bytes
             let head = Array(
-                "POST /upload HTTP/1.1\r\nHost: localhost\r\nPrefer: atomic\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8)
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nPrefer: atomic\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(bytes.count)\r\n\r\n"
+                    .utf8)
             try await sendRawAndDisconnect(port: client.port!, head + bytes[..<(bytes.count - 100_000)])
             #expect(try await eventually { logs.records.withLock { $0.contains { $0.message == "upload interrupted" } } })
             #expect(try await eventually { filesOnDisk(stagingDir(configuration)).isEmpty })
@@ -245,8 +260,10 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
 
     @Test func jsonUpload() async throws {
         try await withServer { client, configuration in
-            let body = #"{"files": [{"filename": "a.txt", "content": "aGVsbG8=", "contentType": "text/plain"}, {"filename": "b.txt", "content": "%%%"}, {"filename": 5, "content": ""}, {"filename": "c.txt", "content": 7}]}"#
-            try await client.execute(uri: "/upload", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+            let body =
+                #"{"files": [{"filename": "a.txt", "content": "aGVsbG8=", "contentType": "text/plain"}, {"filename": "b.txt", "content": "%%%"}, {"filename": 5, "content": ""}, {"filename": "c.txt", "content": 7}]}"#
+            try await client.execute(uri: "/upload", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) {
+                response in
                 #expect(response.status == .multiStatus)
                 let items = try read(response.body, .json, .files).items
                 #expect(items.map(\.status.code) == [201, 400, 400, 400])
@@ -282,7 +299,8 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test func malformedBodiesAre400() async throws {
         try await withServer { client, configuration in
             try await expectProblem(client, contentType: "multipart/form-data", body: ByteBuffer(string: "x"), status: .badRequest)
-            try await expectProblem(client, contentType: "multipart/form-data; boundary=abc", body: ByteBuffer(string: "no parts at all"), status: .badRequest)
+            try await expectProblem(
+                client, contentType: "multipart/form-data; boundary=abc", body: ByteBuffer(string: "no parts at all"), status: .badRequest)
             try await expectProblem(client, contentType: "application/json", body: ByteBuffer(string: "{not json"), status: .badRequest)
             try await expectProblem(client, contentType: "application/json", body: ByteBuffer(string: #"{"files": {}}"#), status: .badRequest)
             try await expectProblem(client, contentType: "application/json", body: ByteBuffer(string: #"[1, 2]"#), status: .badRequest)
@@ -292,12 +310,16 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     }
 
     @Test func oneFileMoreThanAllowedIs413AndStoresNothing() async throws {
-        try await withServer { $0.limits.filesPerRequest = 2 } _: { client, configuration in
+        try await withServer {
+            $0.limits.filesPerRequest = 2
+        } _: { client, configuration in
             let two = MultipartBody([.init(filename: "a", content: file("a")), .init(filename: "b", content: file("b"))])
             try await client.execute(uri: "/upload", method: .post, headers: [.contentType: two.contentType], body: two.buffer) { response in
                 #expect(response.status == .multiStatus)
             }
-            let three = MultipartBody([.init(filename: "c", content: file("c")), .init(filename: "d", content: file("d")), .init(filename: "e", content: file("e"))])
+            let three = MultipartBody([
+                .init(filename: "c", content: file("c")), .init(filename: "d", content: file("d")), .init(filename: "e", content: file("e")),
+            ])
             try await expectProblem(client, contentType: three.contentType, body: three.buffer, status: .contentTooLarge)
             let json = #"{"files": [{"filename": "f", "content": ""}, {"filename": "g", "content": ""}, {"filename": "h", "content": ""}]}"#
             try await expectProblem(client, contentType: "application/json", body: ByteBuffer(string: json), status: .contentTooLarge)
@@ -308,7 +330,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
 
     @Test func bodyOverTheRequestLimitIs413AndStoresNothing() async throws {
         let body = MultipartBody([.init(filename: "a", content: randomBytes(1_000)), .init(filename: "b", content: randomBytes(1_000))])
-        try await withServer { $0.limits.bytesPerRequest = body.bytes.count - 1 } _: { client, configuration in
+        try await withServer {
+            $0.limits.bytesPerRequest = body.bytes.count - 1
+        } _: { client, configuration in
             try await expectProblem(client, contentType: body.contentType, body: body.buffer, status: .contentTooLarge)
             #expect(filesOnDisk(filesDir(configuration)).isEmpty)
             #expect(filesOnDisk(stagingDir(configuration)).isEmpty)
@@ -318,10 +342,13 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     @Test func truncatedBodyKeepsTheCompleteFilesOnly() async throws {
         try await withServer { client, configuration in
             let complete = randomBytes(5_000)
-            let body = MultipartBody([.init(filename: "complete.bin", content: complete), .init(filename: "partial.bin", content: randomBytes(200_000))])
+            let body = MultipartBody([
+                .init(filename: "complete.bin", content: complete), .init(filename: "partial.bin", content: randomBytes(200_000)),
+            ])
             let bytes = body.bytes
             let cut = bytes.count - 100_000
-            let head = Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8)
+            let head = Array(
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8)
             try await sendRawAndDisconnect(port: client.port!, head + bytes[..<cut])
             #expect(try await eventually { filesOnDisk(filesDir(configuration)) == ["complete.bin"] })
             #expect(try Data(contentsOf: URL(fileURLWithPath: filesDir(configuration) + "/complete.bin")) == Data(complete))
@@ -379,7 +406,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
         }
     }
 
-    @Test(arguments: ["/files/..%2f..%2fetc%2fpasswd", "/files/%2e%2e/%2e%2e/etc/passwd", "/files/a/%2e%2e/%2e%2e/etc/passwd", "/files/%00", "/files/..%5c..%5cetc"])
+    @Test(arguments: [
+        "/files/..%2f..%2fetc%2fpasswd", "/files/%2e%2e/%2e%2e/etc/passwd", "/files/a/%2e%2e/%2e%2e/etc/passwd", "/files/%00", "/files/..%5c..%5cetc",
+    ])
     func traversalNeverReadsOutsideTheStore(uri: String) async throws {
         try await withServer { client, _ in
             try await client.execute(uri: uri, method: .get) { response in
@@ -406,7 +435,9 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             // More entries than one batch of the folder read, and a subfolder.
             let folder = configuration.dataDirectory + "/files/many"
             try FileManager.default.createDirectory(atPath: folder + "/sub folder", withIntermediateDirectories: true)
-            for index in 0..<2_500 { FileManager.default.createFile(atPath: folder + "/f\(index).txt", contents: Data(repeating: 0x61, count: index % 7)) }
+            for index in 0..<2_500 {
+                FileManager.default.createFile(atPath: folder + "/f\(index).txt", contents: Data(repeating: 0x61, count: index % 7))
+            }
             try await client.execute(uri: "/files/many/", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json; charset=utf-8")
@@ -434,7 +465,10 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
         try await withServer { client, configuration in
             let body = MultipartBody([.init(filename: "e.txt", content: file("expected"))])
             let connection = try RawConnection(port: client.port!)
-            try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\nExpect: 100-continue\r\n\r\n".utf8))
+            try await connection.send(
+                Array(
+                    "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\nExpect: 100-continue\r\n\r\n"
+                        .utf8))
             let interim = try await connection.receive(until: "\r\n\r\n")
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"))
             try await connection.send(body.bytes)
@@ -445,9 +479,14 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
     }
 
     @Test func bodyOverTheLimitGetsNo100But413() async throws {
-        try await withServer { $0.limits.bytesPerRequest = 1_000 } _: { client, _ in
+        try await withServer {
+            $0.limits.bytesPerRequest = 1_000
+        } _: { client, _ in
             let connection = try RawConnection(port: client.port!)
-            try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n".utf8))
+            try await connection.send(
+                Array(
+                    "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n"
+                        .utf8))
             let answer = try await connection.receive(until: "\r\n\r\n")
             #expect(answer.hasPrefix("HTTP/1.1 413 "))
         }

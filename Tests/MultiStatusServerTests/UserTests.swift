@@ -102,7 +102,8 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
         try await withDatabaseServer(database) { client, db in
             try await seedUsers(client, 2)
             let before = try await storedUsers(db)
-            let result = try await send(client, .patch, "/users?atomic=true", #"[{"id": 1, "name": "A"}, {"id": 2, "role": "owner"}, {"id": 2, "name": "B"}]"#)
+            let result = try await send(
+                client, .patch, "/users?atomic=true", #"[{"id": 1, "name": "A"}, {"id": 2, "role": "owner"}, {"id": 2, "name": "B"}]"#)
             #expect(result.status == .unprocessableContent)
             #expect(try #require(result.body).items.map(\.status.code) == [424, 422, 424])
             #expect(try await storedUsers(db) == before)
@@ -124,7 +125,8 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(Array(#"[{"id": 1, "version": 1, "name": "\#(name)"}]"#.utf8))
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-                let body = try MultiStatusReader.read(Array(buffer: try await response.body.collect(upTo: 1 << 20)), format: .json, collection: .updates)
+                let body = try MultiStatusReader.read(
+                    Array(buffer: try await response.body.collect(upTo: 1 << 20)), format: .json, collection: .updates)
                 return body.items[0].status.code
             }
             let statuses: [Int]
@@ -134,10 +136,12 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
                 // are in flight against version 1 at once, and only row locking can refuse one.
                 let racing = try await db.transaction { sql in
                     try await sql.raw("SELECT id FROM users WHERE id = 1 FOR UPDATE").run()
-                    let racing = Task { try await withThrowingTaskGroup(of: Int.self) { group in
-                        for name in ["first", "second"] { group.addTask { try await patch(name) } }
-                        return try await group.reduce(into: [Int]()) { $0.append($1) }
-                    } }
+                    let racing = Task {
+                        try await withThrowingTaskGroup(of: Int.self) { group in
+                            for name in ["first", "second"] { group.addTask { try await patch(name) } }
+                            return try await group.reduce(into: [Int]()) { $0.append($1) }
+                        }
+                    }
                     var waiting = 0
                     for _ in 0..<3_000 where waiting < 2 {
                         try await Task.sleep(for: .milliseconds(10))
@@ -205,8 +209,12 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
         try await withDatabaseServer(database) { client, db in
             try await seedUsers(client, 1)
             let body = #"[{"id": 1, "name": "Once"}]"#
-            let first = try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)) { $0 }
-            let second = try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)) { $0 }
+            let first = try await client.execute(
+                uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)
+            ) { $0 }
+            let second = try await client.execute(
+                uri: "/users", method: .patch, headers: [.contentType: "application/json", .idempotencyKey: "key-1"], body: ByteBuffer(string: body)
+            ) { $0 }
             #expect(first.status == .multiStatus)
             #expect(second.status == .multiStatus)
             #expect(String(buffer: first.body) == String(buffer: second.body))
@@ -229,7 +237,9 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
             let tooMany = try await send(client, .patch, "/users", #"[{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}]"#)
             #expect(tooMany.status == .contentTooLarge)
             #expect(tooMany.problem?["limit"] as? Int == 3)
-            let three = try await send(client, .post, "/users", (1...3).map { #"{"name": "n", "email": "n\#($0)@example.com"}"# }.joined(separator: ",").wrappedInBrackets, collection: created)
+            let three = try await send(
+                client, .post, "/users", (1...3).map { #"{"name": "n", "email": "n\#($0)@example.com"}"# }.joined(separator: ",").wrappedInBrackets,
+                collection: created)
             #expect(three.status == .multiStatus)
             #expect(try await storedUsers(db).count == 3)
         }
@@ -243,7 +253,10 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
             let failed = try await send(client, .patch, "/users?only=failed", body)
             #expect(failed.body?.items.map(\.id) == [5])
             #expect(failed.body?.summary == Summary(total: 3, succeeded: 2, failed: 1))
-            try await client.execute(uri: "/users", method: .patch, headers: [.contentType: "application/json", .accept: "application/x-ndjson"], body: ByteBuffer(string: body)) { response in
+            try await client.execute(
+                uri: "/users", method: .patch, headers: [.contentType: "application/json", .accept: "application/x-ndjson"],
+                body: ByteBuffer(string: body)
+            ) { response in
                 #expect(response.headers[.contentType] == "application/x-ndjson")
                 let lines = try read(response.body, .ndjson, .updates)
                 #expect(lines.indices == [0, 1, 2])

@@ -54,7 +54,8 @@ import Testing
             try await withTemporaryDirectory { work in
                 let headers = TestAccount.writer.headers
                 #expect(try await dav(client, .mkcol, "/dav/docs", headers: headers).status == .created)
-                #expect(try await dav(client, .put, "/dav/docs/%C3%BCn%C3%AF%20code.txt", headers: headers, body: "read by webdav4\n").status == .created)
+                #expect(
+                    try await dav(client, .put, "/dav/docs/%C3%BCn%C3%AF%20code.txt", headers: headers, body: "read by webdav4\n").status == .created)
                 let script = """
                     import io, sys
                     from webdav4.client import Client, HTTPError
@@ -144,7 +145,8 @@ import Testing
                         "mkcol box", "cd box", "put local.txt", "ls", "get local.txt fetched.txt", "move local.txt moved.txt",
                         "propset moved.txt color red", "propget moved.txt color", "lock moved.txt", "unlock moved.txt", "ls", "quit",
                     ].joined(separator: "\n") + "\n"
-                let (_, output) = try await cadaver.run(["http://127.0.0.1:\(client.port!)/dav/"], input: script, environment: ["HOME": work], in: work)
+                let (_, output) = try await cadaver.run(
+                    ["http://127.0.0.1:\(client.port!)/dav/"], input: script, environment: ["HOME": work], in: work)
                 for step in [
                     "Creating `box': succeeded", "to `/dav/box/local.txt': [.. succeeded", "Listing collection `/dav/box/': succeeded",
                     "to fetched.txt: [.. succeeded", "to `/dav/box/moved.txt':  succeeded", "Setting property on `moved.txt': succeeded",
@@ -346,7 +348,8 @@ import Testing
             }
             // Nothing was stored: no file, and no dead property.
             #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/files").isEmpty)
-            let all = try await dav(client, .propfind, "/dav/", headers: [.depth: "0"], body: #"<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>"#)
+            let all = try await dav(
+                client, .propfind, "/dav/", headers: [.depth: "0"], body: #"<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>"#)
             #expect(!String(buffer: all.body).contains("urn:z"))
             #expect(try await dav(client, .options, "/dav/").status == .ok)
         }
@@ -473,7 +476,9 @@ import Testing
     @Test(arguments: TestDatabase.allCases)
     func aLockTakenThroughOneProcessHoldsInAnother(database: TestDatabase) async throws {
         try await withTwoServerProcesses(database) { one, two, dataDir in
-            @Sendable func send(_ method: String, _ url: String, body: String = "", headers: [(String, String)] = []) async throws -> HTTPClientResponse {
+            @Sendable func send(_ method: String, _ url: String, body: String = "", headers: [(String, String)] = []) async throws
+                -> HTTPClientResponse
+            {
                 var request = HTTPClientRequest(url: url)
                 request.method = .RAW(value: method)
                 for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -624,7 +629,8 @@ private func withTwoServerProcesses(
             defer { first.terminate() }
             let (second, secondLine) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--database", databaseURL])
             defer { second.terminate() }
-            try await body(try #require(firstLine.components(separatedBy: " ").last), try #require(secondLine.components(separatedBy: " ").last), dataDir)
+            try await body(
+                try #require(firstLine.components(separatedBy: " ").last), try #require(secondLine.components(separatedBy: " ").last), dataDir)
         }
         switch database {
         case .sqlite:

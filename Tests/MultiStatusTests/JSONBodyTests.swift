@@ -132,8 +132,14 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 
 @Suite struct JSONParsingTests {
     @Test func parseKeepsEveryJSONType() throws {
-        let value = try JSONValue.parse(Array(#"{"t": true, "f": false, "zero": 0, "one": 1, "big": 9007199254740993, "half": 1.5, "two": 2.0, "s": "x", "n": null, "a": [1, "b"]}"#.utf8))
-        #expect(value == ["t": true, "f": false, "zero": 0, "one": 1, "big": 9_007_199_254_740_993, "half": 1.5, "two": 2, "s": "x", "n": nil, "a": [1, "b"]])
+        let value = try JSONValue.parse(
+            Array(
+                #"{"t": true, "f": false, "zero": 0, "one": 1, "big": 9007199254740993, "half": 1.5, "two": 2.0, "s": "x", "n": null, "a": [1, "b"]}"#
+                    .utf8))
+        #expect(
+            value == [
+                "t": true, "f": false, "zero": 0, "one": 1, "big": 9_007_199_254_740_993, "half": 1.5, "two": 2, "s": "x", "n": nil, "a": [1, "b"],
+            ])
     }
 
     @Test func parseRefusesWhatIsNotJSON() {
@@ -161,9 +167,11 @@ func jsonObject(_ text: String) throws -> [String: Any] {
     }
 
     @Test func parseReadsStringsEscapesAndNumbers() throws {
-        let text = #"[" \"\\\/\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "é中😀", "", -0, -12, 1e3, 2.5e-1, -9223372036854775808, 9223372036854775808, 1.0]"#
+        let text =
+            #"[" \"\\\/\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "é中😀", "", -0, -12, 1e3, 2.5e-1, -9223372036854775808, 9223372036854775808, 1.0]"#
         let value = try JSONValue.parse(Array(text.utf8))
-        #expect(value == [" \"\\/\u{08}\u{0C}\n\r\t", "é中", "😀", "é中😀", "", 0, -12, 1000, 0.25, .int(Int.min), .double(9_223_372_036_854_775_808), 1])
+        #expect(
+            value == [" \"\\/\u{08}\u{0C}\n\r\t", "é中", "😀", "é中😀", "", 0, -12, 1000, 0.25, .int(Int.min), .double(9_223_372_036_854_775_808), 1])
         // A byte order mark is ignored; whitespace around the value is allowed.
         #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array(" \r\n\t{\"a\" : [ ] , \"a\": {}}\n".utf8)) == ["a": [:]])
     }
@@ -208,7 +216,9 @@ func jsonObject(_ text: String) throws -> [String: Any] {
         }
     }
 
-    static let alphabet: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "中", "😀", "\u{2028}", "\u{FFFF}"]
+    static let alphabet: [Unicode.Scalar] = [
+        "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "中", "😀", "\u{2028}", "\u{FFFF}",
+    ]
 
     static func value(depth: Int, using generator: inout SplitMix) -> JSONValue {
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &generator) {

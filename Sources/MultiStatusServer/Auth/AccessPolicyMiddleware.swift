@@ -28,7 +28,8 @@ struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddl
             if self.publicHealth, !offered, Self.isStatusPage(path) { return try await next(request, context) }
             throw HTTPError(
                 .unauthorized, headers: self.challenge,
-                message: offered ? "the credentials were not accepted" : "credentials are required: HTTP Basic\(self.acceptsTokens ? " or a Bearer token" : "")"
+                message: offered
+                    ? "the credentials were not accepted" : "credentials are required: HTTP Basic\(self.acceptsTokens ? " or a Bearer token" : "")"
             )
         }
         if !account.mayWrite && !Self.reads(request.method) {

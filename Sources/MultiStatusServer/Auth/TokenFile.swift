@@ -29,7 +29,9 @@ public enum TokenFile {
         }
         var generator = SystemRandomNumberGenerator()
         let random = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let token = "mst_" + Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        let token =
+            "mst_"
+            + Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         let line = "\(name):\(SHA256.hash(data: Array(token.utf8)).hex):\(permission.rawValue)" + (root.map { ":" + $0 } ?? "")
         // The new line must read back as written: the parser that reads the file at start checks it.

@@ -80,7 +80,8 @@ final class IdempotencyStore: Sendable {
         let body = report.encoded(as: .json)
         let status = report.status.code
         try await self.database.withConnection { sql in
-            try await sql.raw("UPDATE idempotency_keys SET state = 'done', status = \(bind: status), body = \(bind: body) WHERE key = \(bind: key)").run()
+            try await sql.raw("UPDATE idempotency_keys SET state = 'done', status = \(bind: status), body = \(bind: body) WHERE key = \(bind: key)")
+                .run()
         }
     }
 

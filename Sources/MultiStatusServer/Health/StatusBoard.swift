@@ -110,7 +110,8 @@ public actor StatusBoard {
 
     /// The `/check-statuses` body in `format`, encoded once per run and shared by every caller.
     /// - Parameter redacted: each source's status and message only (``Entry/redacted``), for callers without an account.
-    public nonisolated func body(format: MultiStatusFormat, onlyFailed: Bool, redacted: Bool = false, fresh: Bool = false) async throws -> ByteBuffer {
+    public nonisolated func body(format: MultiStatusFormat, onlyFailed: Bool, redacted: Bool = false, fresh: Bool = false) async throws -> ByteBuffer
+    {
         let key = BodyKey(format: format, onlyFailed: onlyFailed, redacted: redacted)
         // The hot path: a body of the current run, taken without an actor hop.
         if !fresh {

@@ -245,7 +245,9 @@ public final class LocalFileStore: FileStore {
 
     /// Undoes one placed file of an all-or-nothing commit: a new file is removed, a replaced one swapped back.
     private func takeBack(_ staged: LocalStagedFile, from destination: String, outcome: CommitOutcome, replaced: Int) {
-        if outcome == .replaced, let renameat2 = Self.renameat2, renameat2(AT_FDCWD, staged.path, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
+        if outcome == .replaced, let renameat2 = Self.renameat2,
+            renameat2(AT_FDCWD, staged.path, AT_FDCWD, destination, Self.renameExchange) == 0
+        {
             unlink(staged.path)
             self.usedBytes.withLock { $0 += replaced - staged.size }
         } else if outcome == .created {
@@ -375,12 +377,12 @@ public final class LocalFileStore: FileStore {
         if let renameat2 = Self.renameat2 {
             // When something took the name since the check, or the file system lacks the flag,
             // the swap below follows.
-            if !existed && renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 1 /* RENAME_NOREPLACE */) == 0 { return nil }
-            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2 /* RENAME_EXCHANGE */) == 0 {
+            if !existed && renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameNoReplace) == 0 { return nil }
+            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameExchange) == 0 {
                 var old = stat()
                 if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) != S_IFDIR { return Int(old.st_size) }
                 // A folder took the name since it was checked: put it back.
-                _ = renameat2(AT_FDCWD, staged, AT_FDCWD, destination, 2)
+                _ = renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameExchange)
                 throw ProblemDetails(status: .conflict, detail: "\"\(name)\" is a folder")
             }
         }
@@ -404,6 +406,10 @@ public final class LocalFileStore: FileStore {
 
     /// The largest replaced file an event loop unlinks itself.
     static var replacedBytesFreedInline: Int { 256 << 10 }
+
+    /// `renameat2` flags (linux/fs.h): fail if the target exists; swap source and target.
+    private static var renameNoReplace: UInt32 { 1 }
+    private static var renameExchange: UInt32 { 2 }
 
     private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
     /// glibc declares `renameat2` only for `_GNU_SOURCE`, which Swift's Glibc module does not set.

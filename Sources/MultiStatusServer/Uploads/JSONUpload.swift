@@ -19,7 +19,8 @@ enum JSONUpload {
         }
         for (index, entry) in files.enumerated() {
             guard case .object(let members) = entry, case .string(let filename)? = members["filename"] else {
-                batch.refuse(id: .string("files[\(index)]"), ProblemDetails(status: .badRequest, detail: "files[\(index)] needs a string \"filename\""))
+                batch.refuse(
+                    id: .string("files[\(index)]"), ProblemDetails(status: .badRequest, detail: "files[\(index)] needs a string \"filename\""))
                 continue
             }
             guard case .string(let base64)? = members["content"] else {

@@ -164,7 +164,9 @@ package final class UploadBatch {
             if case .staged(_, let path, let file, _) = slot { (file, path) } else { nil }
         }
         let results = await self.store.commit(staged, overwrite: self.options.overwrite, all: self.options.atomic)
-        if self.options.atomic, let failed = results.firstIndex(where: { if case .failure(let error) = $0 { !(error is CommitNotApplied) } else { false } }) {
+        if self.options.atomic,
+            let failed = results.firstIndex(where: { if case .failure(let error) = $0 { !(error is CommitNotApplied) } else { false } })
+        {
             // Nothing was placed: the file that failed says why, the others what they would have been.
             var position = -1
             let items = self.slots.map { slot -> ItemResult in

@@ -20,7 +20,9 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
         let overwrite = try request.booleanQuery("overwrite") ?? false
         let contentType = request.headers[.contentType] ?? ""
         let mediaType = FileTypes.essence(ofContentType: contentType) ?? ""
-        let batch = UploadBatch(store: self.store.view(under: context.storeRoot), limits: self.limits, options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
+        let batch = UploadBatch(
+            store: self.store.view(under: context.storeRoot), limits: self.limits,
+            options: .init(folder: folder, overwrite: overwrite, atomic: options.atomic))
 
         do {
             switch mediaType {
@@ -45,7 +47,8 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
             default:
                 throw ProblemDetails(
                     status: .unsupportedMediaType,
-                    detail: "POST /upload takes multipart/form-data or application/json, not \(mediaType.isEmpty ? "a body without Content-Type" : mediaType)"
+                    detail:
+                        "POST /upload takes multipart/form-data or application/json, not \(mediaType.isEmpty ? "a body without Content-Type" : mediaType)"
                 )
             }
             let report = try await batch.commit()

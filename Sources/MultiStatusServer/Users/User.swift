@@ -84,8 +84,12 @@ enum UserInput {
     static func create(_ value: JSONValue) throws(ProblemDetails) -> UserChanges {
         guard case .object(let members) = value else { throw ProblemDetails(status: .badRequest, detail: "a new user must be a JSON object") }
         var changes = try self.changes(members, ignoring: [])
-        guard changes.name != nil else { throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" is required", extensions: ["field": "name"]) }
-        guard changes.email != nil else { throw ProblemDetails(status: .unprocessableContent, detail: "\"email\" is required", extensions: ["field": "email"]) }
+        guard changes.name != nil else {
+            throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" is required", extensions: ["field": "name"])
+        }
+        guard changes.email != nil else {
+            throw ProblemDetails(status: .unprocessableContent, detail: "\"email\" is required", extensions: ["field": "email"])
+        }
         changes.role = changes.role ?? .member
         return changes
     }
@@ -97,7 +101,8 @@ enum UserInput {
             unknown.sort()
             throw ProblemDetails(
                 status: .unprocessableContent,
-                detail: "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); writable: name, email, role",
+                detail:
+                    "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); writable: name, email, role",
                 extensions: ["field": .string(unknown[0])]
             )
         }
@@ -114,20 +119,26 @@ enum UserInput {
                 let count = ascii ? text.utf8.count : text.count
                 let blank = ascii ? text.utf8.allSatisfy { $0 == 0x20 || (0x09...0x0D).contains($0) } : text.allSatisfy(\.isWhitespace)
                 guard (1...200).contains(count), !blank else {
-                    throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" must be 1 to 200 characters, not only spaces", extensions: ["field": "name"])
+                    throw ProblemDetails(
+                        status: .unprocessableContent, detail: "\"name\" must be 1 to 200 characters, not only spaces", extensions: ["field": "name"])
                 }
                 guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-                    throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" must not contain control characters", extensions: ["field": "name"])
+                    throw ProblemDetails(
+                        status: .unprocessableContent, detail: "\"name\" must not contain control characters", extensions: ["field": "name"])
                 }
                 changes.name = text
             case "email":
                 guard self.isValidEmail(text) else {
-                    throw ProblemDetails(status: .unprocessableContent, detail: "\"email\" is not a valid address: \(text.prefix(100))", extensions: ["field": "email"])
+                    throw ProblemDetails(
+                        status: .unprocessableContent, detail: "\"email\" is not a valid address: \(text.prefix(100))", extensions: ["field": "email"]
+                    )
                 }
                 changes.email = text
             default:
                 guard let role = User.Role(rawValue: text) else {
-                    throw ProblemDetails(status: .unprocessableContent, detail: "\"role\" must be admin, member or viewer, not \(text.prefix(50))", extensions: ["field": "role"])
+                    throw ProblemDetails(
+                        status: .unprocessableContent, detail: "\"role\" must be admin, member or viewer, not \(text.prefix(50))",
+                        extensions: ["field": "role"])
                 }
                 changes.role = role
             }
@@ -140,7 +151,9 @@ enum UserInput {
         guard text.utf8.count <= 254 else { return false }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, let local = parts.first, let domain = parts.last, !local.isEmpty, local.utf8.count <= 64 else { return false }
-        guard !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || "<>()[],;:\\\"".unicodeScalars.contains($0) }) else { return false }
+        guard !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || "<>()[],;:\\\"".unicodeScalars.contains($0) }) else {
+            return false
+        }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
     }

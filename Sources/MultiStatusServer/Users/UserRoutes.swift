@@ -11,17 +11,22 @@ struct UserRoutes<Context: RequestContext> {
 
     func register(on router: Router<Context>) {
         router.patch("users") { request, context in
-            try await self.batch(request, context: context, collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#) { items, atomic, render in
+            try await self.batch(request, context: context, collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#) {
+                items, atomic, render in
                 try await self.store.update(items, atomic: atomic, render: render)
             }
         }
         router.post("users") { request, context in
-            try await self.batch(request, context: context, collection: UserCollections.created, example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#) { items, atomic, render in
+            try await self.batch(
+                request, context: context, collection: UserCollections.created,
+                example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#
+            ) { items, atomic, render in
                 try render(try await self.store.create(items, atomic: atomic))
             }
         }
         router.delete("users") { request, context in
-            try await self.batch(request, context: context, collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#) { items, atomic, render in
+            try await self.batch(request, context: context, collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#) {
+                items, atomic, render in
                 try render(try await self.store.delete(items, atomic: atomic))
             }
         }
@@ -34,7 +39,8 @@ struct UserRoutes<Context: RequestContext> {
                 throw ProblemDetails.overLimit("at most \(self.limits.itemsPerBatch) ids per request", limit: self.limits.itemsPerBatch)
             }
             let items = try await self.store.read(texts)
-            return try MultiStatusResponse(try MultiStatusReport(collection: UserCollections.users, items: items)).response(from: request, context: context)
+            return try MultiStatusResponse(try MultiStatusReport(collection: UserCollections.users, items: items)).response(
+                from: request, context: context)
         }
         router.get("users/:id") { _, context in
             let text = try context.parameters.require("id")
@@ -66,7 +72,8 @@ struct UserRoutes<Context: RequestContext> {
         let idempotencyKey = try request.headers[.idempotencyKey].map(IdempotencyStore.validate)
         let body = try await BatchBody.collect(request, limits: self.limits)
         if let idempotencyKey {
-            let fingerprint = IdempotencyStore.fingerprint(method: request.method.rawValue, path: request.uri.path, atomic: options.atomic, body: body)
+            let fingerprint = IdempotencyStore.fingerprint(
+                method: request.method.rawValue, path: request.uri.path, atomic: options.atomic, body: body)
             if case .replay(let report) = try await self.idempotency.claim(key: idempotencyKey, fingerprint: fingerprint, collection: collection) {
                 return try MultiStatusResponse(report, headers: [.idempotencyReplayed: "true"]).response(from: request, context: context)
             }
@@ -74,7 +81,8 @@ struct UserRoutes<Context: RequestContext> {
         do {
             let items = try BatchBody.items(try BatchBody.parse(body), under: key, example: example, limits: self.limits)
             let rendered = try await apply(items, options.atomic) { results in
-                let report = options.atomic
+                let report =
+                    options.atomic
                     ? try MultiStatusReport.atomic(collection: collection, items: results)
                     : try MultiStatusReport(collection: collection, items: results)
                 return RenderedReport(report: report, body: ByteBuffer(string: report.encoded(as: options.format, onlyFailed: options.onlyFailed)))

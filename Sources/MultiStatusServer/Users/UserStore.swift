@@ -85,7 +85,8 @@ struct UserStore: Sendable {
                                     id: id,
                                     problem: ProblemDetails(
                                         status: .conflict,
-                                        detail: byBatch ? "email \(email) is taken by another item of this batch" : "email \(email) is taken by user \(owner)",
+                                        detail: byBatch
+                                            ? "email \(email) is taken by another item of this batch" : "email \(email) is taken by user \(owner)",
                                         extensions: ["field": "email"]
                                     )
                                 )
@@ -98,7 +99,8 @@ struct UserStore: Sendable {
                         claimedInBatch.insert(key)
                     }
                     applied.append(patch)
-                    results.append(ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
+                    results.append(
+                        ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
                 }
                 if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
                 let decided = results
@@ -121,7 +123,9 @@ struct UserStore: Sendable {
         for index in outcomes.indices {
             guard case .success(let patch) = outcomes[index] else { continue }
             if !seen.insert(patch.id).inserted {
-                outcomes[index] = .failure(ProblemDetails(status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
+                outcomes[index] = .failure(
+                    ProblemDetails(
+                        status: .conflict, detail: "user \(patch.id) appears more than once in this batch; only its first occurrence is considered"))
             }
         }
         return outcomes
@@ -149,7 +153,9 @@ struct UserStore: Sendable {
         var found: [Int: Row] = [:]
         found.reserveCapacity(rows.count)
         for row in rows {
-            guard row.count == columns.count, let id = row[0].intValue, let version = row[1].intValue else { throw ProblemDetails.unexpectedDatabaseRow }
+            guard row.count == columns.count, let id = row[0].intValue, let version = row[1].intValue else {
+                throw ProblemDetails.unexpectedDatabaseRow
+            }
             var emailKey: String?
             if withEmails {
                 guard let key = row[2].stringValue else { throw ProblemDetails.unexpectedDatabaseRow }
@@ -241,7 +247,11 @@ struct UserStore: Sendable {
                     case .success(let changes):
                         if let owner = taken[User.emailKey(changes.email!)] {
                             results.append(
-                                ItemResult(id: ids[index], problem: ProblemDetails(status: .conflict, detail: "email \(changes.email!) is taken by user \(owner)", extensions: ["field": "email"]))
+                                ItemResult(
+                                    id: ids[index],
+                                    problem: ProblemDetails(
+                                        status: .conflict, detail: "email \(changes.email!) is taken by user \(owner)", extensions: ["field": "email"]
+                                    ))
                             )
                         } else {
                             results.append(nil)
@@ -261,7 +271,9 @@ struct UserStore: Sendable {
                         batch.endObject()
                     }
                     let json = batch.json
-                    let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [("name", .text), ("email", .text), ("email_key", .text), ("role", .text)]
+                    let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [
+                        ("name", .text), ("email", .text), ("email_key", .text), ("role", .text),
+                    ]
                     try await sql.raw(
                         """
                         INSERT INTO users (name, email, email_key, role, version, created_at, updated_at)
@@ -277,17 +289,22 @@ struct UserStore: Sendable {
                     )
                     var idsByKey: [String: Int] = [:]
                     for row in created {
-                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else { throw ProblemDetails.unexpectedDatabaseRow }
+                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else {
+                            throw ProblemDetails.unexpectedDatabaseRow
+                        }
                         idsByKey[key] = id
                     }
                     for insert in inserts {
                         let c = insert.changes
                         guard let id = idsByKey[User.emailKey(c.email!)] else { continue }
                         let user = User(id: id, name: c.name!, email: c.email!, role: c.role!, version: 1, createdAt: now, updatedAt: now)
-                        results[insert.index] = ItemResult(id: ids[insert.index], status: .created, location: user.location, fields: user.json.objectMembers)
+                        results[insert.index] = ItemResult(
+                            id: ids[insert.index], status: .created, location: user.location, fields: user.json.objectMembers)
                     }
                 }
-                return results.enumerated().map { $1 ?? ItemResult(id: ids[$0], problem: ProblemDetails(status: .internalServerError, detail: "the row was not returned")) }
+                return results.enumerated().map {
+                    $1 ?? ItemResult(id: ids[$0], problem: ProblemDetails(status: .internalServerError, detail: "the row was not returned"))
+                }
             }
         } catch let failure as AtomicFailure {
             return failure.items
@@ -304,7 +321,8 @@ struct UserStore: Sendable {
             return try await self.database.transaction { sql in
                 let valid = Array(Set(ids.compactMap { $0 })).jsonArray
                 // Which of the ids exist, then one statement for all of them (rows folded into one, not returned one by one).
-                let existing = try await sql.jsonRows("SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
+                let existing = try await sql.jsonRows(
+                    "SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
                 var deleted: Set<Int> = []
                 for row in existing {
                     guard let id = row.first?.intValue else { throw ProblemDetails.unexpectedDatabaseRow }
@@ -314,7 +332,8 @@ struct UserStore: Sendable {
                 var results: [ItemResult] = []
                 for (index, id) in ids.enumerated() {
                     guard let id else {
-                        results.append(ItemResult(id: values[index], problem: ProblemDetails(status: .badRequest, detail: "an id must be an integer")))
+                        results.append(
+                            ItemResult(id: values[index], problem: ProblemDetails(status: .badRequest, detail: "an id must be an integer")))
                         continue
                     }
                     if deleted.remove(id) != nil {

@@ -92,7 +92,8 @@ extension DAVRoutes {
     /// Refuses with 403 a lock that another account took: only its own account may refresh or release it.
     private func requireOwn(_ lock: DAVLock) throws(ProblemDetails) {
         guard lock.isUsable(by: self.locks.principal) else {
-            throw ProblemDetails(status: .forbidden, detail: "the lock on \(DAVLocation.href(lock.root, isCollection: false)) belongs to another account")
+            throw ProblemDetails(
+                status: .forbidden, detail: "the lock on \(DAVLocation.href(lock.root, isCollection: false)) belongs to another account")
         }
     }
 

@@ -108,7 +108,9 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
                         html += "</a></li>\n"
                     }
                     return ByteBuffer(string: html)
-                } _: { try await writer.write($0) }
+                } _: {
+                    try await writer.write($0)
+                }
                 try await writer.write(ByteBuffer(string: "</ul></body></html>\n"))
                 try await writer.finish(nil)
             })

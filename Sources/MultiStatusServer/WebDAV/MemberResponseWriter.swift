@@ -56,7 +56,8 @@ struct MemberResponseWriter: Sendable {
             elements[name] = text
         }
         self.missingElements = elements
-        self.fixedBytes = 512 + LiveProperties.supportedLockXML.utf8.count + 128 * self.entries.count + elements.values.reduce(0) { $0 + $1.utf8.count }
+        self.fixedBytes =
+            512 + LiveProperties.supportedLockXML.utf8.count + 128 * self.entries.count + elements.values.reduce(0) { $0 + $1.utf8.count }
     }
 
     /// Values made once per distinct second or extension: members of one folder share many.

@@ -16,7 +16,8 @@ public func fuzzStorePath(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         Fuzz.check((try? StorePath(encodedURLPath: url.dropFirst())) == path, "\(url) does not read back as \(path)")
     }
     if let decoded = PercentEncoding.decode(text) {
-        Fuzz.check(PercentEncoding.decode(PercentEncoding.encodePath(decoded)) == decoded, "percent-encoding does not round-trip \(text.debugDescription)")
+        Fuzz.check(
+            PercentEncoding.decode(PercentEncoding.encodePath(decoded)) == decoded, "percent-encoding does not round-trip \(text.debugDescription)")
     }
     return 0
 }
