@@ -217,7 +217,10 @@ extension XMLElementNode {
         // Prefixed attributes other than `xml:` would need their namespace declared again; they are dropped.
         for key in self.attributes.keys.sorted() where !key.contains(":") || key.hasPrefix("xml:") {
             out += " " + key + "=\""
-            XMLText.escape(self.attributes[key]!, into: &out)
+            // Tabs and line ends as references: written as they are, a reader turns them into spaces.
+            var value = ""
+            XMLText.escape(self.attributes[key]!, into: &value)
+            out += value.replacingOccurrences(of: "\t", with: "&#9;").replacingOccurrences(of: "\n", with: "&#10;")
             out += "\""
         }
         if self.text.isEmpty && self.children.isEmpty {

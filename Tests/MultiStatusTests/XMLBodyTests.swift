@@ -195,4 +195,13 @@ import Testing
         #expect(root.text == "xz")
         #expect(root.children.first?.text == "y")
     }
+
+    /// Found by the fuzzer: a tab given as a reference in an attribute must come back as a tab, not a space.
+    @Test func contentWrittenBackReadsTheSame() throws {
+        let root = try parser.parse(Array("<p><x:v xmlns:x='urn:x' a='&#9;&#10;&#13;b' xml:lang='en'>t&#13;\n<xml:q/></x:v></p>".utf8))
+        let again = try parser.parse(Array(("<w>" + root.innerXML + "</w>").utf8))
+        #expect(again.children == root.children)
+        #expect(again.children.first?.attributes["a"] == "\t\n\rb")
+        #expect(again.children.first?.children.first?.namespace == "http://www.w3.org/XML/1998/namespace")
+    }
 }
