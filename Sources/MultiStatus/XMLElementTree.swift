@@ -11,6 +11,15 @@ public struct XMLElementNode: Sendable, Hashable {
     /// The element's own character data, concatenated.
     public var text: String
 
+    /// Creates an element.
+    public init(namespace: String, name: String, attributes: [String: String] = [:], children: [XMLElementNode] = [], text: String = "") {
+        self.namespace = namespace
+        self.name = name
+        self.attributes = attributes
+        self.children = children
+        self.text = text
+    }
+
     /// The first child with this namespace and name.
     public func child(_ namespace: String, _ name: String) -> XMLElementNode? {
         self.children.first { $0.namespace == namespace && $0.name == name }

@@ -156,13 +156,18 @@ struct XMLReader {
 
     /// Splits a qualified name into prefix and local part; Namespaces in XML allow at most one colon, inside the name.
     private func qualifiedName(_ range: Range<Int>) throws(Failure) -> (prefix: String, local: String) {
-        let colons = self.bytes[range].indices.filter { self.bytes[$0] == UInt8(ascii: ":") }
-        switch colons.count {
-        case 0: return ("", self.string(range))
-        case 1 where colons[0] > range.lowerBound && colons[0] < range.upperBound - 1:
-            let local = self.scalar(at: colons[0] + 1)
+        var colon: Int?
+        var colons = 0
+        for index in range where self.bytes[index] == UInt8(ascii: ":") {
+            colon = colon ?? index
+            colons += 1
+        }
+        switch (colons, colon) {
+        case (0, _): return ("", self.string(range))
+        case (1, let colon?) where colon > range.lowerBound && colon < range.upperBound - 1:
+            let local = self.scalar(at: colon + 1)
             guard Self.isNameStart(local.value) else { break }
-            return (self.string(range.lowerBound..<colons[0]), self.string(colons[0] + 1..<range.upperBound))
+            return (self.string(range.lowerBound..<colon), self.string(colon + 1..<range.upperBound))
         default: break
         }
         throw self.failure("\"\(self.string(range))\" is not a qualified name", at: range.lowerBound)
@@ -338,9 +343,11 @@ struct XMLReader {
         }
 
         // Well-formedness: no attribute written twice.
-        var written = Set<ArraySlice<UInt8>>()
-        for attribute in attributes where !written.insert(self.bytes[attribute.name]).inserted {
-            throw self.failure("attribute \(self.string(attribute.name)) is given twice", at: attribute.name.lowerBound)
+        if attributes.count > 1 {
+            var written = Set<ArraySlice<UInt8>>()
+            for attribute in attributes where !written.insert(self.bytes[attribute.name]).inserted {
+                throw self.failure("attribute \(self.string(attribute.name)) is given twice", at: attribute.name.lowerBound)
+            }
         }
 
         // Namespace declarations first: they apply to this element's own name and attributes.
@@ -369,6 +376,7 @@ struct XMLReader {
             throw self.failure("the prefix of <\(self.string(name))> is not bound to a namespace", at: name.lowerBound)
         }
         var values: [String: String] = [:]
+        values.reserveCapacity(plain.count)
         var expanded = Set<String>()
         for attribute in plain {
             if !attribute.prefix.isEmpty {
@@ -439,7 +447,20 @@ struct XMLReader {
         let quote = self.byte(self.position)
         guard quote == UInt8(ascii: "\"") || quote == UInt8(ascii: "'") else { throw self.failure("expected a quoted attribute value") }
         self.position += 1
-        var value: [UInt8] = []
+        // Most values hold no reference and no white space to normalize: taken as one slice.
+        var end = self.position
+        while end < self.bytes.count, self.bytes[end] != quote, self.bytes[end] >= 0x20, self.bytes[end] != UInt8(ascii: "&"),
+            self.bytes[end] != UInt8(ascii: "<")
+        {
+            end += 1
+        }
+        if end < self.bytes.count, self.bytes[end] == quote {
+            let value = self.string(self.position..<end)
+            self.position = end + 1
+            return value
+        }
+        var value = Array(self.bytes[self.position..<end])
+        self.position = end
         while true {
             guard self.position < self.bytes.count else { throw self.failure("unterminated attribute value") }
             let byte = self.bytes[self.position]
@@ -466,7 +487,17 @@ struct XMLReader {
     }
 
     private mutating func readCharacterData() throws(Failure) {
-        var text: [UInt8] = []
+        // Most text holds no markup, reference or CR: taken as one slice.
+        let start = self.position
+        var end = start
+        while end < self.bytes.count, !Self.endsPlainText(self.bytes[end]) { end += 1 }
+        if end >= self.bytes.count || self.bytes[end] == UInt8(ascii: "<") {
+            self.position = end
+            self.appendText(self.string(start..<end))
+            return
+        }
+        var text = Array(self.bytes[start..<end])
+        self.position = end
         while self.position < self.bytes.count {
             let byte = self.bytes[self.position]
             switch byte {
@@ -487,6 +518,11 @@ struct XMLReader {
             }
         }
         self.appendText(String(decoding: text, as: UTF8.self))
+    }
+
+    /// The bytes at which plain character data ends or needs more than copying.
+    private static func endsPlainText(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "<") || byte == UInt8(ascii: "&") || byte == UInt8(ascii: "]") || byte == 0x0D
     }
 
     private mutating func readCDATA() throws(Failure) {
