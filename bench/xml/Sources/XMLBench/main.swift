@@ -10,7 +10,8 @@ final class FoundationTree: NSObject, XMLParserDelegate {
     var stack: [XMLElementNode] = []
     var root: XMLElementNode?
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:])
+    {
         self.stack.append(XMLElementNode(namespace: namespaceURI ?? "", name: name, attributes: attributes, children: [], text: ""))
     }
     func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
@@ -30,16 +31,21 @@ final class FoundationTree: NSObject, XMLParserDelegate {
     }
 }
 
-let propfind = #"<?xml version="1.0" encoding="utf-8" ?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><D:getlastmodified/><D:resourcetype/><D:getetag/></D:prop></D:propfind>"#
-let proppatch = #"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>"#
+let propfind =
+    #"<?xml version="1.0" encoding="utf-8" ?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><D:getlastmodified/><D:resourcetype/><D:getetag/></D:prop></D:propfind>"#
+let proppatch =
+    #"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>"#
     + (0..<200).map { "<Z:p\($0) a=\"x\">value &amp; \($0)</Z:p\($0)>" }.joined() + "</D:prop></D:set></D:propertyupdate>"
-let multistatus = #"<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">"#
+let multistatus =
+    #"<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">"#
     + (0..<2_000).map {
         "<D:response><D:href>/dav/folder/file%20\($0).txt</D:href><D:propstat><D:prop><D:getcontentlength>\($0 * 37)</D:getcontentlength>"
             + "<D:getlastmodified>Tue, 01 Dec 2026 10:00:00 GMT</D:getlastmodified><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
     }.joined() + "</D:multistatus>"
 
-let cases: [(String, String, Int)] = [("PROPFIND body, 220 B", propfind, 20_000), ("PROPPATCH, 200 properties", proppatch, 300), ("207 of 2,000 responses", multistatus, 5)]
+let cases: [(String, String, Int)] = [
+    ("PROPFIND body, 220 B", propfind, 20_000), ("PROPPATCH, 200 properties", proppatch, 300), ("207 of 2,000 responses", multistatus, 5),
+]
 let runs = 7
 print("case | ours (µs, median of \(runs)) | XMLParser (µs) | ours / XMLParser | spread of ratio")
 for (name, text, repetitions) in cases {
