@@ -98,4 +98,25 @@ import Testing
             #expect(try String(contentsOfFile: configuration.dataDirectory + "/files/kept.txt", encoding: .utf8) == "kept")
         }
     }
+
+    /// multipart-kit traps on a header name byte of 0x80 or more; the fuzzer found it, and such a body is now a 400.
+    @Test func aMultipartHeaderNameThatIsNotASCIIIsA400() async throws {
+        try await withAccountsServer([.writer]) { client, configuration, _, _ in
+            let body =
+                Array("--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nfirst\r\n--b\r\nConten".utf8) + [0x96]
+                + Array("-Disposition: form-data; filename=\"b.txt\"\r\n\r\nsecond\r\n--b--\r\n".utf8)
+            var headers = TestAccount.writer.headers
+            headers[.contentType] = "multipart/form-data; boundary=b"
+            let response = try await client.execute(uri: "/upload", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+            #expect(response.status == .badRequest)
+            let detail = try JSONValue.parse(response.body.readableBytesView).objectMembers["detail"]?.stringValue ?? ""
+            #expect(detail.contains("header name is not ASCII"), "\(detail)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/files").isEmpty)
+            // A header value may hold UTF-8: a browser sends a filename that way.
+            let utf8 = Array("--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"é.txt\"\r\n\r\nok\r\n--b--\r\n".utf8)
+            let accepted = try await client.execute(uri: "/upload", method: .post, headers: headers, body: ByteBuffer(bytes: utf8))
+            #expect(accepted.status == .multiStatus)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/files") == ["é.txt"])
+        }
+    }
 }

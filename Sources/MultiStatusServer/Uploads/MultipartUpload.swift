@@ -62,7 +62,12 @@ package enum MultipartUpload {
             }
         }
 
+        var guardrail = MultipartHeaderGuard(boundary: boundary)
         for try await chunk in body {
+            guard guardrail.check(chunk) else {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "malformed multipart body: a part's header name is not ASCII (after part \(batch.fileCount))")
+            }
             do {
                 try parser.execute(chunk)
             } catch {
