@@ -59,6 +59,8 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
         ("a\\b.txt", "must not contain '\\'"), ("a\u{0}b", "must not contain NUL"), ("a\u{1}b", "must not contain control characters"),
         (String(repeating: "x", count: 256), "must be at most 255 bytes (is 256)"), ("../../etc/passwd", "must not contain '/'"),
         ("/etc/passwd", "must not contain '/'"),
+        ("photo\u{202E}gnp.exe", "must not contain bidirectional controls (U+202A–U+202E, U+2066–U+2069), which disguise a name"),
+        ("\u{2067}x.txt", "must not contain bidirectional controls (U+202A–U+202E, U+2066–U+2069), which disguise a name"),
     ])
     func badNamesAre400(name: String, reason: String) async throws {
         try await withServer { client, configuration in
@@ -68,6 +70,28 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             #expect(items.map(\.status.code) == [400, 201])
             #expect(items[0].problem?.detail == "file name \(reason)")
             #expect(filesOnDisk(filesDir(configuration)) == ["ok.txt"])
+        }
+    }
+
+    /// Names are stored in NFC: an NFD name (as macOS sends it) is stored composed, finds the
+    /// composed file, and cannot make a second file that only differs in normalization.
+    @Test func namesAreStoredInNFC() async throws {
+        try await withServer { client, configuration in
+            let decomposed = "Cafe\u{301} n\u{303}.txt"
+            let composed = "Café ñ.txt"
+            #expect(Array(decomposed.utf8) != Array(composed.utf8))
+            let first = try await upload(client, MultipartBody([.init(filename: decomposed, content: file("nfd"))]))
+            #expect(first.body?.items.first?.status == .created)
+            let stored = try FileManager.default.contentsOfDirectory(atPath: filesDir(configuration))
+            #expect(stored.map { Array($0.utf8) } == [Array(composed.utf8)])
+            let second = try await upload(client, MultipartBody([.init(filename: composed, content: file("nfc"))]))
+            #expect(second.body?.items.first?.status == .conflict)
+            for name in [decomposed, composed] {
+                try await client.execute(uri: "/files/" + PercentEncoding.encodePath(name), method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == "nfd")
+                }
+            }
         }
     }
 

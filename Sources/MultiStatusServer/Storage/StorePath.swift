@@ -1,3 +1,4 @@
+import Foundation
 public import MultiStatus
 
 /// A path inside the file store: one or more validated names, never leaving the store.
@@ -44,7 +45,7 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
 
     /// This path with one more validated name.
     public func appending(_ name: String) throws(ProblemDetails) -> StorePath {
-        StorePath(validated: self.components + [try Self.validateName(name)])
+        StorePath(validated: self.components + [try Self.normalizedName(name)])
     }
 
     /// The URL path of this item under `prefix` (`/files/`), percent-encoded.
@@ -60,7 +61,7 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         }
         var components: [String] = []
         for segment in text.split(separator: "/", omittingEmptySubsequences: true) {
-            components.append(try Self.validateName(String(segment)))
+            components.append(try Self.normalizedName(String(segment)))
         }
         self.init(validated: components)
     }
@@ -73,9 +74,20 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
             guard let decoded = PercentEncoding.decode(String(segment)) else {
                 throw ProblemDetails(status: .badRequest, detail: "path segment \"\(segment)\" is not valid percent-encoded UTF-8")
             }
-            components.append(try Self.validateName(decoded))
+            components.append(try Self.normalizedName(decoded))
         }
         self.init(validated: components)
+    }
+
+    /// Checks a name that comes from a client and puts it in Unicode NFC, the one form names are
+    /// stored in: a name sent decomposed (macOS sends NFD) finds the file stored composed, and two
+    /// names that differ only in normalization cannot both exist.
+    public static func normalizedName(_ name: String) throws(ProblemDetails) -> String {
+        let checked = try Self.validateName(name)
+        // ASCII is NFC already; anything else goes through the normalizer once.
+        if checked.utf8.allSatisfy({ $0 < 0x80 }) { return checked }
+        let composed = checked.precomposedStringWithCanonicalMapping
+        return composed.utf8.elementsEqual(checked.utf8) ? checked : try Self.validateName(composed)
     }
 
     /// Checks one file or folder name.
@@ -89,7 +101,7 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         if name.isEmpty { throw refuse("must not be empty") }
         if name == "." || name == ".." { throw refuse("must not be \".\" or \"..\"") }
         // One pass over the bytes: listings validate every name they read.
-        var slash = false, backslash = false, nul = false, control = false, replacement = false
+        var slash = false, backslash = false, nul = false, control = false, replacement = false, bidi = false
         var previous: (UInt8, UInt8) = (0, 0)
         for byte in name.utf8 {
             switch byte {
@@ -98,6 +110,8 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
             case 0: nul = true
             case 1..<0x20, 0x7F: control = true
             case 0xBD where previous == (0xEF, 0xBF): replacement = true
+            // U+202A–U+202E and U+2066–U+2069: E2 80 AA–AE, E2 81 A6–A9.
+            case 0xAA...0xAE where previous == (0xE2, 0x80), 0xA6...0xA9 where previous == (0xE2, 0x81): bidi = true
             default: break
             }
             previous = (previous.1, byte)
@@ -107,6 +121,7 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         if nul { throw refuse("must not contain NUL") }
         if control { throw refuse("must not contain control characters") }
         if replacement { throw refuse("must be valid UTF-8") }
+        if bidi { throw refuse("must not contain bidirectional controls (U+202A–U+202E, U+2066–U+2069), which disguise a name") }
         if name.utf8.count > 255 { throw refuse("must be at most 255 bytes (is \(name.utf8.count))") }
         return name
     }
