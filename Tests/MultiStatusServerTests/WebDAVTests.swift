@@ -291,6 +291,9 @@ import Testing
             #expect(members.count <= 8)
             #expect(Set(members.map(\.href)).isSuperset(of: ["/dav/t/1.txt", "/dav/t/a/", "/dav/t/b/"]))
             #expect(!members.contains { $0.href.hasPrefix("/dav/t/b/") && $0.href != "/dav/t/b/" })
+            // The cap is listed with the other limits.
+            let limits = try await client.execute(uri: "/limits", method: .get) { try JSONValue.parse($0.body.readableBytesView) }
+            #expect(limits.objectMembers["depthInfinityMembers"] == 8)
         }
     }
 
