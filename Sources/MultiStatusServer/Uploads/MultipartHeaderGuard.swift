@@ -9,7 +9,9 @@ import NIOCore
 /// and part bodies may hold any byte.
 struct MultipartHeaderGuard {
     private enum State {
-        /// In the preamble or a part's body, matching the delimiter `CRLF--boundary`.
+        /// Before the first delimiter, matching `--boundary` anywhere, as multipart-kit does.
+        case preamble(matched: Int)
+        /// In a part's body, matching the delimiter `CRLF--boundary`.
         case body(matched: Int)
         /// After a delimiter: `--` closes the body, anything else runs to the end of the line.
         case delimiterLine(dashes: Int)
@@ -21,30 +23,45 @@ struct MultipartHeaderGuard {
         case epilogue
     }
 
-    private let delimiter: [UInt8]
-    /// KMP failure function of `delimiter`, so that no match is missed after a partial one.
-    private let fallback: [Int]
-    private var state: State
+    private let opening: Pattern
+    private let delimiter: Pattern
+    private var state: State = .preamble(matched: 0)
 
     init(boundary: String) {
-        self.delimiter = Array("\r\n--\(boundary)".utf8)
-        var fallback = [Int](repeating: 0, count: self.delimiter.count)
-        var length = 0
-        var index = 1
-        while index < self.delimiter.count {
-            if self.delimiter[index] == self.delimiter[length] {
-                length += 1
-                fallback[index] = length
-                index += 1
-            } else if length > 0 {
-                length = fallback[length - 1]
-            } else {
-                index += 1
+        self.opening = Pattern(Array("--\(boundary)".utf8))
+        self.delimiter = Pattern(Array("\r\n--\(boundary)".utf8))
+    }
+
+    /// Bytes to find in a stream, with their KMP failure function so that no match is missed after a partial one.
+    private struct Pattern {
+        let bytes: [UInt8]
+        let fallback: [Int]
+
+        init(_ bytes: [UInt8]) {
+            self.bytes = bytes
+            var fallback = [Int](repeating: 0, count: bytes.count)
+            var length = 0
+            var index = 1
+            while index < bytes.count {
+                if bytes[index] == bytes[length] {
+                    length += 1
+                    fallback[index] = length
+                    index += 1
+                } else if length > 0 {
+                    length = fallback[length - 1]
+                } else {
+                    index += 1
+                }
             }
+            self.fallback = fallback
         }
-        self.fallback = fallback
-        // The first delimiter may open the body without a line end before it.
-        self.state = .body(matched: 2)
+
+        /// How much of the pattern is matched after `byte`, given `matched` before it.
+        func advance(_ matched: Int, _ byte: UInt8) -> Int {
+            var matched = matched
+            while matched > 0 && self.bytes[matched] != byte { matched = self.fallback[matched - 1] }
+            return self.bytes[matched] == byte ? matched + 1 : 0
+        }
     }
 
     /// Checks the next bytes of the body.
@@ -52,10 +69,12 @@ struct MultipartHeaderGuard {
     mutating func check(_ buffer: ByteBuffer) -> Bool {
         for byte in buffer.readableBytesView {
             switch self.state {
-            case .body(var matched):
-                while matched > 0 && self.delimiter[matched] != byte { matched = self.fallback[matched - 1] }
-                if self.delimiter[matched] == byte { matched += 1 }
-                self.state = matched == self.delimiter.count ? .delimiterLine(dashes: 0) : .body(matched: matched)
+            case .preamble(let matched):
+                let next = self.opening.advance(matched, byte)
+                self.state = next == self.opening.bytes.count ? .delimiterLine(dashes: 0) : .preamble(matched: next)
+            case .body(let matched):
+                let next = self.delimiter.advance(matched, byte)
+                self.state = next == self.delimiter.bytes.count ? .delimiterLine(dashes: 0) : .body(matched: next)
             case .delimiterLine(let dashes):
                 if byte == UInt8(ascii: "-") && dashes < 2 {
                     self.state = dashes == 1 ? .epilogue : .delimiterLine(dashes: 1)
