@@ -15,26 +15,32 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        /// The problem's body names the request, so that a user's report finds its log lines.
+        func respond(_ problem: ProblemDetails, headers: HTTPFields = [:]) -> Response {
+            var problem = problem
+            problem.extensions["requestId"] = .string(context.id)
+            return problem.response(headers: headers)
+        }
         do {
             return try await next(request, context)
         } catch let problem as ProblemDetails {
-            return problem.response()
+            return respond(problem)
         } catch let failure as any ItemFailure {
-            return failure.problem.response()
+            return respond(failure.problem)
         } catch let error as HTTPError {
             let problem = ProblemDetails(status: error.status, detail: error.body ?? Self.defaultDetail(error.status, request))
-            return problem.response(headers: error.headers)
+            return respond(problem, headers: error.headers)
         } catch let error as any HTTPResponseError {
             let response = try error.response(from: request, context: context)
             if response.headers[.contentType] != nil { return response }
-            return ProblemDetails(status: error.status, detail: "\(error)").response(headers: response.headers)
+            return respond(ProblemDetails(status: error.status, detail: "\(error)"), headers: response.headers)
         } catch let error as HTTPParserError {
             // The body's framing is broken: nothing more can be read from this connection.
             let problem = ProblemDetails(status: .badRequest, detail: "malformed HTTP body: \(error)", type: "urn:x-multistatus:problem:bad-framing")
-            return problem.response(headers: [.connection: "close"])
+            return respond(problem, headers: [.connection: "close"])
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
-            return ProblemDetails(status: .internalServerError, detail: "the server failed to process the request").response()
+            return respond(ProblemDetails(status: .internalServerError, detail: "the server failed to process the request"))
         }
     }
 

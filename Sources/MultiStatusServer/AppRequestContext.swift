@@ -1,14 +1,23 @@
 public import Hummingbird
 public import HummingbirdAuth
+public import MultiStatusHummingbird
 public import NIOCore
+import Synchronization
 
 /// The request context of every route: the account the request comes from, once authenticated,
 /// and the client's address.
-public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext {
+public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext, AccountNamingRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The account, set by ``AccountAuthenticator``; `nil` without accounts or on a public route.
-    public var identity: Account?
+    public var identity: Account? {
+        didSet { self.account.set(self.identity?.name) }
+    }
     private let channel: any Channel
+    /// The account's name, shared by every copy of this context: the access log, outside the
+    /// middleware that authenticates, reads it once the request is done.
+    private let account = SharedName()
+
+    public var accountName: String? { self.account.get() }
 
     /// The peer of the connection (a reverse proxy, when there is one); read only when a login is
     /// counted or logged.
@@ -19,6 +28,13 @@ public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext
         self.identity = nil
         self.channel = source.channel
     }
+}
+
+/// A name several copies of a context share.
+private final class SharedName: Sendable {
+    private let name = Mutex<String?>(nil)
+    func get() -> String? { self.name.withLock { $0 } }
+    func set(_ value: String?) { self.name.withLock { $0 = value } }
 }
 
 extension AuthRequestContext where Identity == Account {

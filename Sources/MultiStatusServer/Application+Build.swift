@@ -69,6 +69,7 @@ public func buildApplication(
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSPolicy(origins: configuration.corsOrigins, methods: DAVRoutes<AppRequestContext>.methods + [.post, .patch]))
     }
+    router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ProblemMiddleware())
     if let accounts = configuration.accounts {
         router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: LoginThrottle(), trustedProxies: Set(configuration.trustedProxies)))
