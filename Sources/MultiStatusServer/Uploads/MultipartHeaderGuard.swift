@@ -6,21 +6,20 @@ import NIOCore
 /// byte of 0x80 or more in a header name (`Conten\u{96}-Disposition`) ends the process. This guard
 /// follows the body's structure (delimiter lines, then header lines up to the empty line) and
 /// refuses such a name, which is malformed anyway: header names are ASCII tokens. Header values
-/// and part bodies may hold any byte.
+/// and part bodies may hold any byte. It errs on the strict side of the parser: the first
+/// boundary is found anywhere in the preamble, and lines after a closing delimiter are checked too.
 struct MultipartHeaderGuard {
     private enum State {
         /// Before the first delimiter, matching `--boundary` anywhere, as multipart-kit does.
         case preamble(matched: Int)
         /// In a part's body, matching the delimiter `CRLF--boundary`.
         case body(matched: Int)
-        /// After a delimiter: `--` closes the body, anything else runs to the end of the line.
-        case delimiterLine(dashes: Int)
+        /// After a delimiter, up to the end of its line.
+        case delimiterLine
         /// In a header name (`count` bytes of it so far), or at the start of a line.
         case headerName(count: Int)
         /// In a header value, up to its line end.
         case headerValue
-        /// After the closing delimiter: nothing more is parsed.
-        case epilogue
     }
 
     private let opening: Pattern
@@ -71,18 +70,15 @@ struct MultipartHeaderGuard {
             switch self.state {
             case .preamble(let matched):
                 let next = self.opening.advance(matched, byte)
-                self.state = next == self.opening.bytes.count ? .delimiterLine(dashes: 0) : .preamble(matched: next)
+                self.state = next == self.opening.bytes.count ? .delimiterLine : .preamble(matched: next)
             case .body(let matched):
                 let next = self.delimiter.advance(matched, byte)
-                self.state = next == self.delimiter.bytes.count ? .delimiterLine(dashes: 0) : .body(matched: next)
-            case .delimiterLine(let dashes):
-                if byte == UInt8(ascii: "-") && dashes < 2 {
-                    self.state = dashes == 1 ? .epilogue : .delimiterLine(dashes: 1)
-                } else if byte == UInt8(ascii: "\n") {
-                    self.state = .headerName(count: 0)
-                } else {
-                    self.state = .delimiterLine(dashes: 2)
-                }
+                self.state = next == self.delimiter.bytes.count ? .delimiterLine : .body(matched: next)
+            case .delimiterLine:
+                // Even after a closing `--` the lines that follow are checked as headers: multipart-kit
+                // has been seen to parse on past one, and a guard must not be laxer than the parser.
+                if byte >= 0x80 { return false }
+                if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0) }
             case .headerName(let count):
                 switch byte {
                 case UInt8(ascii: ":"): self.state = .headerValue
@@ -93,8 +89,6 @@ struct MultipartHeaderGuard {
                 }
             case .headerValue:
                 if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0) }
-            case .epilogue:
-                return true
             }
         }
         return true
