@@ -16,10 +16,10 @@ struct MultipartHeaderGuard {
         case body(matched: Int)
         /// After a delimiter, up to the end of its line.
         case delimiterLine
-        /// In a header name (`count` bytes of it so far), or at the start of a line.
-        case headerName(count: Int)
-        /// In a header value, up to its line end.
-        case headerValue
+        /// In a header name (`count` bytes of it so far), or at the start of a line; `cr` after a CR.
+        case headerName(count: Int, cr: Bool)
+        /// In a header value, up to its CR LF; `cr` after a CR.
+        case headerValue(cr: Bool)
     }
 
     private let opening: Pattern
@@ -78,17 +78,22 @@ struct MultipartHeaderGuard {
                 // Even after a closing `--` the lines that follow are checked as headers: multipart-kit
                 // has been seen to parse on past one, and a guard must not be laxer than the parser.
                 if byte >= 0x80 { return false }
-                if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0) }
-            case .headerName(let count):
+                if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0, cr: false) }
+            case .headerName(let count, let cr):
+                // Only CR LF ends a line, as multipart-kit reads it: a bare LF must not end the headers early.
                 switch byte {
-                case UInt8(ascii: ":"): self.state = .headerValue
-                case UInt8(ascii: "\r"): break
-                case UInt8(ascii: "\n"): self.state = count == 0 ? .body(matched: 0) : .headerName(count: 0)
+                case UInt8(ascii: "\n") where cr: self.state = count == 0 ? .body(matched: 0) : .headerName(count: 0, cr: false)
+                case UInt8(ascii: ":"): self.state = .headerValue(cr: false)
+                case UInt8(ascii: "\r"): self.state = .headerName(count: count, cr: true)
                 case 0x80...: return false
-                default: self.state = .headerName(count: count + 1)
+                default: self.state = .headerName(count: count + 1, cr: false)
                 }
-            case .headerValue:
-                if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0) }
+            case .headerValue(let cr):
+                if byte == UInt8(ascii: "\n") && cr {
+                    self.state = .headerName(count: 0, cr: false)
+                } else {
+                    self.state = .headerValue(cr: byte == UInt8(ascii: "\r"))
+                }
             }
         }
         return true
