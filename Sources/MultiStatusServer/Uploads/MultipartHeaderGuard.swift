@@ -66,7 +66,16 @@ struct MultipartHeaderGuard {
     /// Checks the next bytes of the body.
     /// - Returns: false when a header name holds a byte that is not ASCII.
     mutating func check(_ buffer: ByteBuffer) -> Bool {
-        for byte in buffer.readableBytesView {
+        let bytes = buffer.readableBytesView
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            // A part's body is most of an upload, and a delimiter can only start at a CR: skip to the next one.
+            if case .body(matched: 0) = self.state {
+                guard let cr = bytes[index...].firstIndex(of: 0x0D) else { return true }
+                index = cr
+            }
+            let byte = bytes[index]
+            index += 1
             switch self.state {
             case .preamble(let matched):
                 let next = self.opening.advance(matched, byte)
