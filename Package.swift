@@ -46,10 +46,13 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Linux system calls that Swift's Glibc module does not declare (openat2, renameat2, copy_file_range).
+        .target(name: "CMultiStatusSystem"),
         .target(
             name: "MultiStatusServer",
             dependencies: [
                 "MultiStatus",
+                "CMultiStatusSystem",
                 "MultiStatusHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

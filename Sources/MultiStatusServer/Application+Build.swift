@@ -41,7 +41,7 @@ public func buildApplication(
         quotaBytes: configuration.limits.storeQuotaBytes,
         logger: logger
     )
-    try configuration.accounts?.prepareRoots { root in try LocalFileStore.makeFolders(store.fileSystemPath(of: root), under: store.root) }
+    try configuration.accounts?.prepareRoots { root in try store.makeFolders(root) }
 
     // A probe answers for the upstream as it is now: a refused connection is "down" at once, not retried
     // until the timeout, and a redirect is an answer in itself.

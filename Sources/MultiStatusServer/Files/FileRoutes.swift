@@ -25,11 +25,11 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
     private func get(_ request: Request, context: Context, head: Bool) async throws -> Response {
         let path = try self.storePath(request)
         let store = self.store.view(under: context.storeRoot)
-        guard let item = try await store.attributes(of: path) else {
-            throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
+        switch try await store.openItem(at: path) {
+        case nil: throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
+        case .folder: return try await self.listing(path, in: store, head: head)
+        case .file(let file): return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: ByteRange.defaultMaxRanges)
         }
-        if item.isDirectory { return try await self.listing(path, in: store, head: head) }
-        return try await StoredFileResponder(store: store).response(for: path, item: item, request: request, context: context, head: head)
     }
 
     /// A folder: its entries as JSON, `{"path": …, "entries": [{"name", "type", "size", "location"}, …]}`,

@@ -1,6 +1,11 @@
 import Foundation
 import MultiStatus
 public import NIOCore
+public import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where uploaded files live. Writes are staged and become visible only when committed whole.
 ///
@@ -43,8 +48,9 @@ public protocol FileStore: Sendable {
     func attributes(of paths: [StorePath]) async throws -> [StoredItem?]
     /// Deletes the file at `path`; returns false when there was none.
     func removeFile(at path: StorePath) async throws -> Bool
-    /// The file system path of `path`, for streaming reads.
-    func fileSystemPath(of path: StorePath) -> String
+    /// Opens the file at `path` for reading, or measures the folder there; `nil` when there is
+    /// neither. A file's attributes come from the open descriptor, so they describe the bytes read.
+    func openItem(at path: StorePath) async throws -> OpenedItem?
     /// The largest file the quota still allows, or `nil` without a quota.
     func remainingQuota() -> Int?
     /// Bytes stored, and bytes that may still be stored (the quota's rest, or the file system's free space).
@@ -124,6 +130,55 @@ public struct StoredItem: Sendable, Hashable {
         out.append("-")
         out.appendHex(UInt64(bitPattern: self.modifiedNanoseconds))
         out.append("\"")
+    }
+}
+
+/// What ``FileStore/openItem(at:)`` found.
+public enum OpenedItem: Sendable {
+    case folder(StoredItem)
+    case file(OpenedFile)
+}
+
+/// A stored file open for reading, with the attributes `fstat` gave of that descriptor. Closed
+/// when the last reference goes, so a response body streaming it keeps it open.
+public final class OpenedFile: Sendable {
+    private let descriptor: Int32
+    /// The file's attributes when it was opened.
+    public let item: StoredItem
+    let threadPool: NIOThreadPool
+
+    init(descriptor: Int32, item: StoredItem, threadPool: NIOThreadPool) {
+        self.descriptor = descriptor
+        self.item = item
+        self.threadPool = threadPool
+    }
+
+    deinit {
+        close(self.descriptor)
+    }
+
+    /// Reads `count` bytes from `offset`, on the caller's thread.
+    /// - Throws: when the file is shorter than it was when opened (changed in place by something
+    ///   other than the store, which only ever renames whole files in).
+    func read(from offset: Int, count: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        var failure: Int32 = 0
+        while buffer.readableBytes < count {
+            let wanted = count - buffer.readableBytes
+            let position = off_t(offset + buffer.readableBytes)
+            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { bytes in
+                let read = pread(self.descriptor, bytes.baseAddress, wanted, position)
+                if read < 0 { failure = errno }
+                return max(0, read)
+            }
+            guard read == 0 else { continue }
+            if failure == EINTR {
+                failure = 0
+                continue
+            }
+            throw POSIXFailure(errno: failure == 0 ? EIO : failure, operation: "read a file (shorter than when it was opened?)")
+        }
+        return buffer
     }
 }
 

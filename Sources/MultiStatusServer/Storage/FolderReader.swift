@@ -192,15 +192,17 @@ final class FolderHandle: @unchecked Sendable {
     private let atEnd = Atomic<Bool>(false)
     private let descriptor: Int32
 
-    /// Opens the folder at `path`.
-    /// - Throws: ``POSIXFailure`` when it cannot be opened.
-    init(path: String) throws {
-        guard let pointer = opendir(path) else { throw POSIXFailure(errno: errno, operation: "open a folder") }
+    /// Reads the folder open at `descriptor` (`O_RDONLY | O_DIRECTORY`), which it takes over.
+    /// - Throws: ``POSIXFailure`` when it cannot be read.
+    init(descriptor: Int32) throws {
+        guard let pointer = fdopendir(descriptor) else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw POSIXFailure(errno: code, operation: "open a folder")
+        }
         self.pointer = pointer
-        self.descriptor = dirfd(pointer)
+        self.descriptor = descriptor
     }
-
-    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
 
     /// The next batch of up to `count` entries with their attributes and its index, or `nil` once
     /// the folder is read through.
@@ -218,9 +220,8 @@ final class FolderHandle: @unchecked Sendable {
                     self.atEnd.store(true, ordering: .releasing)
                     break
                 }
-                // Read in place: an entry is only as long as its name, so copying the 256-byte
-                // `d_name` field can run past the end of the folder buffer.
-                let name = (UnsafeRawPointer(entry) + Self.nameOffset).assumingMemoryBound(to: UInt8.self)
+                // Read in place (see StoreTree.nameOffset).
+                let name = (UnsafeRawPointer(entry) + StoreTree.nameOffset).assumingMemoryBound(to: UInt8.self)
                 raw.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name) + 1))
                 taken += 1
             }
@@ -239,9 +240,9 @@ final class FolderHandle: @unchecked Sendable {
                 let cName = UnsafeRawPointer(bytes.baseAddress! + start).assumingMemoryBound(to: CChar.self)
                 // Names the store could not have written (invalid UTF-8, dot entries) are not listed.
                 guard let name = String(validatingCString: cName), (try? StorePath.validateName(name)) != nil else { continue }
-                var info = stat()
-                guard fstatat(self.descriptor, cName, &info, 0) == 0 else { continue }
-                batch.append((name, StoredItem(info)))
+                // Links and other entries the store does not serve are not listed, nor descended through.
+                guard let item = StoreTree.item(self.descriptor, cName) else { continue }
+                batch.append((name, item))
             }
         }
         return (index, batch)

@@ -1,3 +1,4 @@
+import CMultiStatusSystem
 import Foundation
 import MultiStatus
 import NIOCore
@@ -14,10 +15,9 @@ extension LocalFileStore {
     public func usage() async throws -> (used: Int, available: Int) {
         let used = self.usedBytes.withLock { $0 }
         if let quota = self.quotaBytes { return (used, max(0, quota - used)) }
-        let root = self.root
         let free = try await self.threadPool.runIfActive {
             var info = statvfs()
-            guard statvfs(root, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "read the file system's free space") }
+            guard fstatvfs(self.tree.descriptor, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "read the file system's free space") }
             return Int(info.f_bavail) * Int(info.f_frsize)
         }
         return (used, free)
@@ -29,43 +29,21 @@ extension LocalFileStore {
         check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
     ) async throws -> (outcome: CommitOutcome, etag: String) {
         let staged = self.stagedPath()
-        let destination = self.fileSystemPath(of: path)
-        let folder = self.fileSystemPath(of: path.parent)
         let durable = self.durability == .fsync
         let write = { @Sendable () throws -> (CommitOutcome, replacedSize: Int, stat) in
-            let existing = try Self.item(at: destination)
-            try check(existing, try Self.item(at: folder))
-            let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
-            var info = stat()
-            do {
-                defer { close(fd) }
-                try Self.writeAll(bytes, to: fd)
-                if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
-                guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
-                if existing?.isDirectory == true { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
-                let replacedSize: Int?
-                do {
-                    replacedSize = try Self.moveIntoPlace(staged, to: destination, name: path, existed: existing != nil)
-                } catch let failure as POSIXFailure where failure.errno == ENOENT || failure.errno == ENOTDIR {
-                    throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
-                }
-                if durable {
-                    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                    if folderFD >= 0 {
-                        fsync(folderFD)
-                        close(folderFD)
-                    }
-                }
-                if let replacedSize {
-                    self.removeReplaced(staged, size: replacedSize)
-                    return (.replaced, replacedSize, info)
-                }
-                return (existing == nil ? CommitOutcome.created : .replaced, existing?.size ?? 0, info)
-            } catch {
-                unlink(staged)
-                throw error
+            let written = try self.withReachableParent(of: path) { folder, name in
+                var parent = stat()
+                let existing = StoreTree.entry(folder, name)
+                if let existing, StoredItem(served: existing) == nil { throw Self.notServed(path) }
+                try check(existing.flatMap(StoredItem.init(served:)), fstat(folder, &parent) == 0 ? StoredItem(parent) : nil)
+                return try self.writeStaged(
+                    staged, bytes, to: Destination(folder: folder, name: name, path: path), existing: existing, durable: durable)
             }
+            guard let written else {
+                try check(nil, nil)
+                throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
+            }
+            return written
         }
         // Without fsync this is a few page-cache system calls, done on the caller's thread as an
         // event-driven server does (no thread hand-off); a sync waits for the disk, on the pool.
@@ -76,32 +54,73 @@ extension LocalFileStore {
         return (outcome, Self.etag(info))
     }
 
-    public func makeFolder(at path: StorePath) async throws {
-        let target = self.fileSystemPath(of: path)
-        try await self.threadPool.runIfActive {
-            guard mkdir(target, 0o755) == 0 else {
-                switch errno {
-                case EEXIST: throw ProblemDetails(status: .methodNotAllowed, detail: "\"\(path)\" already exists")
-                case ENOENT, ENOTDIR: throw ProblemDetails(status: .conflict, detail: "the parent of \"\(path)\" is not a folder")
-                default: throw POSIXFailure(errno: errno, operation: "create a folder")
+    /// Writes `bytes` to the new staged file `staged` and renames it to `destination`, where
+    /// `existing` was found: the body of ``writeWhole(_:to:check:)``.
+    private func writeStaged(
+        _ staged: String,
+        _ bytes: ByteBuffer,
+        to destination: Destination,
+        existing: stat?,
+        durable: Bool
+    ) throws -> (CommitOutcome, replacedSize: Int, stat) {
+        let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
+        var info = stat()
+        do {
+            defer { close(fd) }
+            try Self.writeAll(bytes, to: fd)
+            if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+            guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
+            if let existing, (existing.st_mode & S_IFMT) == S_IFDIR {
+                throw ProblemDetails(status: .conflict, detail: "\"\(destination.path)\" is a folder")
+            }
+            let replacedSize = try Self.moveIntoPlace(staged, to: destination, existed: existing != nil)
+            // The folder is open already: an multistatus_o_path descriptor cannot be synced, so it is opened for reading.
+            if durable {
+                let folderFD = openat(destination.folder, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if folderFD >= 0 {
+                    fsync(folderFD)
+                    close(folderFD)
                 }
             }
+            if let replacedSize {
+                self.removeReplaced(staged, size: replacedSize)
+                return (.replaced, replacedSize, info)
+            }
+            return (existing == nil ? CommitOutcome.created : .replaced, existing.map { Int($0.st_size) } ?? 0, info)
+        } catch {
+            unlink(staged)
+            throw error
+        }
+    }
+
+    public func makeFolder(at path: StorePath) async throws {
+        try await self.threadPool.runIfActive {
+            let made: Bool? = try self.withReachableParent(of: path) { folder, name in
+                guard mkdirat(folder, name, 0o755) == 0 else {
+                    switch errno {
+                    case EEXIST: throw ProblemDetails(status: .methodNotAllowed, detail: "\"\(path)\" already exists")
+                    case ENOENT, ENOTDIR: return nil
+                    default: throw POSIXFailure(errno: errno, operation: "create a folder")
+                    }
+                }
+                return true
+            }
+            guard made != nil else { throw ProblemDetails(status: .conflict, detail: "the parent of \"\(path)\" is not a folder") }
         }
         try await self.syncFolders([path.parent])
     }
 
     public func removeItem(at path: StorePath) async throws -> Bool {
-        let target = self.fileSystemPath(of: path)
         let removed: Int? = try await self.threadPool.runIfActive {
-            var info = stat()
-            guard lstat(target, &info) == 0 else { return nil }
-            guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                guard unlink(target) == 0 else { throw POSIXFailure(errno: errno, operation: "delete") }
-                return Int(info.st_size)
+            try self.withReachableParent(of: path) { folder, name in
+                guard let info = StoreTree.entry(folder, name), let item = StoredItem(served: info) else { return nil }
+                guard item.isDirectory else {
+                    guard unlinkat(folder, name, 0) == 0 else { throw POSIXFailure(errno: errno, operation: "delete") }
+                    return item.size
+                }
+                return try StoreTree.removeTree(in: folder, name)
             }
-            let size = Self.bytesUsed(under: target)
-            try FileManager.default.removeItem(atPath: target)
-            return size
         }
         guard let removed else { return false }
         self.usedBytes.withLock { $0 -= removed }
@@ -109,22 +128,20 @@ extension LocalFileStore {
     }
 
     public func copyItem(from source: StorePath, to destination: StorePath, recursive: Bool) async throws {
-        let from = self.fileSystemPath(of: source)
-        let to = self.fileSystemPath(of: destination)
         let size: Int = try await self.threadPool.runIfActive {
-            var info = stat()
-            guard stat(from, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat") }
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { return Int(info.st_size) }
-            return recursive ? Self.bytesUsed(under: from) : 0
+            let size = try self.withReachableParent(of: source) { folder, name -> Int? in
+                guard let item = StoreTree.item(folder, name) else { return nil }
+                guard item.isDirectory else { return item.size }
+                return recursive ? StoreTree.bytesUsed(in: folder, name) : 0
+            }
+            guard let size else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(source)\"") }
+            return size
         }
         guard self.account(size, replacing: 0) else { throw self.quotaUsedUp }
         do {
             try await self.threadPool.runIfActive {
-                var info = stat()
-                if stat(from, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, !recursive {
-                    guard mkdir(to, 0o755) == 0 else { throw POSIXFailure(errno: errno, operation: "create a folder") }
-                } else {
-                    try FileManager.default.copyItem(atPath: from, toPath: to)
+                try self.withBoth(source, destination) { from, fromName, to, toName in
+                    try StoreTree.copy(fromName, in: from, to: toName, in: to, recursive: recursive)
                 }
             }
         } catch {
@@ -135,22 +152,47 @@ extension LocalFileStore {
     }
 
     public func moveItem(from source: StorePath, to destination: StorePath) async throws {
-        let from = self.fileSystemPath(of: source)
-        let to = self.fileSystemPath(of: destination)
         try await self.threadPool.runIfActive {
-            guard rename(from, to) == 0 else { throw POSIXFailure(errno: errno, operation: "move") }
+            try self.withBoth(source, destination) { from, fromName, to, toName in
+                guard StoreTree.item(from, fromName) != nil else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(source)\"") }
+                guard renameat(from, fromName, to, toName) == 0 else { throw POSIXFailure(errno: errno, operation: "move") }
+            }
         }
         try await self.syncFolders([source.parent, destination.parent])
     }
 
+    /// Runs `body` with the folders and names of `source` and `destination`.
+    /// - Throws: 404 when the folder of `source` cannot be reached, 409 when that of `destination` cannot.
+    private func withBoth(
+        _ source: StorePath,
+        _ destination: StorePath,
+        _ body: (_ from: Int32, _ fromName: String, _ to: Int32, _ toName: String) throws -> Void
+    ) throws {
+        let done: Bool? = try self.withReachableParent(of: source) { from, fromName in
+            let done: Bool? = try self.withReachableParent(of: destination) { to, toName in
+                try body(from, fromName, to, toName)
+                return true
+            }
+            guard done != nil else { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(destination)\" does not exist") }
+            return true
+        }
+        guard done != nil else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(source)\"") }
+    }
+
     public func setModified(_ date: Date, of path: StorePath) async throws {
-        let target = self.fileSystemPath(of: path)
         let seconds = date.timeIntervalSince1970
         try await self.threadPool.runIfActive {
             let whole = seconds.rounded(.down)
             let time = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
             let times = [time, time]
-            guard utimensat(AT_FDCWD, target, times, 0) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
+            let set: Bool? = try self.withReachableParent(of: path) { folder, name in
+                guard StoreTree.item(folder, name) != nil else { return nil }
+                guard utimensat(folder, name, times, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw POSIXFailure(errno: errno, operation: "set the modification time")
+                }
+                return true
+            }
+            guard set != nil else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"") }
         }
     }
 
@@ -165,7 +207,9 @@ extension LocalFileStore {
         render: @escaping @Sendable (_ batch: [(name: String, item: StoredItem)]) -> Rendered,
         _ body: (Rendered) async throws -> Void
     ) async throws {
-        let folder = try FolderHandle(path: self.fileSystemPath(of: path))
+        let descriptor = self.tree.open(path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { throw POSIXFailure(errno: errno, operation: "open a folder") }
+        let folder = try FolderHandle(descriptor: descriptor)
         // Closed on every way out, after the workers have stopped (the reader's `stop` below).
         defer { folder.close() }
         // The first few entries on the caller's thread, a few microseconds each: a small folder,

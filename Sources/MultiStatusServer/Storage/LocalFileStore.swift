@@ -1,3 +1,4 @@
+import CMultiStatusSystem
 import Crypto
 import Foundation
 import Logging
@@ -14,6 +15,9 @@ import Synchronization
 
 /// The local-disk file store: files under `<data-dir>/files`, staged in `<data-dir>/tmp/uploads`.
 ///
+/// Every path is reached from a descriptor of `files/` without following links (``StoreTree``):
+/// a link planted in the store leads nowhere, and is neither listed nor read nor written through.
+///
 /// Staged files are in the same file system as the store, so a commit is one `rename` (or `link`
 /// when an existing file must not be replaced): a reader never sees half a file, and a crash
 /// leaves only temporary files, which are swept at start.
@@ -27,6 +31,8 @@ public final class LocalFileStore: FileStore {
     }
 
     let root: String
+    /// `files/`, held open: every path is resolved from it.
+    let tree: StoreTree
     package let staging: String
     let durability: Durability
     let quotaBytes: Int?
@@ -48,7 +54,8 @@ public final class LocalFileStore: FileStore {
     /// its own and holds an exclusive `flock` on `tmp/owners/<prefix>` while it runs (the kernel
     /// releases it when the process dies). The sweep removes only the files of prefixes whose
     /// lock it can take, so a process starting never removes another's uploads in flight.
-    public init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger) throws {
+    /// - Parameter resolution: how paths are resolved below `files/`; by default `openat2` where the system has it.
+    init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger, resolution: StoreTree.Resolution?) throws {
         self.root = dataDirectory + "/files"
         self.staging = dataDirectory + "/tmp/uploads"
         self.durability = durability
@@ -58,6 +65,7 @@ public final class LocalFileStore: FileStore {
         try manager.createDirectory(atPath: self.root, withIntermediateDirectories: true)
         try manager.createDirectory(atPath: self.staging, withIntermediateDirectories: true)
         try manager.createDirectory(atPath: owners, withIntermediateDirectories: true)
+        self.tree = try StoreTree(path: self.root, resolution: resolution)
         // Owned before the sweep and before any staged file: another process sweeping sees it held.
         self.ownerPath = owners + "/" + self.stagedPrefix
         self.ownerDescriptor = open(self.ownerPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -66,7 +74,12 @@ public final class LocalFileStore: FileStore {
         }
         let swept = Self.sweepUnowned(staging: self.staging, owners: owners, keeping: self.stagedPrefix)
         if swept > 0 { logger.notice("swept unfinished uploads", metadata: ["count": "\(swept)"]) }
-        self.usedBytes = Mutex(Self.bytesUsed(under: self.root))
+        self.usedBytes = Mutex(StoreTree.bytesUsed(in: self.tree.descriptor, "."))
+    }
+
+    /// Opens the store under `dataDirectory`; see ``init(dataDirectory:durability:quotaBytes:logger:resolution:)``.
+    public convenience init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger) throws {
+        try self.init(dataDirectory: dataDirectory, durability: durability, quotaBytes: quotaBytes, logger: logger, resolution: nil)
     }
 
     deinit {
@@ -111,19 +124,6 @@ public final class LocalFileStore: FileStore {
         return swept
     }
 
-    static func bytesUsed(under root: String) -> Int {
-        var total = 0
-        let enumerator = FileManager.default.enumerator(at: URL(fileURLWithPath: root), includingPropertiesForKeys: [.fileSizeKey])
-        while let url = enumerator?.nextObject() as? URL {
-            total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
-        }
-        return total
-    }
-
-    public func fileSystemPath(of path: StorePath) -> String {
-        path.components.isEmpty ? self.root : self.root + "/" + path.description
-    }
-
     public func remainingQuota() -> Int? {
         self.quotaBytes.map { quota in max(0, quota - self.usedBytes.withLock { $0 }) }
     }
@@ -136,10 +136,8 @@ public final class LocalFileStore: FileStore {
 
     public func stage(for path: StorePath, refusingExisting: Bool, digest: Bool) async throws -> StagedFile {
         let staged = self.stagedPath()
-        let destination = self.fileSystemPath(of: path)
         let fd = try await self.threadPool.runIfActive {
-            var existing = stat()
-            if lstat(destination, &existing) == 0 {
+            if let existing = try self.existing(path) {
                 if (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
                 if refusingExisting { throw Self.exists(path) }
             }
@@ -152,6 +150,26 @@ public final class LocalFileStore: FileStore {
 
     private static func exists(_ path: StorePath) -> ProblemDetails {
         ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists; send overwrite=true to replace it")
+    }
+
+    /// What is at `path` before a write: `nil` when nothing is there or its folder is not (yet).
+    /// - Throws: 409 when a link, or anything else the store does not serve, is there or on the way.
+    func existing(_ path: StorePath) throws -> stat? {
+        do {
+            return try self.tree.withParent(of: path) { folder, name in
+                guard let info = StoreTree.entry(folder, name) else { return nil }
+                guard StoredItem(served: info) != nil else { throw Self.notServed(path) }
+                return info
+            }
+        } catch let failure as POSIXFailure where failure.isUnreachable {
+            if failure.errno == ELOOP { throw Self.notServed(path) }
+            return nil
+        }
+    }
+
+    /// The 409 of a write to a path that is, or passes through, a link or another entry that is not a file or folder.
+    static func notServed(_ path: StorePath) -> ProblemDetails {
+        ProblemDetails(status: .conflict, detail: "\"\(path)\" is, or is inside, a link or special file, which the store does not write through")
     }
 
     public func commit(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool, all: Bool) async -> [Result<CommitOutcome, any Error>] {
@@ -216,13 +234,12 @@ public final class LocalFileStore: FileStore {
     /// is placed, and a replaced file is kept at its staged name until all are in, so that it can
     /// be swapped back (RENAME_EXCHANGE) when a later file fails.
     private func placeAll(_ files: [(staged: any StagedFile, path: StorePath)], overwrite: Bool) -> [Result<CommitOutcome, any Error>] {
-        var placed: [(staged: LocalStagedFile, destination: String, outcome: CommitOutcome, replaced: Int)] = []
+        var placed: [(staged: LocalStagedFile, path: StorePath, outcome: CommitOutcome, replaced: Int)] = []
         for (index, file) in files.enumerated() {
             do {
                 guard let staged = file.staged as? LocalStagedFile else { throw ProblemDetails(status: .badRequest, detail: "nothing to commit") }
-                let destination = self.fileSystemPath(of: file.path)
-                var existing = stat()
-                let before = lstat(destination, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFREG ? Int(existing.st_size) : 0
+                let existing = try self.existing(file.path)
+                let before = existing.map { ($0.st_mode & S_IFMT) == S_IFREG ? Int($0.st_size) : 0 } ?? 0
                 guard self.account(staged.size, replacing: before) else { throw self.quotaUsedUp }
                 let (outcome, replaced): (CommitOutcome, Int)
                 do {
@@ -233,9 +250,9 @@ public final class LocalFileStore: FileStore {
                 }
                 // Another writer may have changed the file since it was measured.
                 self.usedBytes.withLock { $0 += before - replaced }
-                placed.append((staged, destination, outcome, replaced))
+                placed.append((staged, file.path, outcome, replaced))
             } catch {
-                for undo in placed.reversed() { self.takeBack(undo.staged, from: undo.destination, outcome: undo.outcome, replaced: undo.replaced) }
+                for undo in placed.reversed() { self.takeBack(undo.staged, from: undo.path, outcome: undo.outcome, replaced: undo.replaced) }
                 return files.indices.map { $0 == index ? .failure(error) : .failure(CommitNotApplied(failedIndex: index)) }
             }
         }
@@ -244,15 +261,15 @@ public final class LocalFileStore: FileStore {
     }
 
     /// Undoes one placed file of an all-or-nothing commit: a new file is removed, a replaced one swapped back.
-    private func takeBack(_ staged: LocalStagedFile, from destination: String, outcome: CommitOutcome, replaced: Int) {
-        if outcome == .replaced, let renameat2 = Self.renameat2,
-            renameat2(AT_FDCWD, staged.path, AT_FDCWD, destination, Self.renameExchange) == 0
-        {
-            unlink(staged.path)
-            self.usedBytes.withLock { $0 += replaced - staged.size }
-        } else if outcome == .created {
-            unlink(destination)
-            self.usedBytes.withLock { $0 -= staged.size }
+    private func takeBack(_ staged: LocalStagedFile, from path: StorePath, outcome: CommitOutcome, replaced: Int) {
+        try? self.tree.withParent(of: path) { folder, name in
+            if outcome == .replaced, multistatus_renameat2(AT_FDCWD, staged.path, folder, name, Self.renameExchange) == 0 {
+                unlink(staged.path)
+                self.usedBytes.withLock { $0 += replaced - staged.size }
+            } else if outcome == .created {
+                unlinkat(folder, name, 0)
+                self.usedBytes.withLock { $0 -= staged.size }
+            }
         }
     }
 
@@ -267,29 +284,41 @@ public final class LocalFileStore: FileStore {
         guard let staged = staged as? LocalStagedFile, path.name != nil else {
             throw ProblemDetails(status: .badRequest, detail: "nothing to commit")
         }
-        let destination = self.fileSystemPath(of: path)
-        try Self.makeFolders(self.fileSystemPath(of: path.parent), under: self.root)
-        var existing = stat()
-        let exists = lstat(destination, &existing) == 0
-        if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
-            throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder")
-        }
-        if exists && !overwrite { throw Self.exists(path) }
-        if overwrite {
-            if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, name: path, existed: exists) {
-                if !keepingReplaced { self.removeReplaced(staged.path, size: replacedSize) }
-                return (.replaced, replacedSize)
+        do {
+            return try self.tree.withParent(of: path, creating: true) { folder, name in
+                let existing = StoreTree.entry(folder, name)
+                if let existing {
+                    guard StoredItem(served: existing) != nil else { throw Self.notServed(path) }
+                    if (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
+                    if !overwrite { throw Self.exists(path) }
+                }
+                if overwrite {
+                    let destination = Destination(folder: folder, name: name, path: path)
+                    if let replacedSize = try Self.moveIntoPlace(staged.path, to: destination, existed: existing != nil) {
+                        if !keepingReplaced { self.removeReplaced(staged.path, size: replacedSize) }
+                        return (.replaced, replacedSize)
+                    }
+                    return (existing != nil ? .replaced : .created, existing.map { Int($0.st_size) } ?? 0)
+                }
+                // linkat refuses an existing name atomically: two uploads of one name get one 201 and one 409.
+                guard linkat(AT_FDCWD, staged.path, folder, name, 0) == 0 else {
+                    let code = errno
+                    if code == EEXIST { throw Self.exists(path) }
+                    throw POSIXFailure(errno: code, operation: "link into place")
+                }
+                unlink(staged.path)
+                return (.created, 0)
             }
-            return (exists ? .replaced : .created, exists ? Int(existing.st_size) : 0)
+        } catch let failure as POSIXFailure where failure.errno == ELOOP {
+            throw Self.notServed(path)
         }
-        // link() refuses an existing name atomically: two uploads of one name get one 201 and one 409.
-        guard link(staged.path, destination) == 0 else {
-            let code = errno
-            if code == EEXIST { throw Self.exists(path) }
-            throw POSIXFailure(errno: code, operation: "link into place")
-        }
-        unlink(staged.path)
-        return (.created, 0)
+    }
+
+    /// A name in an open folder of the store, and the store path it stands for (for messages).
+    struct Destination {
+        let folder: Int32
+        let name: String
+        let path: StorePath
     }
 
     public func discard(_ staged: StagedFile) async {
@@ -299,10 +328,9 @@ public final class LocalFileStore: FileStore {
 
     public func syncFolders(_ folders: Set<StorePath>) async throws {
         guard self.durability == .fsync, !folders.isEmpty else { return }
-        let paths = folders.map { self.fileSystemPath(of: $0) }
         try await self.threadPool.runIfActive {
-            for path in paths {
-                let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            for folder in folders {
+                let fd = self.tree.open(folder, O_RDONLY | O_DIRECTORY)
                 guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "open a folder to sync it") }
                 defer { close(fd) }
                 guard fsync(fd) == 0 else { throw POSIXFailure(errno: errno, operation: "sync a folder") }
@@ -313,35 +341,47 @@ public final class LocalFileStore: FileStore {
     /// One `stat`, made on the caller's thread as an event-driven server does: a hand-off to the
     /// thread pool and back costs ten times the call on a local file system.
     public func attributes(of path: StorePath) async throws -> StoredItem? {
-        try Self.item(at: self.fileSystemPath(of: path))
+        try self.tree.item(at: path)
     }
 
     public func attributes(of paths: [StorePath]) async throws -> [StoredItem?] {
-        try paths.map { try Self.item(at: self.fileSystemPath(of: $0)) }
+        try paths.map { try self.tree.item(at: $0) }
     }
 
-    static func item(at target: String) throws -> StoredItem? {
-        var info = stat()
-        guard stat(target, &info) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw POSIXFailure(errno: errno, operation: "stat")
+    /// Opened on the caller's thread, like ``attributes(of:)``: `O_NONBLOCK`, so that a FIFO
+    /// cannot hold the thread, then measured by `fstat` on the same descriptor.
+    public func openItem(at path: StorePath) async throws -> OpenedItem? {
+        let descriptor = self.tree.open(path, O_RDONLY | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            let failure = POSIXFailure(errno: errno, operation: "open")
+            if failure.isUnreachable || failure.errno == ENXIO { return nil }
+            throw failure
         }
-        return StoredItem(info)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, let item = StoredItem(served: info) else {
+            close(descriptor)
+            return nil
+        }
+        if item.isDirectory {
+            close(descriptor)
+            return .folder(item)
+        }
+        return .file(OpenedFile(descriptor: descriptor, item: item, threadPool: self.threadPool))
     }
 
     public func removeFile(at path: StorePath) async throws -> Bool {
-        let target = self.fileSystemPath(of: path)
         let removed: Int? = try await self.threadPool.runIfActive {
-            var info = stat()
-            guard lstat(target, &info) == 0 else { return nil }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder; only files are deleted here")
+            try self.withReachableParent(of: path) { folder, name in
+                guard let info = StoreTree.entry(folder, name), let item = StoredItem(served: info) else { return nil }
+                if item.isDirectory {
+                    throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder; only files are deleted here")
+                }
+                guard unlinkat(folder, name, 0) == 0 else {
+                    if errno == ENOENT { return nil }
+                    throw POSIXFailure(errno: errno, operation: "delete")
+                }
+                return item.size
             }
-            guard unlink(target) == 0 else {
-                if errno == ENOENT { return nil }
-                throw POSIXFailure(errno: errno, operation: "delete")
-            }
-            return Int(info.st_size)
         }
         guard let removed else { return false }
         self.usedBytes.withLock { $0 -= removed }
@@ -363,6 +403,16 @@ public final class LocalFileStore: FileStore {
         }
     }
 
+    /// Runs `body` with the folder of `path` and its name; `nil` when that folder cannot be reached
+    /// (missing, or a link on the way).
+    func withReachableParent<T>(of path: StorePath, _ body: (_ folder: Int32, _ name: String) throws -> T?) throws -> T? {
+        do {
+            return try self.tree.withParent(of: path, body)
+        } catch let failure as POSIXFailure where failure.isUnreachable {
+            return nil
+        }
+    }
+
     /// Moves a staged file to `destination`, atomically replacing a file there.
     ///
     /// A file it replaces is swapped to the staged name (`renameat2` with `RENAME_EXCHANGE`) rather
@@ -373,24 +423,23 @@ public final class LocalFileStore: FileStore {
     /// - Parameter existed: whether a check just before found something at `destination`; when
     ///   not, a new name is tried first (one call instead of a failed swap and a rename).
     /// - Throws: 409 when `destination` is a folder; the `rename` error otherwise.
-    static func moveIntoPlace(_ staged: String, to destination: String, name: StorePath, existed: Bool) throws -> Int? {
-        if let renameat2 = Self.renameat2 {
-            // When something took the name since the check, or the file system lacks the flag,
-            // the swap below follows.
-            if !existed && renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameNoReplace) == 0 { return nil }
-            if renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameExchange) == 0 {
-                var old = stat()
-                if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) != S_IFDIR { return Int(old.st_size) }
-                // A folder took the name since it was checked: put it back.
-                _ = renameat2(AT_FDCWD, staged, AT_FDCWD, destination, Self.renameExchange)
-                throw ProblemDetails(status: .conflict, detail: "\"\(name)\" is a folder")
-            }
+    static func moveIntoPlace(_ staged: String, to destination: Destination, existed: Bool) throws -> Int? {
+        let (folder, name) = (destination.folder, destination.name)
+        // When something took the name since the check, or the file system lacks the flag, the swap below follows.
+        if !existed && multistatus_renameat2(AT_FDCWD, staged, folder, name, Self.renameNoReplace) == 0 { return nil }
+        if multistatus_renameat2(AT_FDCWD, staged, folder, name, Self.renameExchange) == 0 {
+            var old = stat()
+            if lstat(staged, &old) == 0, (old.st_mode & S_IFMT) == S_IFREG { return Int(old.st_size) }
+            // A folder (or a link) took the name since it was checked: put it back.
+            _ = multistatus_renameat2(AT_FDCWD, staged, folder, name, Self.renameExchange)
+            if (old.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(destination.path)\" is a folder") }
+            throw Self.notServed(destination.path)
         }
-        guard rename(staged, destination) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
+        guard renameat(AT_FDCWD, staged, folder, name) == 0 else { throw POSIXFailure(errno: errno, operation: "rename into place") }
         return nil
     }
 
-    /// Removes a replaced file of `size` bytes that ``moveIntoPlace(_:to:name:existed:)`` left at a staged
+    /// Removes a replaced file of `size` bytes that ``moveIntoPlace(_:to:existed:)`` left at a staged
     /// name, without waiting: the answer does not depend on it, and a crash leaves it to the sweep at start.
     ///
     /// Called on an event loop, a small file is unlinked by that loop once the current work (the
@@ -411,31 +460,12 @@ public final class LocalFileStore: FileStore {
     private static var renameNoReplace: UInt32 { 1 }
     private static var renameExchange: UInt32 { 2 }
 
-    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    /// glibc declares `renameat2` only for `_GNU_SOURCE`, which Swift's Glibc module does not set.
-    private static let renameat2: RenameAt2? = {
-        #if os(Linux)
-            dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2").map { unsafeBitCast($0, to: RenameAt2.self) }
-        #else
-            nil
-        #endif
-    }()
-
     /// The entity tag of what `stat` reported (see ``StoredItem/etag``).
     static func etag(_ info: stat) -> String { StoredItem(info).etag }
 
-    /// Creates the folders of `folder` below `root` one by one, refusing to pass through a file.
-    static func makeFolders(_ folder: String, under root: String) throws {
-        guard folder != root else { return }
-        var current = root
-        for name in folder.dropFirst(root.count + 1).split(separator: "/") {
-            current += "/" + name
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw POSIXFailure(errno: errno, operation: "create folder") }
-            var info = stat()
-            guard stat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw ProblemDetails(status: .conflict, detail: "\"\(current.dropFirst(root.count + 1))\" is a file, not a folder")
-            }
-        }
+    /// Creates the folder `path` and those on the way, refusing to pass through a file or a link.
+    func makeFolders(_ path: StorePath) throws {
+        close(try self.tree.makeFolders(path.components[...]))
     }
 }
 
@@ -570,6 +600,10 @@ struct POSIXFailure: ItemFailure, CustomStringConvertible {
             ProblemDetails(status: .insufficientStorage, detail: "the store is full (\(self.description))")
         case ENAMETOOLONG:
             ProblemDetails(status: .badRequest, detail: "the path is too long")
+        case ELOOP:
+            ProblemDetails(status: .conflict, detail: "a link is on the way, and the store does not follow links")
+        case ENOENT, ENOTDIR:
+            ProblemDetails(status: .conflict, detail: "a folder on the way does not exist")
         default:
             ProblemDetails(status: .internalServerError, detail: "storage failed to \(self.operation)")
         }

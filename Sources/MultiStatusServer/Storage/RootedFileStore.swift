@@ -69,8 +69,8 @@ struct RootedFileStore: FileStore {
         try await self.inView { try await self.base.removeFile(at: self.full(path)) }
     }
 
-    func fileSystemPath(of path: StorePath) -> String {
-        self.base.fileSystemPath(of: self.full(path))
+    func openItem(at path: StorePath) async throws -> OpenedItem? {
+        try await self.base.openItem(at: self.full(path))
     }
 
     func remainingQuota() -> Int? {

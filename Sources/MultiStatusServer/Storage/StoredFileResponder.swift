@@ -4,23 +4,11 @@ import MultiStatus
 import MultiStatusHummingbird
 
 /// Answers `GET` and `HEAD` for one stored file: validators, `If-None-Match`, single byte ranges.
-/// Shared by `/files/` and `/dav/`.
-struct StoredFileResponder: Sendable {
-    let store: any FileStore
-    private let fileIO = FileIO()
-
-    init(store: any FileStore) {
-        self.store = store
-    }
-
-    /// The response for the file at `path`, whose attributes are `item`.
-    func response<Context: RequestContext>(
-        for path: StorePath,
-        item: StoredItem,
-        request: Request,
-        context: Context,
-        head: Bool
-    ) async throws -> Response {
+/// Shared by `/files/` and `/dav/`. Headers and bytes come from one open descriptor.
+enum StoredFileResponder {
+    /// The response for `file`, open at `path`.
+    static func response(for path: StorePath, file: OpenedFile, request: Request, head: Bool, maxRanges: Int) throws -> Response {
+        let item = file.item
         var headers: HTTPFields = [
             .eTag: item.etag,
             .lastModified: HTTPDate.format(item.modified),
@@ -32,8 +20,14 @@ struct StoredFileResponder: Sendable {
         }
         var range: ClosedRange<Int>?
         if let rangeHeader = request.headers[.range], request.method == .get, Self.ifRangeHolds(request, item) {
-            switch ByteRange.parse(rangeHeader, size: item.size) {
+            switch ByteRange.parse(rangeHeader, size: item.size, maxRanges: maxRanges) {
             case .whole: break
+            case .tooMany(let count):
+                headers[.contentRange] = "bytes */\(item.size)"
+                return ProblemDetails(
+                    status: .rangeNotSatisfiable, detail: "range asks for \(count) separate ranges; at most \(maxRanges) are served",
+                    extensions: ["limit": .int(maxRanges)]
+                ).response(headers: headers)
             case .unsatisfiable:
                 headers[.contentRange] = "bytes */\(item.size)"
                 return ProblemDetails(status: .rangeNotSatisfiable, detail: "range \(rangeHeader) is outside the file's \(item.size) bytes")
@@ -46,8 +40,46 @@ struct StoredFileResponder: Sendable {
         headers[.contentLength] = String(item.size == 0 ? 0 : bounds.count)
         if range != nil { headers[.contentRange] = "bytes \(bounds.lowerBound)-\(bounds.upperBound)/\(item.size)" }
         if head || item.size == 0 { return Response(status: status, headers: headers) }
-        let body = try await self.fileIO.loadFile(path: self.store.fileSystemPath(of: path), range: bounds, context: context)
-        return Response(status: status, headers: headers, body: body)
+        // A small file is read at once on this thread, as its stat was: one read from the page cache
+        // costs less than a hand-off to the thread pool.
+        if bounds.count <= Self.bytesReadInline {
+            return Response(
+                status: status, headers: headers, body: ResponseBody(byteBuffer: try file.read(from: bounds.lowerBound, count: bounds.count)))
+        }
+        return Response(
+            status: status, headers: headers,
+            body: ResponseBody { writer in
+                try await Self.stream(file, bounds, to: &writer)
+                try await writer.finish(nil)
+            })
+    }
+
+    /// The largest body read on the caller's thread.
+    static var bytesReadInline: Int { 64 << 10 }
+    /// The size of each read of a larger body, on the thread pool.
+    static var chunkBytes: Int { 256 << 10 }
+
+    /// Writes the bytes of `bounds`, chunk by chunk, reading the next chunk on the thread pool while
+    /// the current one is written: one chunk waits in memory at a time, whatever the file's size.
+    private static func stream(_ file: OpenedFile, _ bounds: ClosedRange<Int>, to writer: inout some ResponseBodyWriter) async throws {
+        let end = bounds.upperBound + 1
+        func read(from offset: Int) -> Task<ByteBuffer, any Error> {
+            let count = min(Self.chunkBytes, end - offset)
+            return Task { try await file.threadPool.runIfActive { try file.read(from: offset, count: count) } }
+        }
+        var offset = bounds.lowerBound
+        var next: Task<ByteBuffer, any Error>? = read(from: offset)
+        while let pending = next {
+            let chunk = try await pending.value
+            offset += chunk.readableBytes
+            next = offset < end ? read(from: offset) : nil
+            do {
+                try await writer.write(chunk)
+            } catch {
+                _ = try? await next?.value
+                throw error
+            }
+        }
     }
 
     /// `If-Range` with a strong ETag or a date: the range applies only while the file is unchanged.
@@ -71,32 +103,66 @@ enum ETagList {
     }
 }
 
-/// A single `bytes=` range (RFC 9110 section 14.2); several ranges are answered with the whole file.
+/// A `bytes=` range set (RFC 9110 section 14.2), read as a server may: overlapping and adjacent
+/// ranges are joined; when one range is left it is served, when several are, the whole file (no
+/// `multipart/byteranges`); past a cap, 416. A header that is not a valid range set is ignored.
 package enum ByteRange: Equatable {
     case whole
     case unsatisfiable
     case range(ClosedRange<Int>)
+    /// More than the cap of ranges are left once joined.
+    case tooMany(Int)
 
-    package static func parse(_ header: String, size: Int) -> ByteRange {
-        guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
-        let spec = header.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
-        guard let dash = spec.firstIndex(of: "-") else { return .whole }
-        let first = spec[..<dash]
-        let last = spec[spec.index(after: dash)...]
-        if first.isEmpty {
-            guard let suffix = Int(last), suffix > 0 else { return suffix0(last) }
-            guard size > 0 else { return .unsatisfiable }
-            return .range(max(0, size - suffix)...(size - 1))
+    /// Default for callers that do not pass a cap.
+    package static let defaultMaxRanges = 64
+
+    package static func parse(_ header: String, size: Int, maxRanges: Int = Self.defaultMaxRanges) -> ByteRange {
+        let unit = header.prefix { $0 != "=" }
+        guard unit.lowercased() == "bytes", unit.count < header.count else { return .whole }
+        var ranges: [ClosedRange<Int>] = []
+        var any = false
+        for element in header.dropFirst(unit.count + 1).split(separator: ",", omittingEmptySubsequences: false) {
+            let spec = element.trimmingCharacters(in: [" ", "\t"])
+            if spec.isEmpty { continue }
+            any = true
+            guard let dash = spec.firstIndex(of: "-") else { return .whole }
+            let first = spec[..<dash]
+            let last = spec[spec.index(after: dash)...]
+            if first.isEmpty {
+                // A suffix: the last `suffix` bytes; none of an empty file.
+                guard let suffix = Self.number(last) else { return .whole }
+                if suffix > 0 && size > 0 { ranges.append(max(0, size - suffix)...(size - 1)) }
+                continue
+            }
+            guard let start = Self.number(first) else { return .whole }
+            let end: Int
+            if last.isEmpty {
+                end = Int.max
+            } else {
+                guard let value = Self.number(last), value >= start else { return .whole }
+                end = value
+            }
+            if start < size { ranges.append(start...min(end, size - 1)) }
         }
-        guard let start = Int(first), start >= 0 else { return .whole }
-        guard start < size else { return .unsatisfiable }
-        if last.isEmpty { return .range(start...(size - 1)) }
-        guard let end = Int(last), end >= start else { return .whole }
-        return .range(start...min(end, size - 1))
+        guard any else { return .whole }
+        guard !ranges.isEmpty else { return .unsatisfiable }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var joined: [ClosedRange<Int>] = []
+        for range in ranges {
+            if let previous = joined.last, range.lowerBound <= previous.upperBound + 1 {
+                joined[joined.count - 1] = previous.lowerBound...max(previous.upperBound, range.upperBound)
+            } else {
+                joined.append(range)
+            }
+        }
+        if joined.count > maxRanges { return .tooMany(joined.count) }
+        return joined.count == 1 ? .range(joined[0]) : .whole
     }
 
-    private static func suffix0(_ last: Substring) -> ByteRange {
-        Int(last) == 0 ? .unsatisfiable : .whole
+    /// A run of ASCII digits (no sign, no space) that fits an `Int`.
+    private static func number(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int(text)
     }
 }
 

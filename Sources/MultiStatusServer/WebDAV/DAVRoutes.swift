@@ -78,11 +78,11 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
     }
 
     private func get(_ request: Request, path: StorePath, context: Context, head: Bool) async throws -> Response {
-        guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
-        if !item.isDirectory {
-            return try await StoredFileResponder(store: self.store).response(for: path, item: item, request: request, context: context, head: head)
+        switch try await self.store.openItem(at: path) {
+        case nil: throw Self.notFound(path)
+        case .folder: return self.collectionPage(path, head: head)
+        case .file(let file): return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: ByteRange.defaultMaxRanges)
         }
-        return self.collectionPage(path, head: head)
     }
 
     /// A collection in a browser: a streamed HTML list of its members.

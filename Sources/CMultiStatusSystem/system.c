@@ -1,0 +1,52 @@
+#define _GNU_SOURCE
+#include "CMultiStatusSystem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/syscall.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437  // the same number on every architecture
+#endif
+
+// struct open_how, as the kernel defines it; declared here so that old headers do not matter.
+struct multistatus_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+int multistatus_openat2(int dirfd, const char *path, int flags, uint64_t mode, uint64_t resolve) {
+    struct multistatus_open_how how = {.flags = (uint64_t)(unsigned int)flags, .mode = mode, .resolve = resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int multistatus_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+ssize_t multistatus_copy_file_range(int in, int out, size_t length) {
+    return copy_file_range(in, NULL, out, NULL, length, 0);
+}
+
+#else
+
+int multistatus_openat2(int dirfd, const char *path, int flags, uint64_t mode, uint64_t resolve) {
+    errno = ENOSYS;
+    return -1;
+}
+
+int multistatus_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    errno = ENOSYS;
+    return -1;
+}
+
+ssize_t multistatus_copy_file_range(int in, int out, size_t length) {
+    errno = ENOSYS;
+    return -1;
+}
+
+#endif
