@@ -24,7 +24,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let problem as ProblemDetails {
-            return respond(problem)
+            // A body cut for being too slow (RequestGuardHandler) leaves the connection unusable.
+            return respond(problem, headers: problem.status == .requestTimeout ? [.connection: "close"] : [:])
         } catch let failure as any ItemFailure {
             return respond(failure.problem)
         } catch let error as HTTPError {

@@ -79,7 +79,7 @@ public func buildApplication(
     router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "upload"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
-    FileRoutes<AppRequestContext>(store: store).register(on: router)
+    FileRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
     try await locks.reconcile()
     let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
@@ -105,15 +105,27 @@ public func buildApplication(
     let maxBodyBytes = configuration.limits.bytesPerRequest
     // Without credentials a request is refused before its body: no 100 Continue invites it.
     let requiresAuthorization = configuration.accounts != nil
+    let limits = configuration.limits
     let channel = HTTP1Channel.Configuration(
-        additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes, requiresAuthorization: requiresAuthorization)])
+        additionalChannelHandlers: [
+            RequestGuardHandler(
+                window: .milliseconds(Int64(limits.bodyTimeoutMs)), minimumBytesPerSecond: limits.bodyMinimumBytesPerSecond,
+                headerFields: limits.headerFields, headerBytes: limits.headerBytes),
+            ExpectContinueHandler(maxBodyBytes: maxBodyBytes, requiresAuthorization: requiresAuthorization),
+        ],
+        idleTimeout: .milliseconds(Int64(limits.idleTimeoutMs)),
+        httpDecoderConfiguration: .init(
+            maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes, maxHeaderFieldCount: limits.headerFields)
+    )
+    let gate = ConnectionGate(cap: limits.connections)
     var app = Application(
         router: router,
         server: HTTPServerBuilder { responder in
-            guard let tls else { return EventLoopAffineChannel(base: HTTP1Channel(responder: responder, configuration: channel)) }
+            guard let tls else { return EventLoopAffineChannel(base: HTTP1Channel(responder: responder, configuration: channel), gate: gate) }
             // HTTPS: HTTP/2 when the client offers it in ALPN, HTTP/1.1 otherwise.
             return EventLoopAffineChannel(
-                base: try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: channel), responder: responder))
+                base: try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: channel), responder: responder),
+                gate: gate)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MultiStatus"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

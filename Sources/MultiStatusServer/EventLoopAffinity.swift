@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdCore
 import Logging
+import MultiStatusHummingbird
 import NIOCore
 import NIOPosix
 
@@ -11,12 +12,21 @@ import NIOPosix
 /// connection task prefers its channel's event loop as task executor: a request that needs no
 /// other thread is read, handled and answered on one thread. Routes that do heavy work move
 /// themselves back to the global pool (``GlobalExecutorMiddleware``).
+///
+/// It also puts each connection through the server's ``ConnectionGate`` first.
 struct EventLoopAffineChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
+    let gate: ConnectionGate
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        self.base.setup(channel: channel, logger: logger)
+        let plainHTTP = Base.self == HTTP1Channel.self
+        do {
+            try channel.pipeline.syncOperations.addHandler(ConnectionGateHandler(gate: self.gate, plainHTTP: plainHTTP), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return self.base.setup(channel: channel, logger: logger)
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -97,6 +97,24 @@ struct Serve: AsyncParsableCommand {
         help: "An origin whose pages may call the server (https://app.example); repeatable. [env: MULTISTATUS_CORS_ORIGIN, comma-separated]")
     var corsOrigins: [String] = []
 
+    @Option(help: "Most connections open at once; more are answered 503. [env: MULTISTATUS_MAX_CONNECTIONS] (default: 1024)")
+    var maxConnections: Int?
+
+    @Option(help: "Longest idle time between requests, and for sending a request's head, in ms. [env: MULTISTATUS_IDLE_TIMEOUT_MS] (default: 30000)")
+    var idleTimeoutMs: Int?
+
+    @Option(
+        help:
+            "Window in ms over which a request body must send at least --min-body-rate bytes a second, or get 408. [env: MULTISTATUS_BODY_TIMEOUT_MS] (default: 20000)"
+    )
+    var bodyTimeoutMs: Int?
+
+    @Option(help: "Slowest average rate of a request body, in bytes a second. [env: MULTISTATUS_MIN_BODY_RATE] (default: 500)")
+    var minBodyRate: Int?
+
+    @Option(help: "Most bytes of a request's header fields; more are answered 431. [env: MULTISTATUS_MAX_HEADER_BYTES] (default: 32768)")
+    var maxHeaderBytes: Int?
+
     @Option(help: "PEM certificate chain: serve HTTPS, HTTP/2 and HTTP/1.1, with --tls-key. [env: MULTISTATUS_TLS_CERT]")
     var tlsCert: String?
 
@@ -113,6 +131,12 @@ struct Serve: AsyncParsableCommand {
         if let value = try environment.int(self.maxFiles, "MAX_FILES", range: 1...1_000_000) { limits.filesPerRequest = value }
         if let value = try environment.int(self.maxFileBytes, "MAX_FILE_BYTES", range: 0...Int.max) { limits.bytesPerFile = value }
         if let value = try environment.int(self.quotaBytes, "QUOTA_BYTES", range: 0...Int.max) { limits.storeQuotaBytes = value }
+        if let value = try environment.int(self.maxConnections, "MAX_CONNECTIONS", range: 1...1_000_000) { limits.connections = value }
+        if let value = try environment.int(self.idleTimeoutMs, "IDLE_TIMEOUT_MS", range: 100...3_600_000) { limits.idleTimeoutMs = value }
+        if let value = try environment.int(self.bodyTimeoutMs, "BODY_TIMEOUT_MS", range: 100...3_600_000) { limits.bodyTimeoutMs = value }
+        if let value = try environment.int(self.minBodyRate, "MIN_BODY_RATE", range: 0...Int(Int32.max)) { limits.bodyMinimumBytesPerSecond = value }
+        // The HTTP decoder reads a head of at most 80 KiB whatever it is told.
+        if let value = try environment.int(self.maxHeaderBytes, "MAX_HEADER_BYTES", range: 1_024...(80 << 10)) { limits.headerBytes = value }
         if try environment.bool(self.allowDepthInfinity, "ALLOW_DEPTH_INFINITY") {
             limits.depthInfinityMembers =
                 try environment.int(self.depthInfinityMembers, "DEPTH_INFINITY_MEMBERS", range: 1...Int.max) ?? Limits.defaultDepthInfinityMembers

@@ -128,6 +128,19 @@ final class RawConnection: @unchecked Sendable {
         try await testBlockingPool.runIfActive { self.receiveBlocking(until: marker) }
     }
 
+    /// Reads until the peer closes or 60 s pass; `closed` tells which.
+    func receiveToEnd() async throws -> (text: String, closed: Bool) {
+        try await testBlockingPool.runIfActive {
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+                if count <= 0 { return (String(decoding: received, as: UTF8.self), count == 0 || errno == ECONNRESET) }
+                received += chunk[..<count]
+            }
+        }
+    }
+
     private func sendBlocking(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {

@@ -21,6 +21,29 @@ public struct Limits: Sendable, Hashable, Codable {
     /// Most members a `PROPFIND` with `Depth: infinity` on a folder lists before it stops with a
     /// 507 response; `nil` refuses such requests with 403 `propfind-finite-depth` (the default).
     public var depthInfinityMembers: Int?
+    /// Most header fields of a request (431 past it).
+    public var headerFields: Int
+    /// Most bytes of a request's header fields, and of any one of them (431 past it).
+    public var headerBytes: Int
+    /// Most header fields of one part of a multipart upload (413 past it).
+    public var partHeaderFields: Int
+    /// Most bytes of one part's header lines (413 past it).
+    public var partHeaderBytes: Int
+    /// Most ranges one `Range` header may ask for, after overlapping and adjacent ones are joined (416 past it).
+    public var rangesPerRequest: Int
+    /// Most bytes of an `If` header (400 past it).
+    public var ifHeaderBytes: Int
+    /// Most lists, each a resource's conditions in parentheses, in an `If` header (400 past it).
+    public var ifHeaderLists: Int
+    /// How long a connection may stay idle between requests, or take to send a request's head, in milliseconds.
+    public var idleTimeoutMs: Int
+    /// The window over which a request body's rate is measured, in milliseconds: a body that sends
+    /// nothing, or less than `bodyMinimumBytesPerSecond` on average, over a window is cut with 408.
+    public var bodyTimeoutMs: Int
+    /// The slowest average rate a request body may arrive at, in bytes a second.
+    public var bodyMinimumBytesPerSecond: Int
+    /// Most connections open at once; more are answered 503 with `Retry-After`.
+    public var connections: Int
 
     /// The defaults documented in the README.
     public init(
@@ -33,7 +56,18 @@ public struct Limits: Sendable, Hashable, Codable {
         statusCacheMs: Int = 1_000,
         allowedTypes: [String] = [],
         storeQuotaBytes: Int? = nil,
-        depthInfinityMembers: Int? = nil
+        depthInfinityMembers: Int? = nil,
+        headerFields: Int = 100,
+        headerBytes: Int = 32 << 10,
+        partHeaderFields: Int = 16,
+        partHeaderBytes: Int = 8 << 10,
+        rangesPerRequest: Int = 64,
+        ifHeaderBytes: Int = 8 << 10,
+        ifHeaderLists: Int = 64,
+        idleTimeoutMs: Int = 30_000,
+        bodyTimeoutMs: Int = 20_000,
+        bodyMinimumBytesPerSecond: Int = 500,
+        connections: Int = 1_024
     ) {
         self.itemsPerBatch = itemsPerBatch
         self.filesPerRequest = filesPerRequest
@@ -45,6 +79,17 @@ public struct Limits: Sendable, Hashable, Codable {
         self.allowedTypes = allowedTypes
         self.storeQuotaBytes = storeQuotaBytes
         self.depthInfinityMembers = depthInfinityMembers
+        self.headerFields = headerFields
+        self.headerBytes = headerBytes
+        self.partHeaderFields = partHeaderFields
+        self.partHeaderBytes = partHeaderBytes
+        self.rangesPerRequest = rangesPerRequest
+        self.ifHeaderBytes = ifHeaderBytes
+        self.ifHeaderLists = ifHeaderLists
+        self.idleTimeoutMs = idleTimeoutMs
+        self.bodyTimeoutMs = bodyTimeoutMs
+        self.bodyMinimumBytesPerSecond = bodyMinimumBytesPerSecond
+        self.connections = connections
     }
 
     /// Members a `Depth: infinity` listing holds when `--allow-depth-infinity` is given without a number.

@@ -8,6 +8,7 @@ import MultiStatusHummingbird
 /// account's view of the store.
 struct FileRoutes<Context: AuthRequestContext<Account>> {
     let store: any FileStore
+    let limits: Limits
 
     func register(on router: Router<Context>) {
         for path in ["files", "files/**"] {
@@ -28,7 +29,8 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
         switch try await store.openItem(at: path) {
         case nil: throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         case .folder: return try await self.listing(path, in: store, head: head)
-        case .file(let file): return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: ByteRange.defaultMaxRanges)
+        case .file(let file):
+            return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: self.limits.rangesPerRequest)
         }
     }
 

@@ -8,7 +8,17 @@ import NIOCore
 /// refuses such a name, which is malformed anyway: header names are ASCII tokens. Header values
 /// and part bodies may hold any byte. It errs on the strict side of the parser: the first
 /// boundary is found anywhere in the preamble, and lines after a closing delimiter are checked too.
+///
+/// It also holds each part's header block to a number of fields and bytes, which multipart-kit
+/// would otherwise gather in memory without end.
 struct MultipartHeaderGuard {
+    /// Why a body is refused.
+    enum Refusal: Error, Equatable {
+        case nonASCIIName
+        case tooManyFields
+        case tooManyBytes
+    }
+
     private enum State {
         /// Before the first delimiter, matching `--boundary` anywhere, as multipart-kit does.
         case preamble(matched: Int)
@@ -25,10 +35,20 @@ struct MultipartHeaderGuard {
     private let opening: Pattern
     private let delimiter: Pattern
     private var state: State = .preamble(matched: 0)
+    private let maxFields: Int
+    private let maxBytes: Int
+    /// Header lines and bytes of the current part so far.
+    private var fields = 0
+    private var bytes = 0
 
-    init(boundary: String) {
+    /// - Parameters:
+    ///   - maxFields: most header fields one part may have.
+    ///   - maxBytes: most bytes of one part's header lines, line ends included.
+    init(boundary: String, maxFields: Int = 16, maxBytes: Int = 8 << 10) {
         self.opening = Pattern(Array("--\(boundary)".utf8))
         self.delimiter = Pattern(Array("\r\n--\(boundary)".utf8))
+        self.maxFields = maxFields
+        self.maxBytes = maxBytes
     }
 
     /// Bytes to find in a stream, with their KMP failure function so that no match is missed after a partial one.
@@ -64,14 +84,14 @@ struct MultipartHeaderGuard {
     }
 
     /// Checks the next bytes of the body.
-    /// - Returns: false when a header name holds a byte that is not ASCII.
-    mutating func check(_ buffer: ByteBuffer) -> Bool {
+    /// - Returns: why the body is refused, or `nil` while it is not.
+    mutating func check(_ buffer: ByteBuffer) -> Refusal? {
         let bytes = buffer.readableBytesView
         var index = bytes.startIndex
         while index < bytes.endIndex {
             // A part's body is most of an upload, and a delimiter can only start at a CR: skip to the next one.
             if case .body(matched: 0) = self.state {
-                guard let cr = bytes[index...].firstIndex(of: 0x0D) else { return true }
+                guard let cr = bytes[index...].firstIndex(of: 0x0D) else { return nil }
                 index = cr
             }
             let byte = bytes[index]
@@ -86,25 +106,39 @@ struct MultipartHeaderGuard {
             case .delimiterLine:
                 // Even after a closing `--` the lines that follow are checked as headers: multipart-kit
                 // has been seen to parse on past one, and a guard must not be laxer than the parser.
-                if byte >= 0x80 { return false }
-                if byte == UInt8(ascii: "\n") { self.state = .headerName(count: 0, cr: false) }
+                if byte >= 0x80 { return .nonASCIIName }
+                if byte == UInt8(ascii: "\n") {
+                    self.state = .headerName(count: 0, cr: false)
+                    (self.fields, self.bytes) = (0, 0)
+                }
             case .headerName(let count, let cr):
+                self.bytes += 1
+                if self.bytes > self.maxBytes { return .tooManyBytes }
                 // Only CR LF ends a line, as multipart-kit reads it: a bare LF must not end the headers early.
                 switch byte {
-                case UInt8(ascii: "\n") where cr: self.state = count == 0 ? .body(matched: 0) : .headerName(count: 0, cr: false)
+                case UInt8(ascii: "\n") where cr:
+                    if count > 0 {
+                        self.fields += 1
+                        if self.fields > self.maxFields { return .tooManyFields }
+                    }
+                    self.state = count == 0 ? .body(matched: 0) : .headerName(count: 0, cr: false)
                 case UInt8(ascii: ":"): self.state = .headerValue(cr: false)
                 case UInt8(ascii: "\r"): self.state = .headerName(count: count, cr: true)
-                case 0x80...: return false
+                case 0x80...: return .nonASCIIName
                 default: self.state = .headerName(count: count + 1, cr: false)
                 }
             case .headerValue(let cr):
+                self.bytes += 1
+                if self.bytes > self.maxBytes { return .tooManyBytes }
                 if byte == UInt8(ascii: "\n") && cr {
+                    self.fields += 1
+                    if self.fields > self.maxFields { return .tooManyFields }
                     self.state = .headerName(count: 0, cr: false)
                 } else {
                     self.state = .headerValue(cr: byte == UInt8(ascii: "\r"))
                 }
             }
         }
-        return true
+        return nil
     }
 }

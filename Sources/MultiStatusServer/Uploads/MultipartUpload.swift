@@ -62,11 +62,20 @@ package enum MultipartUpload {
             }
         }
 
-        var guardrail = MultipartHeaderGuard(boundary: boundary)
+        let limits = batch.limits
+        var guardrail = MultipartHeaderGuard(boundary: boundary, maxFields: limits.partHeaderFields, maxBytes: limits.partHeaderBytes)
         for try await chunk in body {
-            guard guardrail.check(chunk) else {
+            switch guardrail.check(chunk) {
+            case nil: break
+            case .nonASCIIName:
                 throw ProblemDetails(
                     status: .badRequest, detail: "malformed multipart body: a part's header name is not ASCII (after part \(batch.fileCount))")
+            case .tooManyFields:
+                throw ProblemDetails.overLimit(
+                    "a part has more than \(limits.partHeaderFields) header fields (after part \(batch.fileCount))", limit: limits.partHeaderFields)
+            case .tooManyBytes:
+                throw ProblemDetails.overLimit(
+                    "a part's header fields are over \(limits.partHeaderBytes) bytes (after part \(batch.fileCount))", limit: limits.partHeaderBytes)
             }
             do {
                 try parser.execute(chunk)

@@ -40,8 +40,14 @@ package struct DAVIfHeader: Sendable, Equatable {
     }
 
     /// Parses the header's value.
-    /// - Throws: a 400 problem naming where it is malformed.
-    package init(parsing text: String) throws(ProblemDetails) {
+    /// - Parameters:
+    ///   - maxBytes: the longest header read.
+    ///   - maxLists: most parenthesized lists it may hold.
+    /// - Throws: a 400 problem naming where it is malformed, or the limit it crosses.
+    package init(parsing text: String, maxBytes: Int = 8 << 10, maxLists: Int = 64) throws(ProblemDetails) {
+        guard text.utf8.count <= maxBytes else {
+            throw ProblemDetails(status: .badRequest, detail: "the If header is over \(maxBytes) bytes", extensions: ["limit": .int(maxBytes)])
+        }
         var scanner = Scanner(Array(text.utf8))
         var lists: [List] = []
         var resource: String?
@@ -81,6 +87,10 @@ package struct DAVIfHeader: Sendable, Equatable {
                 guard !conditions.isEmpty else { throw Self.malformed("a list is empty") }
                 if resource == nil { sawUntagged = true }
                 lists.append(List(resource: resource, conditions: conditions))
+                guard lists.count <= maxLists else {
+                    throw ProblemDetails(
+                        status: .badRequest, detail: "the If header has more than \(maxLists) lists", extensions: ["limit": .int(maxLists)])
+                }
             default:
                 throw Self.malformed("unexpected character '\(Unicode.Scalar(byte))'")
             }

@@ -65,7 +65,7 @@ extension DAVRoutes {
         guard let header = request.headers[.davIf] else {
             throw ProblemDetails(status: .badRequest, detail: "a LOCK without a body refreshes a lock and needs an If header with its token")
         }
-        let submitted = try DAVIfHeader(parsing: header).submittedTokens
+        let submitted = try DAVIfHeader(parsing: header, maxBytes: self.limits.ifHeaderBytes, maxLists: self.limits.ifHeaderLists).submittedTokens
         guard let lock = try await self.locks.locks(covering: path).first(where: { submitted.contains($0.token) }) else {
             throw DAVError(
                 status: .preconditionFailed,

@@ -81,7 +81,8 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
         switch try await self.store.openItem(at: path) {
         case nil: throw Self.notFound(path)
         case .folder: return self.collectionPage(path, head: head)
-        case .file(let file): return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: ByteRange.defaultMaxRanges)
+        case .file(let file):
+            return try StoredFileResponder.response(for: path, file: file, request: request, head: head, maxRanges: self.limits.rangesPerRequest)
         }
     }
 
@@ -251,7 +252,9 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
     /// Evaluates the `If` header (412 when it does not hold) and refuses with 423 when a lock covering
     /// something the method changes has none of its tokens in that header.
     func authorize(_ request: Request, path: StorePath, protecting scopes: [LockScope]) async throws {
-        let ifHeader = try request.headers[.davIf].map { text throws(ProblemDetails) in try DAVIfHeader(parsing: text) }
+        let ifHeader = try request.headers[.davIf].map { text throws(ProblemDetails) in
+            try DAVIfHeader(parsing: text, maxBytes: self.limits.ifHeaderBytes, maxLists: self.limits.ifHeaderLists)
+        }
         if let ifHeader {
             let holds = try await ifHeader.holds { tag in
                 let target: StorePath?
