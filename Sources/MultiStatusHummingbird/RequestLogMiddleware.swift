@@ -16,10 +16,27 @@ public protocol AccountNamingRequestContext: RequestContext {
 /// characters), else the one Hummingbird made. It is in every log line of the request (the
 /// logger's `hb.request.id`), in the answer's `X-Request-Id`, and in problem bodies (see
 /// ``ProblemMiddleware``). The access line, at `info`, carries method, path, status, bytes sent,
-/// duration and account.
+/// duration and account; `onAnswered` is told the same, for metrics.
 public struct RequestLogMiddleware<Context: AccountNamingRequestContext>: RouterMiddleware {
+    /// What is known of a request once its answer has been sent.
+    public struct Answered: Sendable {
+        /// The method.
+        public var method: HTTPRequest.Method
+        /// The router's pattern that matched (`/dav/**`), or `nil` when none did.
+        public var route: String?
+        /// The status sent.
+        public var status: Int
+        /// From the request's arrival to the last byte of the answer.
+        public var duration: Duration
+    }
+
+    private let onAnswered: (@Sendable (Answered) -> Void)?
+
     /// Creates the middleware; add it before every other.
-    public init() {}
+    /// - Parameter onAnswered: told of each request once its answer is sent.
+    public init(onAnswered: (@Sendable (Answered) -> Void)? = nil) {
+        self.onAnswered = onAnswered
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -32,7 +49,7 @@ public struct RequestLogMiddleware<Context: AccountNamingRequestContext>: Router
             response = try await next(request, context)
         } catch {
             // Errors are answered by the problem middleware inside; one that escapes it is logged as a 500.
-            Self.log(request, status: 500, bytes: 0, since: start, context: context)
+            self.log(request, status: 500, bytes: 0, since: start, context: context)
             throw error
         }
         response.headers[.requestID] = context.id
@@ -44,14 +61,15 @@ public struct RequestLogMiddleware<Context: AccountNamingRequestContext>: Router
             return buffer
         }
         response.body = ResponseBody(contentLength: response.body.contentLength) { writer in
-            defer { Self.log(request, status: status, bytes: sent.withLockedValue { $0 }, since: start, context: logged) }
+            defer { self.log(request, status: status, bytes: sent.withLockedValue { $0 }, since: start, context: logged) }
             try await counted.write(writer)
         }
         return response
     }
 
-    private static func log(_ request: Request, status: Int, bytes: Int, since start: ContinuousClock.Instant, context: Context) {
+    private func log(_ request: Request, status: Int, bytes: Int, since start: ContinuousClock.Instant, context: Context) {
         let elapsed = ContinuousClock.now - start
+        self.onAnswered?(Answered(method: request.method, route: context.endpointPath, status: status, duration: elapsed))
         let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info(
             "request",

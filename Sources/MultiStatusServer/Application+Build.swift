@@ -35,11 +35,17 @@ public func buildApplication(
     let tls = try configuration.tls.map(TLSConfiguration.server)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
+    let gate = ConnectionGate(cap: configuration.limits.connections)
+    let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
+    try await locks.reconcile()
+    let metrics = ServerMetrics(openConnections: { gate.count }, locksHeld: { try await locks.heldCount() })
     let store = try LocalFileStore(
         dataDirectory: configuration.dataDirectory,
         durability: configuration.durability,
         quotaBytes: configuration.limits.storeQuotaBytes,
-        logger: logger
+        logger: logger,
+        resolution: nil,
+        onStored: { metrics.stored(bytes: $0) }
     )
     try configuration.accounts?.prepareRoots { root in try store.makeFolders(root) }
 
@@ -61,7 +67,8 @@ public func buildApplication(
     let board = StatusBoard(
         probes: probes,
         timeout: configuration.limits.probeTimeout,
-        cacheInterval: configuration.limits.statusCacheInterval
+        cacheInterval: configuration.limits.statusCacheInterval,
+        onProbe: { metrics.probe(source: $0, duration: $1) }
     )
 
     let router = Router(context: AppRequestContext.self)
@@ -69,7 +76,7 @@ public func buildApplication(
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSPolicy(origins: configuration.corsOrigins, methods: DAVRoutes<AppRequestContext>.methods + [.post, .patch]))
     }
-    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: RequestLogMiddleware(onAnswered: { metrics.request($0) }))
     router.add(middleware: ProblemMiddleware())
     if let accounts = configuration.accounts {
         router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: LoginThrottle(), trustedProxies: Set(configuration.trustedProxies)))
@@ -78,10 +85,8 @@ public func buildApplication(
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
     router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "upload"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
-    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
+    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, metrics: metrics).register(on: router)
     FileRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
-    let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
-    try await locks.reconcile()
     let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
     try await properties.marker.reconcile()
     DAVRoutes<AppRequestContext>(
@@ -93,8 +98,14 @@ public func buildApplication(
     UserRoutes<AppRequestContext>(
         store: UserStore(database: database),
         idempotency: IdempotencyStore(database: database),
-        limits: configuration.limits
+        limits: configuration.limits,
+        metrics: metrics
     ).register(on: router)
+    router.get("metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: await metrics.exposition()))
+    }
     router.get("limits") { _, _ in
         Response.json(ByteBuffer(bytes: try JSONEncoder.sorted.encode(configuration.limits)))
     }
@@ -117,7 +128,6 @@ public func buildApplication(
         httpDecoderConfiguration: .init(
             maxHeaderFieldSize: limits.headerBytes, maxHeaderListSize: limits.headerBytes, maxHeaderFieldCount: limits.headerFields)
     )
-    let gate = ConnectionGate(cap: limits.connections)
     var app = Application(
         router: router,
         server: HTTPServerBuilder { responder in

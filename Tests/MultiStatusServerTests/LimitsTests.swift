@@ -127,20 +127,21 @@ import Testing
         try await withAccountsServer(
             [.writer],
             {
-                $0.limits.bodyTimeoutMs = 600
+                // Long enough that a loaded machine still delivers some of the trickle in each window.
+                $0.limits.bodyTimeoutMs = 1_500
                 $0.limits.bodyMinimumBytesPerSecond = 1_000
             }
         ) { client, configuration, _, _ in
             let head = { (path: String) in
                 "PUT /dav/\(path) HTTP/1.1\r\nHost: localhost\r\n\(self.authorization)\r\nContent-Length: 4000\r\n\r\n"
             }
-            // One byte every 100 ms: 10 bytes a second, a hundredth of the minimum.
+            // One byte every 50 ms: 20 bytes a second, a fiftieth of the minimum.
             let slow = try RawConnection(port: client.port!)
             try await slow.send(Array(head("slow.txt").utf8))
             let trickle = Task {
-                for _ in 0..<100 {
+                for _ in 0..<400 {
                     try await slow.send([UInt8(ascii: "s")])
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await Task.sleep(for: .milliseconds(50))
                 }
             }
             let slowAnswer = try await slow.receive(until: "\"}")

@@ -204,11 +204,3 @@ private struct PlantedLinks {
         }
     }
 }
-
-extension HTTPFields {
-    fileprivate static func + (lhs: HTTPFields, rhs: HTTPFields) -> HTTPFields {
-        var fields = lhs
-        fields.append(contentsOf: rhs)
-        return fields
-    }
-}

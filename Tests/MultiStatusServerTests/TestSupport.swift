@@ -207,3 +207,12 @@ let testBlockingPool: NIOThreadPool = {
     pool.start()
     return pool
 }()
+
+extension HTTPFields {
+    /// The fields of both, `lhs`'s first.
+    static func + (lhs: HTTPFields, rhs: HTTPFields) -> HTTPFields {
+        var fields = lhs
+        fields.append(contentsOf: rhs)
+        return fields
+    }
+}

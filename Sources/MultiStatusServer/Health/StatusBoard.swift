@@ -30,6 +30,7 @@ public actor StatusBoard {
     }
 
     private let probes: [any HealthProbe]
+    private let onProbe: @Sendable (String, Duration) -> Void
     private let timeout: Duration
     private let cacheInterval: Duration
     private var cached: Run?
@@ -56,7 +57,14 @@ public actor StatusBoard {
     ///   - probes: the sources, in report order.
     ///   - timeout: how long each probe may take.
     ///   - cacheInterval: how long results are reused.
-    public init(probes: [any HealthProbe], timeout: Duration, cacheInterval: Duration) {
+    ///   - onProbe: told each probe's source and duration (the metrics).
+    public init(
+        probes: [any HealthProbe],
+        timeout: Duration,
+        cacheInterval: Duration,
+        onProbe: @escaping @Sendable (_ source: String, _ duration: Duration) -> Void = { _, _ in }
+    ) {
+        self.onProbe = onProbe
         self.probes = probes
         self.timeout = timeout
         self.cacheInterval = cacheInterval
@@ -152,6 +160,7 @@ public actor StatusBoard {
             },
             onResult: { index, result in
                 let elapsed = clock.now - start
+                self.onProbe(probes[index].name, elapsed)
                 let latencyMs = Int(elapsed / .milliseconds(1))
                 let checkedAt = Timestamp.now()
                 var item = result

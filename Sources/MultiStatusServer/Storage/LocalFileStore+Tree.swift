@@ -51,6 +51,7 @@ extension LocalFileStore {
         if !self.account(bytes.readableBytes, replacing: replaced) {
             throw await self.withdrawOverQuota(path, size: bytes.readableBytes, replaced: replaced)
         }
+        self.onStored?(bytes.readableBytes)
         return (outcome, Self.etag(info))
     }
 

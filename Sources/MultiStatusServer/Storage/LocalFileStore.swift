@@ -34,6 +34,7 @@ public final class LocalFileStore: FileStore {
     /// `files/`, held open: every path is resolved from it.
     let tree: StoreTree
     package let staging: String
+    let onStored: (@Sendable (Int) -> Void)?
     let durability: Durability
     let quotaBytes: Int?
     let usedBytes: Mutex<Int>
@@ -55,7 +56,16 @@ public final class LocalFileStore: FileStore {
     /// releases it when the process dies). The sweep removes only the files of prefixes whose
     /// lock it can take, so a process starting never removes another's uploads in flight.
     /// - Parameter resolution: how paths are resolved below `files/`; by default `openat2` where the system has it.
-    init(dataDirectory: String, durability: Durability, quotaBytes: Int?, logger: Logger, resolution: StoreTree.Resolution?) throws {
+    /// - Parameter onStored: told the size of each file an upload or `PUT` stores.
+    init(
+        dataDirectory: String,
+        durability: Durability,
+        quotaBytes: Int?,
+        logger: Logger,
+        resolution: StoreTree.Resolution?,
+        onStored: (@Sendable (Int) -> Void)? = nil
+    ) throws {
+        self.onStored = onStored
         self.root = dataDirectory + "/files"
         self.staging = dataDirectory + "/tmp/uploads"
         self.durability = durability
@@ -198,6 +208,7 @@ public final class LocalFileStore: FileStore {
                 if !self.account(file.staged.size, replacing: replacedSize) {
                     outcomes.append(.failure(await self.withdrawOverQuota(file.path, size: file.staged.size, replaced: replacedSize)))
                 } else {
+                    self.onStored?(file.staged.size)
                     outcomes.append(.success(outcome))
                 }
             }
@@ -257,6 +268,7 @@ public final class LocalFileStore: FileStore {
             }
         }
         for file in placed where file.outcome == .replaced { self.removeReplaced(file.staged.path, size: file.replaced) }
+        for file in placed { self.onStored?(file.staged.size) }
         return placed.map { .success($0.outcome) }
     }
 

@@ -7,6 +7,7 @@ import MultiStatusHummingbird
 struct UploadRoutes<Context: AuthRequestContext<Account>> {
     let store: any FileStore
     let limits: Limits
+    let metrics: ServerMetrics
 
     func register(on router: Router<Context>) {
         router.post("upload") { request, context in
@@ -52,6 +53,7 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
                 )
             }
             let report = try await batch.commit()
+            self.metrics.batch(endpoint: "POST /upload", items: report.items)
             return try MultiStatusResponse(report).response(from: request, context: context)
         } catch {
             await batch.discardAll()

@@ -8,6 +8,7 @@ struct UserRoutes<Context: RequestContext> {
     let store: UserStore
     let idempotency: IdempotencyStore
     let limits: Limits
+    let metrics: ServerMetrics
 
     func register(on router: Router<Context>) {
         router.patch("users") { request, context in
@@ -39,6 +40,7 @@ struct UserRoutes<Context: RequestContext> {
                 throw ProblemDetails.overLimit("at most \(self.limits.itemsPerBatch) ids per request", limit: self.limits.itemsPerBatch)
             }
             let items = try await self.store.read(texts)
+            self.metrics.batch(endpoint: "GET /users", items: items)
             return try MultiStatusResponse(try MultiStatusReport(collection: UserCollections.users, items: items)).response(
                 from: request, context: context)
         }
@@ -88,6 +90,7 @@ struct UserRoutes<Context: RequestContext> {
                 return RenderedReport(report: report, body: ByteBuffer(string: report.encoded(as: options.format, onlyFailed: options.onlyFailed)))
             }
             if let idempotencyKey { try await self.idempotency.complete(key: idempotencyKey, report: rendered.report) }
+            self.metrics.batch(endpoint: "\(request.method.rawValue) \(request.uri.path)", items: rendered.report.items)
             return MultiStatusResponse.response(status: rendered.report.status, format: options.format, body: rendered.body)
         } catch {
             if let idempotencyKey { await self.idempotency.release(key: idempotencyKey) }

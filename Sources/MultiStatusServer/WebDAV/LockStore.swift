@@ -106,6 +106,19 @@ struct LockStore: Sendable {
 
     static func now() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
 
+    /// How many live locks there are, in the whole store (for the metrics).
+    func heldCount() async throws -> Int {
+        guard self.mayHoldLocks() else { return 0 }
+        return try await self.database.withConnection { sql in
+            let row = try await sql.select()
+                .column(SQLAlias(SQLFunction("COUNT", args: SQLLiteral.all), as: SQLIdentifier("held")))
+                .from("dav_locks")
+                .where("expires_at", .greaterThan, SQLBind(Self.now()))
+                .first()
+            return try row?.decode(column: "held", as: Int.self) ?? 0
+        }
+    }
+
     /// The live locks that cover `path` (held on it or, with depth infinity, on a folder above it),
     /// and with `includingBelow` also those held on anything below it.
     func locks(covering path: StorePath, includingBelow: Bool = false) async throws -> [DAVLock] {
