@@ -127,8 +127,9 @@ import Testing
         try await withAccountsServer(
             [.writer],
             {
-                // Long enough that a loaded machine still delivers some of the trickle in each window.
-                $0.limits.bodyTimeoutMs = 1_500
+                // Long enough that a loaded machine still delivers some of the trickle in each window
+                // (with 1.5 s, a trickle once stalled that long on a loaded machine and read as idle).
+                $0.limits.bodyTimeoutMs = 4_000
                 $0.limits.bodyMinimumBytesPerSecond = 1_000
             }
         ) { client, configuration, _, _ in

@@ -84,7 +84,9 @@ import Testing
     }
 
     @Test func aSlowSourceIs504AndTheAnswerComesAtTheTimeout() async throws {
-        let upstream = Upstream(delay: .seconds(3))
+        // Held far longer than the timeout, so that even a loaded machine answers in between; let go after.
+        let upstream = Upstream(delay: .seconds(60))
+        defer { upstream.release() }
         try await upstream.run { port in
             try await withServer {
                 $0.limits.probeTimeoutMs = 500
@@ -104,7 +106,8 @@ import Testing
     }
 
     @Test func threeSlowSourcesTakeOneTimeoutNotThree() async throws {
-        let upstream = Upstream(delay: .seconds(3))
+        let upstream = Upstream(delay: .seconds(60))
+        defer { upstream.release() }
         try await upstream.run { port in
             try await withServer {
                 $0.limits.probeTimeoutMs = 1_000

@@ -41,8 +41,9 @@ func withServer<T: Sendable>(
     }
 }
 
-/// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (sleeps `delay`), `/counted`
-/// (sleeps `delay`, counts hits) and `/gate` (answers once `gateSize` requests are waiting at once).
+/// A stand-in upstream on a real socket: `/ok`, `/fail` (500), `/slow` (holds the request for `delay`
+/// or until ``release()``), `/counted` (the same, counting hits) and `/gate` (answers once `gateSize`
+/// requests are waiting at once).
 final class Upstream: Sendable {
     /// Requests that reached `/counted`.
     let hits = Mutex(0)
@@ -52,6 +53,7 @@ final class Upstream: Sendable {
     let inFlight = Mutex((now: 0, most: 0))
     /// Requests waiting at `/gate`.
     let atGate = Mutex(0)
+    private let released = Mutex(false)
     let delay: Duration
     let gateSize: Int
 
@@ -64,10 +66,16 @@ final class Upstream: Sendable {
         self.inFlight.withLock {
             $0.now += 1; $0.most = max($0.most, $0.now)
         }
-        try? await Task.sleep(for: self.delay)
+        let deadline = ContinuousClock.now + self.delay
+        while !self.released.withLock({ $0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: min(.milliseconds(10), deadline - ContinuousClock.now))
+        }
         self.inFlight.withLock { $0.now -= 1 }
         self.answered.withLock { $0 += 1 }
     }
+
+    /// Answers the requests held now and any later one at once.
+    func release() { self.released.withLock { $0 = true } }
 
     func run<T: Sendable>(_ test: @escaping @Sendable (Int) async throws -> T) async throws -> T {
         let router = Router()
