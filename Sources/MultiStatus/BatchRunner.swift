@@ -114,7 +114,7 @@ public struct BatchRunner: Sendable {
         do {
             return try await body()
         } catch let failure as any ItemFailure {
-            return ItemResult(id: id, problem: failure.problem)
+            return ItemResult(id: id, problem: failure.problem, retryAfter: failure.retryAfter)
         } catch is CancellationError {
             return ItemResult(id: id, problem: ProblemDetails(status: .serviceUnavailable, detail: "cancelled before it finished"))
         } catch {

@@ -95,6 +95,13 @@ public struct ItemResult: Sendable, Hashable {
 public protocol ItemFailure: Error {
     /// The problem that describes this item's failure.
     var problem: ProblemDetails { get }
+    /// Seconds after which the same request may succeed, for a transient failure (a database
+    /// that is down or busy); `nil`, the default, when retrying would fail the same way.
+    var retryAfter: Int? { get }
+}
+
+extension ItemFailure {
+    public var retryAfter: Int? { nil }
 }
 
 extension ProblemDetails: ItemFailure {

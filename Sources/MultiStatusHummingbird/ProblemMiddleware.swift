@@ -6,7 +6,8 @@ import NIOHTTP1
 /// Answers every error with an `application/problem+json` body (RFC 9457).
 ///
 /// Errors that are ``ProblemDetails`` pass through, and any other `ItemFailure` (a storage error
-/// that knows its status) answers with its problem; Hummingbird's `HTTPError`s (an unknown
+/// that knows its status) answers with its problem, and with `Retry-After` when the failure is
+/// transient; Hummingbird's `HTTPError`s (an unknown
 /// route, a body over `collectBody(upTo:)`) keep their status; a body whose HTTP framing is
 /// broken (a malformed chunk) is a 400 that closes the connection; anything else becomes a 500
 /// whose details are logged, not sent.
@@ -27,7 +28,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             // A body cut for being too slow (RequestGuardHandler) leaves the connection unusable.
             return respond(problem, headers: problem.status == .requestTimeout ? [.connection: "close"] : [:])
         } catch let failure as any ItemFailure {
-            return respond(failure.problem)
+            return respond(failure.problem, headers: failure.retryAfter.map { [.retryAfter: String($0)] } ?? [:])
         } catch let error as HTTPError {
             let problem = ProblemDetails(status: error.status, detail: error.body ?? Self.defaultDetail(error.status, request))
             return respond(problem, headers: error.headers)

@@ -34,7 +34,7 @@ public func buildApplication(
     }
     let tls = try configuration.tls.map(TLSConfiguration.server)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-    let database = try await Database.open(url: configuration.resolvedDatabaseURL, logger: logger)
+    let database = try await Database.open(url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, logger: logger)
     let gate = ConnectionGate(cap: configuration.limits.connections)
     let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
     try await locks.reconcile()

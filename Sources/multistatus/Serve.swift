@@ -112,6 +112,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Slowest average rate of a request body, in bytes a second. [env: MULTISTATUS_MIN_BODY_RATE] (default: 500)")
     var minBodyRate: Int?
 
+    @Option(
+        help:
+            "How long a request waits for a PostgreSQL connection, in ms, before it gets 503 with Retry-After. [env: MULTISTATUS_DATABASE_WAIT_MS] (default: 5000)"
+    )
+    var databaseWaitMs: Int?
+
     @Option(help: "Most bytes of a request's header fields; more are answered 431. [env: MULTISTATUS_MAX_HEADER_BYTES] (default: 32768)")
     var maxHeaderBytes: Int?
 
@@ -135,6 +141,7 @@ struct Serve: AsyncParsableCommand {
         if let value = try environment.int(self.idleTimeoutMs, "IDLE_TIMEOUT_MS", range: 100...3_600_000) { limits.idleTimeoutMs = value }
         if let value = try environment.int(self.bodyTimeoutMs, "BODY_TIMEOUT_MS", range: 100...3_600_000) { limits.bodyTimeoutMs = value }
         if let value = try environment.int(self.minBodyRate, "MIN_BODY_RATE", range: 0...Int(Int32.max)) { limits.bodyMinimumBytesPerSecond = value }
+        if let value = try environment.int(self.databaseWaitMs, "DATABASE_WAIT_MS", range: 1...600_000) { limits.databaseWaitMs = value }
         // The HTTP decoder reads a head of at most 80 KiB whatever it is told.
         if let value = try environment.int(self.maxHeaderBytes, "MAX_HEADER_BYTES", range: 1_024...(80 << 10)) { limits.headerBytes = value }
         if try environment.bool(self.allowDepthInfinity, "ALLOW_DEPTH_INFINITY") {

@@ -44,6 +44,9 @@ public struct Limits: Sendable, Hashable, Codable {
     public var bodyMinimumBytesPerSecond: Int
     /// Most connections open at once; more are answered 503 with `Retry-After`.
     public var connections: Int
+    /// How long a request waits for a PostgreSQL connection, in milliseconds, before it is answered
+    /// 503 with `Retry-After` (the server is down, or every pooled connection is busy).
+    public var databaseWaitMs: Int
 
     /// The defaults documented in the README.
     public init(
@@ -67,7 +70,8 @@ public struct Limits: Sendable, Hashable, Codable {
         idleTimeoutMs: Int = 30_000,
         bodyTimeoutMs: Int = 20_000,
         bodyMinimumBytesPerSecond: Int = 500,
-        connections: Int = 1_024
+        connections: Int = 1_024,
+        databaseWaitMs: Int = 5_000
     ) {
         self.itemsPerBatch = itemsPerBatch
         self.filesPerRequest = filesPerRequest
@@ -90,6 +94,7 @@ public struct Limits: Sendable, Hashable, Codable {
         self.bodyTimeoutMs = bodyTimeoutMs
         self.bodyMinimumBytesPerSecond = bodyMinimumBytesPerSecond
         self.connections = connections
+        self.databaseWaitMs = databaseWaitMs
     }
 
     /// Members a `Depth: infinity` listing holds when `--allow-depth-infinity` is given without a number.
@@ -97,6 +102,8 @@ public struct Limits: Sendable, Hashable, Codable {
 
     /// `probeTimeoutMs` as a duration.
     public var probeTimeout: Duration { .milliseconds(self.probeTimeoutMs) }
+    /// `databaseWaitMs` as a duration.
+    public var databaseWait: Duration { .milliseconds(self.databaseWaitMs) }
     /// `statusCacheMs` as a duration.
     public var statusCacheInterval: Duration { .milliseconds(self.statusCacheMs) }
 }

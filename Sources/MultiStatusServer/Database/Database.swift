@@ -6,12 +6,17 @@ import PostgresKit
 import PostgresNIO
 public import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// The server's database: the embedded SQLite file by default, PostgreSQL for scale.
 ///
 /// Features talk to it through SQLKit's `SQLDatabase` inside ``withConnection(_:)`` or
 /// ``transaction(_:)``, so the same code runs on both. The schema is migrated when the
 /// database is opened.
+///
+/// A database that cannot answer now (PostgreSQL stopped or unreachable, SQLite locked by another
+/// process past its busy timeout) fails with a 503 `ItemFailure` that asks to retry, not with the
+/// driver's error; PostgreSQL's connections come back by themselves when the server does.
 public final class Database: Sendable {
     /// Which engine is behind the connection.
     public enum Engine: String, Sendable {
@@ -31,22 +36,27 @@ public final class Database: Sendable {
     /// Which engine is behind the connection.
     public let engine: Engine
     private let backend: Backend
+    /// How long a request waits for a pooled PostgreSQL connection before it is answered 503.
+    private let connectionWait: Duration
 
-    private init(engine: Engine, backend: Backend) {
+    private init(engine: Engine, backend: Backend, connectionWait: Duration) {
         self.engine = engine
         self.backend = backend
+        self.connectionWait = connectionWait
     }
 
     /// Opens the database named by `url` and applies pending migrations.
     /// - Parameters:
     ///   - url: `sqlite:PATH` (the folder is created when missing) or `postgres://user:pass@host:port/db`.
+    ///   - connectionWait: how long a request waits for a PostgreSQL connection (the server may be
+    ///     down, or every pooled connection busy) before it fails with 503.
     ///   - logger: where migrations are logged.
-    public static func open(url: String, logger: Logger) async throws -> Database {
+    public static func open(url: String, connectionWait: Duration = .seconds(5), logger: Logger) async throws -> Database {
         let database: Database
         if url.hasPrefix("sqlite:") {
             database = try await self.openSQLite(path: String(url.dropFirst("sqlite:".count)), logger: logger)
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            database = try self.openPostgres(url: url, logger: logger)
+            database = try self.openPostgres(url: url, connectionWait: connectionWait, logger: logger)
         } else {
             throw ConfigurationError("database \"\(url)\" is not supported; use sqlite:PATH or postgres://user:pass@host:port/db")
         }
@@ -75,7 +85,7 @@ public final class Database: Sendable {
             try? await writer.close()
             throw error
         }
-        return Database(engine: .sqlite, backend: .sqlite(writer: writer, SerialGate(), reader: reader, SerialGate()))
+        return Database(engine: .sqlite, backend: .sqlite(writer: writer, SerialGate(), reader: reader, SerialGate()), connectionWait: .zero)
     }
 
     private static func openSQLiteConnection(path: String, pragmas: [String], logger: Logger) async throws -> SQLiteConnection {
@@ -89,7 +99,7 @@ public final class Database: Sendable {
         return connection
     }
 
-    private static func openPostgres(url: String, logger: Logger) throws -> Database {
+    private static func openPostgres(url: String, connectionWait: Duration, logger: Logger) throws -> Database {
         guard let parsed = try? SQLPostgresConfiguration(url: url) else {
             throw ConfigurationError("database URL \"\(url)\" is not a valid postgres:// URL")
         }
@@ -107,16 +117,20 @@ public final class Database: Sendable {
         configuration.options.maximumConnections = 16
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let run = Task { await client.run() }
-        return Database(engine: .postgres, backend: .postgres(client, run))
+        return Database(engine: .postgres, backend: .postgres(client, run), connectionWait: connectionWait)
     }
 
     /// Runs `body` with a connection of its own for its duration.
     public func withConnection<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        switch self.backend {
-        case .sqlite(let connection, let gate, _, _):
-            return try await gate.run { try await body(connection.sql()) }
-        case .postgres(let client, _):
-            return try await client.withConnection { connection in try await body(connection.sql()) }
+        do {
+            switch self.backend {
+            case .sqlite(let connection, let gate, _, _):
+                return try await gate.run { try await body(connection.sql()) }
+            case .postgres(let client, _):
+                return try await Self.leasing(from: client, waitingAtMost: self.connectionWait, body)
+            }
+        } catch {
+            throw DatabaseUnavailable.classify(error) ?? error
         }
     }
 
@@ -124,11 +138,57 @@ public final class Database: Sendable {
     /// not wait for a write transaction in progress: on SQLite the read-only connection beside the
     /// writer, on PostgreSQL any pooled connection.
     public func withReader<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        switch self.backend {
-        case .sqlite(_, _, let connection, let gate):
-            return try await gate.run { try await body(connection.sql()) }
-        case .postgres:
-            return try await self.withConnection(body)
+        try await self.withReader(waitingAtMost: self.connectionWait, body)
+    }
+
+    /// The same, waiting at most `wait` for a PostgreSQL connection (a probe waits less than its timeout).
+    func withReader<Result: Sendable>(
+        waitingAtMost wait: Duration,
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        do {
+            switch self.backend {
+            case .sqlite(_, _, let connection, let gate):
+                return try await gate.run { try await body(connection.sql()) }
+            case .postgres(let client, _):
+                return try await Self.leasing(from: client, waitingAtMost: wait, body)
+            }
+        } catch {
+            throw DatabaseUnavailable.classify(error) ?? error
+        }
+    }
+
+    /// Runs `body` on a pooled connection, or fails with ``DatabaseUnavailable`` when none is leased
+    /// within `wait`. The pool itself waits as long as it takes, retrying a stopped server with backoff
+    /// while requests pile up; a request is better answered 503 soon. Once `body` has its connection,
+    /// it runs to the end however long it takes.
+    private static func leasing<Result: Sendable>(
+        from client: PostgresClient,
+        waitingAtMost wait: Duration,
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        let lease = LeaseState()
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    guard lease.settle(.leased) else { throw CancellationError() }
+                    return try await body(connection.sql())
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: wait)
+                if lease.settle(.abandoned) {
+                    throw DatabaseUnavailable(reason: "no PostgreSQL connection within \(Int(wait / .milliseconds(1))) ms")
+                }
+                return nil
+            }
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw CancellationError()
         }
     }
 
@@ -157,6 +217,21 @@ public final class Database: Sendable {
         case .postgres(_, let run):
             run.cancel()
             _ = await run.value
+        }
+    }
+}
+
+/// Where a wait for a pooled connection stands: the first of the lease and the timer to settle it wins.
+private final class LeaseState: Sendable {
+    enum Outcome { case leased, abandoned }
+    private let outcome = Mutex<Outcome?>(nil)
+
+    /// Settles the wait as `outcome`; `false` when the other side settled it first.
+    func settle(_ outcome: Outcome) -> Bool {
+        self.outcome.withLock { settled in
+            guard settled == nil else { return false }
+            settled = outcome
+            return true
         }
     }
 }
