@@ -112,6 +112,8 @@ let package = Package(
             dependencies: ["FuzzSupport", "MultiStatusServer", .product(name: "Hummingbird", package: "hummingbird")],
             path: "fuzz/Sources/FuzzMultipart"
         ),
+        // posix_spawn for the tests' child processes; see Tests/MultiStatusServerTests/ChildProcess.swift.
+        .target(name: "CChildProcess", path: "Tests/CChildProcess"),
         .testTarget(name: "MultiStatusTests", dependencies: ["MultiStatus"]),
         .testTarget(
             name: "MultiStatusHummingbirdTests",
@@ -127,6 +129,7 @@ let package = Package(
                 "MultiStatusServer",
                 "MultiStatusClient",
                 "MultiStatusHummingbird",
+                "CChildProcess",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

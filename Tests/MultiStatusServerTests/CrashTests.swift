@@ -9,14 +9,14 @@ import Testing
 /// the same data: nothing is half done, and what a client was told is what was kept.
 @Suite struct CrashTests {
     /// Starts the server on `dataDir` (and `database`, when given); returns the process and its port.
-    private func start(_ dataDir: String, database: String?) async throws -> (Process, Int) {
+    private func start(_ dataDir: String, database: String?) async throws -> (ChildProcess, Int) {
         let (process, line) = try await startServeProcess(
             ["--port", "0", "--data-dir", dataDir, "--log-level", "error"] + (database.map { ["--database", $0] } ?? []))
         let port = try #require(URLComponents(string: line.components(separatedBy: " ").last ?? "")?.port, "\(line)")
         return (process, port)
     }
 
-    private func killed(_ process: Process) {
+    private func killed(_ process: ChildProcess) {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }

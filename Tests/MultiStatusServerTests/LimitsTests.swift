@@ -133,12 +133,12 @@ import Testing
                 $0.limits.bodyMinimumBytesPerSecond = 1_000
             }
         ) { client, configuration, _, _ in
-            let head = { (path: String) in
-                "PUT /dav/\(path) HTTP/1.1\r\nHost: localhost\r\n\(self.authorization)\r\nContent-Length: 4000\r\n\r\n"
+            let head = { (path: String, length: Int) in
+                "PUT /dav/\(path) HTTP/1.1\r\nHost: localhost\r\n\(self.authorization)\r\nContent-Length: \(length)\r\n\r\n"
             }
             // One byte every 50 ms: 20 bytes a second, a fiftieth of the minimum.
             let slow = try RawConnection(port: client.port!)
-            try await slow.send(Array(head("slow.txt").utf8))
+            try await slow.send(Array(head("slow.txt", 4_000).utf8))
             let trickle = Task {
                 for _ in 0..<400 {
                     try await slow.send([UInt8(ascii: "s")])
@@ -151,9 +151,9 @@ import Testing
             #expect(slowAnswer.lowercased().contains("connection: close"))
             #expect(self.parse(slowAnswer).detail?.contains("under 1000 bytes a second") == true, "\(slowAnswer)")
 
-            // Half a body, then nothing.
+            // Half a body, more than the minimum rate asks for in a window, then nothing.
             let idle = try RawConnection(port: client.port!)
-            try await idle.send(Array(head("idle.txt").utf8) + [UInt8](repeating: UInt8(ascii: "i"), count: 2000))
+            try await idle.send(Array(head("idle.txt", 20_000).utf8) + [UInt8](repeating: UInt8(ascii: "i"), count: 10_000))
             let idleAnswer = try await idle.receiveToEnd()
             #expect(self.parse(idleAnswer.text).status == 408, "\(idleAnswer.text)")
             #expect(self.parse(idleAnswer.text).detail?.contains("sent nothing") == true, "\(idleAnswer.text)")

@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func aBadFlagIsRefusedWithAMessage() throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.executable
         process.arguments = ["serve", "--check", "Cache=ftp://x"]
         let errors = Pipe()

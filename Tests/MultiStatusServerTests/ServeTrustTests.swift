@@ -23,7 +23,7 @@ import Testing
 
     /// Starts the server, runs `body` with the process and its base URL, then stops it.
     private func withServeProcess<T>(
-        _ arguments: [String], errors: FileHandle = .nullDevice, _ body: (Process, String) async throws -> T
+        _ arguments: [String], errors: FileHandle = .nullDevice, _ body: (ChildProcess, String) async throws -> T
     ) async throws -> T {
         let (process, line) = try await startServeProcess(arguments, errors: errors)
         defer {

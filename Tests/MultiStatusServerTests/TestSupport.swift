@@ -152,9 +152,10 @@ struct ServerSocket {
 /// Starts the real `multistatus serve` executable and waits for its listen line.
 /// - Returns: the process and the base URL it printed.
 /// - Parameter errors: where the process's standard error goes; nowhere by default.
-func startServeProcess(_ arguments: [String], environment: [String: String] = [:], errors: FileHandle = .nullDevice) async throws -> (Process, String)
-{
-    let process = Process()
+func startServeProcess(_ arguments: [String], environment: [String: String] = [:], errors: FileHandle = .nullDevice) async throws -> (
+    ChildProcess, String
+) {
+    let process = ChildProcess()
     process.executableURL = ServeCommandTests.executable
     process.arguments = ["serve"] + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -190,7 +191,7 @@ func runCommand(_ arguments: [String], environment: [String: String] = [:]) asyn
         _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
         defer { try? errors.close() }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = ServeCommandTests.executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

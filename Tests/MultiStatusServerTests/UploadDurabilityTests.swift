@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct UploadDurabilityTests {
     /// Starts `multistatus serve` on a free port with `dataDir`; returns the process and its base URL.
-    private func startServer(dataDir: String) async throws -> (Process, String) {
+    private func startServer(dataDir: String) async throws -> (ChildProcess, String) {
         let (process, line) = try await startServeProcess(["--port", "0", "--data-dir", dataDir, "--log-level", "error"])
         return (process, line.components(separatedBy: " ").last ?? "")
     }

@@ -23,7 +23,8 @@ struct ExternalTool {
         return ExternalTool(path: path)
     }
 
-    private init(path: String) { self.path = path }
+    /// The tool at `path`.
+    init(path: String) { self.path = path }
 
     /// Runs the tool to completion; waiting happens on NIO's thread pool, never on a cooperative thread.
     /// A tool still running after `timeout` is stopped, so that a hung tool fails its test instead of
@@ -35,7 +36,7 @@ struct ExternalTool {
         in directory: String,
         timeout: Duration = .seconds(300)
     ) async throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: self.path)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
