@@ -79,7 +79,8 @@ extension DAVRoutes {
 
     private static func lockResponse(_ lock: DAVLock, status: HTTPResponse.Status) -> Response {
         let body = ByteBuffer(
-            string: MultiStatusEncoder.propDocument([DAVProperty(LiveProperties.lockDiscovery, xml: LiveProperties.activeLock(lock))]))
+            string: MultiStatusEncoder.propDocument([DAVProperty(LiveProperties.lockDiscovery, xml: LiveProperties.activeLock(lock, asGranted: true))]
+            ))
         return Response(
             status: status,
             headers: [

@@ -64,7 +64,7 @@ struct LiveProperties: Sendable {
         case .lastModified: return DAVProperty(name, xml: HTTPDate.format(item.modified))
         case .resourceType: return DAVProperty(name, xml: item.isDirectory ? "<D:collection/>" : "")
         case .supportedLock: return DAVProperty(name, xml: Self.supportedLockXML)
-        case .lockDiscovery: return DAVProperty(name, xml: locks.map(Self.activeLock).joined())
+        case .lockDiscovery: return DAVProperty(name, xml: locks.map { Self.activeLock($0) }.joined())
         case .quotaAvailable: return self.usage.map { DAVProperty(name, xml: String($0.available)) }
         case .quotaUsed: return self.usage.map { DAVProperty(name, xml: String($0.used)) }
         }
@@ -114,9 +114,10 @@ struct LiveProperties: Sendable {
         return DAVResponse(href: href, propertyStatus: groups)
     }
 
-    /// One `<D:activelock>`.
-    static func activeLock(_ lock: DAVLock) -> String {
-        let remaining = max(0, (lock.expiresAt - LockStore.now() + 999) / 1000)
+    /// One `<D:activelock>`: with the timeout as granted in the answer to LOCK itself, and as what
+    /// is left of it in a listing.
+    static func activeLock(_ lock: DAVLock, asGranted: Bool = false) -> String {
+        let remaining = asGranted ? lock.timeoutSeconds : max(0, (lock.expiresAt - LockStore.now() + 999) / 1000)
         let root = DAVLocation.href(lock.root, isCollection: false)
         return "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope>\(lock.exclusive ? "<D:exclusive/>" : "<D:shared/>")</D:lockscope>"
             + "<D:depth>\(lock.depthInfinity ? "infinity" : "0")</D:depth>"
