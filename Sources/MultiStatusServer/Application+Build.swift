@@ -78,6 +78,8 @@ public func buildApplication(
     }
     router.add(middleware: RequestLogMiddleware(onAnswered: { metrics.request($0) }))
     router.add(middleware: ProblemMiddleware())
+    let routeMethods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
     if let accounts = configuration.accounts {
         router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: LoginThrottle(), trustedProxies: Set(configuration.trustedProxies)))
         router.add(middleware: AccessPolicyMiddleware(acceptsTokens: accounts.acceptsTokens, publicHealth: configuration.publicHealth))
@@ -112,6 +114,7 @@ public func buildApplication(
     router.get("openapi.json") { _, _ in
         Response.json(ByteBuffer(bytes: try OpenAPIDocument.data()))
     }
+    routeMethods.record(router)
 
     let maxBodyBytes = configuration.limits.bytesPerRequest
     // Without credentials a request is refused before its body: no 100 Continue invites it.

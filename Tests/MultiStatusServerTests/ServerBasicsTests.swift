@@ -18,6 +18,30 @@ import Testing
         }
     }
 
+    /// A path that exists, asked with a method it does not answer: 405 naming the ones it does.
+    @Test func aMethodAPathDoesNotAnswerIs405WithAllow() async throws {
+        try await withAccountsServer([.writer]) { client, _, _, _ in
+            let cases: [(HTTPRequest.Method, String, String)] = [
+                (.trace, "/health", "GET"),
+                (.delete, "/limits", "GET"),
+                (.put, "/users", "PATCH, POST, DELETE, GET"),
+                (.post, "/users/7", "GET"),
+                (.post, "/files/a/b.txt", "GET, HEAD, DELETE"),
+            ]
+            for (method, uri, allowed) in cases {
+                let answer = try await dav(client, method, uri, headers: TestAccount.writer.headers)
+                #expect(answer.status == .methodNotAllowed, "\(method) \(uri)")
+                #expect(
+                    answer.headers[.allow].map { Set($0.components(separatedBy: ", ")) } == Set(allowed.components(separatedBy: ", ")),
+                    "\(method) \(uri)")
+                #expect(answer.headers[.contentType] == "application/problem+json")
+            }
+            // Without credentials it is still 401 first, and a path no route matches is still 404.
+            #expect(try await dav(client, .trace, "/users").status == .unauthorized)
+            #expect(try await dav(client, .trace, "/nothing/here", headers: TestAccount.writer.headers).status == .notFound)
+        }
+    }
+
     @Test func bodyOverTheRequestLimitIs413Problem() async throws {
         try await withServer {
             $0.limits.bytesPerRequest = 100
