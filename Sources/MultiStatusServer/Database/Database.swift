@@ -122,23 +122,14 @@ public final class Database: Sendable {
 
     /// Runs `body` with a connection of its own for its duration.
     public func withConnection<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        do {
-            switch self.backend {
-            case .sqlite(let connection, let gate, _, _):
-                return try await gate.run { try await body(connection.sql()) }
-            case .postgres(let client, _):
-                return try await Self.leasing(from: client, waitingAtMost: self.connectionWait, body)
-            }
-        } catch {
-            throw DatabaseUnavailable.classify(error) ?? error
-        }
+        try await self.run(onReader: false, waitingAtMost: self.connectionWait, body)
     }
 
     /// Runs `body`, which only reads, on a connection that sees the last committed state and does
     /// not wait for a write transaction in progress: on SQLite the read-only connection beside the
     /// writer, on PostgreSQL any pooled connection.
     public func withReader<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await self.withReader(waitingAtMost: self.connectionWait, body)
+        try await self.run(onReader: true, waitingAtMost: self.connectionWait, body)
     }
 
     /// The same, waiting at most `wait` for a PostgreSQL connection (a probe waits less than its timeout).
@@ -146,9 +137,20 @@ public final class Database: Sendable {
         waitingAtMost wait: Duration,
         _ body: @escaping @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
+        try await self.run(onReader: true, waitingAtMost: wait, body)
+    }
+
+    /// Runs `body` on SQLite's writer or reader, or on a pooled PostgreSQL connection leased within
+    /// `wait`; a failure that means the database cannot answer now becomes ``DatabaseUnavailable``.
+    private func run<Result: Sendable>(
+        onReader: Bool,
+        waitingAtMost wait: Duration,
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
         do {
             switch self.backend {
-            case .sqlite(_, _, let connection, let gate):
+            case .sqlite(let writer, let writerGate, let reader, let readerGate):
+                let (connection, gate) = onReader ? (reader, readerGate) : (writer, writerGate)
                 return try await gate.run { try await body(connection.sql()) }
             case .postgres(let client, _):
                 return try await Self.leasing(from: client, waitingAtMost: wait, body)
