@@ -32,7 +32,6 @@ struct MultipartHeaderGuard {
         case headerValue(cr: Bool)
     }
 
-    private let opening: Pattern
     private let delimiter: Pattern
     private var state: State = .preamble(matched: 0)
     private let maxFields: Int
@@ -45,10 +44,21 @@ struct MultipartHeaderGuard {
     ///   - maxFields: most header fields one part may have.
     ///   - maxBytes: most bytes of one part's header lines, line ends included.
     init(boundary: String, maxFields: Int = 16, maxBytes: Int = 8 << 10) {
-        self.opening = Pattern(Array("--\(boundary)".utf8))
         self.delimiter = Pattern(Array("\r\n--\(boundary)".utf8))
         self.maxFields = maxFields
         self.maxBytes = maxBytes
+    }
+
+    /// multipart-kit's own matcher for the first delimiter, step for step, over `CRLF--boundary`
+    /// (a leading `-` skips the CRLF). After a partial match it does not look at the byte that broke
+    /// it again, so it can pass over a delimiter and take a later one; the guard must read headers
+    /// where the parser does (the fuzzer found a body whose headers only the parser saw).
+    private func firstDelimiterAdvance(_ matched: Int, _ byte: UInt8) -> Int {
+        let bytes = self.delimiter.bytes
+        if matched == 0 && byte == bytes[2] { return 3 }
+        if byte == bytes[matched] { return matched + 1 }
+        if matched > 0 && byte == bytes[0] { return 1 }
+        return 0
     }
 
     /// Bytes to find in a stream, with their KMP failure function so that no match is missed after a partial one.
@@ -98,8 +108,8 @@ struct MultipartHeaderGuard {
             index += 1
             switch self.state {
             case .preamble(let matched):
-                let next = self.opening.advance(matched, byte)
-                self.state = next == self.opening.bytes.count ? .delimiterLine : .preamble(matched: next)
+                let next = self.firstDelimiterAdvance(matched, byte)
+                self.state = next == self.delimiter.bytes.count ? .delimiterLine : .preamble(matched: next)
             case .body(let matched):
                 let next = self.delimiter.advance(matched, byte)
                 self.state = next == self.delimiter.bytes.count ? .delimiterLine : .body(matched: next)
