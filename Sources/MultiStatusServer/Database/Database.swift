@@ -51,7 +51,7 @@ public final class Database: Sendable {
     ///   - connectionWait: how long a request waits for a PostgreSQL connection (the server may be
     ///     down, or every pooled connection busy) before it fails with 503.
     ///   - logger: where migrations are logged.
-    public static func open(url: String, connectionWait: Duration = .seconds(5), logger: Logger) async throws -> Database {
+    public static func open(url: String, connectionWait: Duration = Limits().databaseWait, logger: Logger) async throws -> Database {
         let database: Database
         if url.hasPrefix("sqlite:") {
             database = try await self.openSQLite(path: String(url.dropFirst("sqlite:".count)), logger: logger)
