@@ -227,6 +227,43 @@ private func seedUsers(_ client: some TestClientProtocol, _ count: Int) async th
         }
     }
 
+    @Test func anIdempotencyKeyBelongsToOneAccountMethodAndPath() async throws {
+        let olga = TestAccount(name: "olga", password: "o-secret 3", permission: "write")
+        try await withAccountsServer([.writer, olga]) { client, _, _, _ in
+            let wendy = TestAccount.writer.headers
+            func key(_ account: HTTPFields) -> HTTPFields { account + [.idempotencyKey: "k-1"] }
+            let users = #"[{"name": "a", "email": "a@example.com"}, {"name": "b", "email": "b@example.com"}]"#
+            let first = try await send(client, .post, "/users", users, headers: key(wendy), collection: created)
+            #expect(try #require(first.body).items.map(\.status.code) == [201, 201])
+            let ids = try #require(first.body).items.map { $0.fields["id"]?.intValue ?? -1 }
+
+            // Another account with the same key and body is a request of its own, not a replay of wendy's.
+            let olgas = try await send(client, .post, "/users", users, headers: key(olga.headers), collection: created)
+            #expect(olgas.headers[.idempotencyReplayed] == nil)
+            #expect(try #require(olgas.body).items.map(\.status.code) == [409, 409])
+
+            // The same key on another method names another operation: applied, not 422.
+            let patch = try await send(client, .patch, "/users", #"[{"id": \#(ids[0]), "name": "patched"}]"#, headers: key(wendy))
+            #expect(patch.status == .multiStatus)
+            #expect(try #require(patch.body).items.map(\.status.code) == [200])
+            let delete = try await send(client, .delete, "/users", #"{"ids": [\#(ids[1])]}"#, headers: key(wendy), collection: deletions)
+            #expect(try #require(delete.body).items.map(\.status.code) == [204])
+
+            // Each replays on its own operation, and a new body there is still 422.
+            let again = try await send(client, .patch, "/users", #"[{"id": \#(ids[0]), "name": "patched"}]"#, headers: key(wendy))
+            #expect(again.headers[.idempotencyReplayed] == "true")
+            let otherBody = try await send(client, .delete, "/users", #"{"ids": [\#(ids[0])]}"#, headers: key(wendy), collection: deletions)
+            #expect(otherBody.status == .unprocessableContent)
+
+            try await client.execute(uri: "/users?ids=\(ids[0]),\(ids[1])", method: .get, headers: wendy) { response in
+                let body = try read(response.body, .json, ResourceCollection(key: "users", identifierKey: "id", hrefPrefix: "/users/"))
+                #expect(body.items.map(\.status.code) == [200, 404])
+                #expect(body.items[0].fields["name"] == "patched")
+                #expect(body.items[0].fields["version"] == 2)
+            }
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func wholeRequestFailures(database: TestDatabase) async throws {
         try await withDatabaseServer(database, { $0.limits.itemsPerBatch = 3 }) { client, db in
@@ -334,4 +371,5 @@ extension String {
 
 extension HTTPField.Name {
     static var idempotencyKey: Self { Self("Idempotency-Key")! }
+    static var idempotencyReplayed: Self { Self("Idempotency-Replayed")! }
 }

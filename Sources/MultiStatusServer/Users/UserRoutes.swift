@@ -1,10 +1,11 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 
 /// `/users`: batch create, update, delete and read, each answered 207 per record.
-struct UserRoutes<Context: RequestContext> {
+struct UserRoutes<Context: AuthRequestContext<Account>> {
     let store: UserStore
     let idempotency: IdempotencyStore
     let limits: Limits
@@ -71,12 +72,13 @@ struct UserRoutes<Context: RequestContext> {
         apply: @escaping @Sendable ([JSONValue], Bool, @escaping @Sendable ([ItemResult]) throws -> RenderedReport) async throws -> RenderedReport
     ) async throws -> Response {
         let options = try MultiStatusRequestOptions(request)
-        let idempotencyKey = try request.headers[.idempotencyKey].map(IdempotencyStore.validate)
+        let idempotencyKey = try request.headers[.idempotencyKey].map {
+            try IdempotencyStore.Key($0, method: request.method.rawValue, path: request.uri.path, account: context.principal)
+        }
         let body = try await BatchBody.collect(request, limits: self.limits)
         if let idempotencyKey {
-            let fingerprint = IdempotencyStore.fingerprint(
-                method: request.method.rawValue, path: request.uri.path, atomic: options.atomic, body: body)
-            if case .replay(let report) = try await self.idempotency.claim(key: idempotencyKey, fingerprint: fingerprint, collection: collection) {
+            let fingerprint = IdempotencyStore.fingerprint(atomic: options.atomic, body: body)
+            if case .replay(let report) = try await self.idempotency.claim(idempotencyKey, fingerprint: fingerprint, collection: collection) {
                 return try MultiStatusResponse(report, headers: [.idempotencyReplayed: "true"]).response(from: request, context: context)
             }
         }
@@ -89,11 +91,11 @@ struct UserRoutes<Context: RequestContext> {
                     : try MultiStatusReport(collection: collection, items: results)
                 return RenderedReport(report: report, body: ByteBuffer(string: report.encoded(as: options.format, onlyFailed: options.onlyFailed)))
             }
-            if let idempotencyKey { try await self.idempotency.complete(key: idempotencyKey, report: rendered.report) }
+            if let idempotencyKey { try await self.idempotency.complete(idempotencyKey, report: rendered.report) }
             self.metrics.batch(endpoint: "\(request.method.rawValue) \(request.uri.path)", items: rendered.report.items)
             return MultiStatusResponse.response(status: rendered.report.status, format: options.format, body: rendered.body)
         } catch {
-            if let idempotencyKey { await self.idempotency.release(key: idempotencyKey) }
+            if let idempotencyKey { await self.idempotency.release(idempotencyKey) }
             throw error
         }
     }
