@@ -111,6 +111,21 @@ struct PostgresCluster {
         #expect(!String(buffer: properties.body).contains("urn:z"), "\(String(buffer: properties.body))")
     }
 
+    /// Reads a user every 100 ms until it is served, for at most 10 s; every answer until then
+    /// must be the 503 of a database that cannot answer, never a 500 of a pool in transition.
+    private static func servedAgain(_ client: some TestClientProtocol) async throws -> (status: HTTPResponse.Status, body: ByteBuffer) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while true {
+            let answer = try await dav(client, .get, "/users?ids=1")
+            if answer.status == .multiStatus || clock.now >= deadline { return (answer.status, answer.body) }
+            if answer.status != .serviceUnavailable {
+                Issue.record("while PostgreSQL came back: \(answer.status) \(String(buffer: answer.body))")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     private static func seed(_ client: some TestClientProtocol) async throws {
         let users = try await dav(
             client, .post, "/users", headers: json,
@@ -146,13 +161,7 @@ struct PostgresCluster {
                 #expect(String(buffer: file.body) == "kept")
 
                 try await cluster.start()
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(10)
-                var answer = try await dav(client, .get, "/users?ids=1")
-                while answer.status != .multiStatus, clock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(100))
-                    answer = try await dav(client, .get, "/users?ids=1")
-                }
+                let answer = try await Self.servedAgain(client)
                 #expect(answer.status == .multiStatus, "served again within 10 s of PostgreSQL's return")
                 try await Self.expectUnchanged(client, configuration)
                 let created = try await dav(client, .post, "/users", headers: Self.json, body: #"[{"name": "Eve", "email": "eve@example.com"}]"#)
@@ -162,6 +171,40 @@ struct PostgresCluster {
                     let database = try read(response.body).items.first { $0.id == "Database" }
                     #expect(database?.status == .ok)
                 }
+            }
+        }
+    }
+
+    /// An outage longer than a minute: postgres-nio's pool has by then tripped its circuit breaker,
+    /// which fails leases with an error of its own, and backs off up to a minute between attempts.
+    /// Every answer meanwhile is still a 503, and the server is back soon after PostgreSQL is.
+    @Test func aLongOutageIs503ThroughoutAndEndsWhenPostgreSQLReturns() async throws {
+        try await PostgresCluster.with { cluster in
+            try await withServer {
+                $0.databaseURL = cluster.url
+                $0.limits.databaseWaitMs = 1_000
+            } _: { client, _ in
+                try await Self.seed(client)
+                try await cluster.stop()
+                let clock = ContinuousClock()
+                let outageEnds = clock.now + .seconds(70)
+                var answers: [HTTPResponse.Status: Int] = [:]
+                while clock.now < outageEnds {
+                    let answer = try await dav(client, .patch, "/users", headers: Self.json, body: #"[{"id": 1, "name": "Changed"}]"#)
+                    answers[answer.status, default: 0] += 1
+                    if answer.status != .serviceUnavailable || !String(buffer: answer.body).contains("database-unavailable") {
+                        Issue.record("during the outage: \(answer.status) \(String(buffer: answer.body))")
+                    }
+                    try await Task.sleep(for: .seconds(2))
+                }
+                #expect(answers[.serviceUnavailable, default: 0] >= 20, "\(answers)")
+
+                try await cluster.start()
+                let answer = try await Self.servedAgain(client)
+                #expect(answer.status == .multiStatus, "served again within 10 s of PostgreSQL's return: \(String(buffer: answer.body))")
+                #expect(String(buffer: answer.body).contains("\"Ada\""), "nothing was applied during the outage")
+                let patched = try await dav(client, .patch, "/users", headers: Self.json, body: #"[{"id": 1, "name": "Changed"}]"#)
+                #expect(patched.status == .multiStatus, "\(String(buffer: patched.body))")
             }
         }
     }

@@ -16,7 +16,8 @@ import Synchronization
 ///
 /// A database that cannot answer now (PostgreSQL stopped or unreachable, SQLite locked by another
 /// process past its busy timeout) fails with a 503 `ItemFailure` that asks to retry, not with the
-/// driver's error; PostgreSQL's connections come back by themselves when the server does.
+/// driver's error; PostgreSQL's connections come back by themselves when the server does
+/// (``PostgresPool``).
 public final class Database: Sendable {
     /// Which engine is behind the connection.
     public enum Engine: String, Sendable {
@@ -29,8 +30,7 @@ public final class Database: Sendable {
         /// never interleaved with another task's statements, and a read-only connection beside it
         /// (WAL lets it read the last committed state while the writer is in a transaction).
         case sqlite(writer: SQLiteConnection, SerialGate, reader: SQLiteConnection, SerialGate)
-        /// A pool run by its own task until the database is closed.
-        case postgres(PostgresClient, Task<Void, Never>)
+        case postgres(PostgresPool)
     }
 
     /// Which engine is behind the connection.
@@ -105,19 +105,9 @@ public final class Database: Sendable {
         }
         let core = parsed.coreConfiguration
         guard let host = core.host else { throw ConfigurationError("database URL \"\(url)\" has no host") }
-        var configuration = PostgresClient.Configuration(
-            host: host,
-            port: core.port ?? 5432,
-            username: core.username,
-            password: core.password,
-            database: core.database,
-            tls: .disable
-        )
-        configuration.options.minimumConnections = 0
-        configuration.options.maximumConnections = 16
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let run = Task { await client.run() }
-        return Database(engine: .postgres, backend: .postgres(client, run), connectionWait: connectionWait)
+        let pool = PostgresPool(
+            host: host, port: core.port ?? 5432, username: core.username, password: core.password, database: core.database, logger: logger)
+        return Database(engine: .postgres, backend: .postgres(pool), connectionWait: connectionWait)
     }
 
     /// Runs `body` with a connection of its own for its duration.
@@ -152,45 +142,11 @@ public final class Database: Sendable {
             case .sqlite(let writer, let writerGate, let reader, let readerGate):
                 let (connection, gate) = onReader ? (reader, readerGate) : (writer, writerGate)
                 return try await gate.run { try await body(connection.sql()) }
-            case .postgres(let client, _):
-                return try await Self.leasing(from: client, waitingAtMost: wait, body)
+            case .postgres(let pool):
+                return try await pool.lease(waitingAtMost: wait, body)
             }
         } catch {
             throw DatabaseUnavailable.classify(error) ?? error
-        }
-    }
-
-    /// Runs `body` on a pooled connection, or fails with ``DatabaseUnavailable`` when none is leased
-    /// within `wait`. The pool itself waits as long as it takes, retrying a stopped server with backoff
-    /// while requests pile up; a request is better answered 503 soon. Once `body` has its connection,
-    /// it runs to the end however long it takes.
-    private static func leasing<Result: Sendable>(
-        from client: PostgresClient,
-        waitingAtMost wait: Duration,
-        _ body: @escaping @Sendable (any SQLDatabase) async throws -> Result
-    ) async throws -> Result {
-        let lease = LeaseState()
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    guard lease.settle(.leased) else { throw CancellationError() }
-                    return try await body(connection.sql())
-                }
-            }
-            group.addTask {
-                try await Task.sleep(for: wait)
-                if lease.settle(.abandoned) {
-                    throw DatabaseUnavailable(reason: "no PostgreSQL connection within \(Int(wait / .milliseconds(1))) ms")
-                }
-                return nil
-            }
-            while let next = try await group.next() {
-                if let result = next {
-                    group.cancelAll()
-                    return result
-                }
-            }
-            throw CancellationError()
         }
     }
 
@@ -216,24 +172,8 @@ public final class Database: Sendable {
         case .sqlite(let writer, let writerGate, let reader, let readerGate):
             try? await readerGate.run { try await reader.close() }
             try? await writerGate.run { try await writer.close() }
-        case .postgres(_, let run):
-            run.cancel()
-            _ = await run.value
-        }
-    }
-}
-
-/// Where a wait for a pooled connection stands: the first of the lease and the timer to settle it wins.
-private final class LeaseState: Sendable {
-    enum Outcome { case leased, abandoned }
-    private let outcome = Mutex<Outcome?>(nil)
-
-    /// Settles the wait as `outcome`; `false` when the other side settled it first.
-    func settle(_ outcome: Outcome) -> Bool {
-        self.outcome.withLock { settled in
-            guard settled == nil else { return false }
-            settled = outcome
-            return true
+        case .postgres(let pool):
+            await pool.close()
         }
     }
 }

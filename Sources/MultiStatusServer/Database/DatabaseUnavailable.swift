@@ -1,6 +1,7 @@
 import MultiStatus
 import PostgresNIO
 import SQLiteKit
+import _ConnectionPoolModule
 
 /// The database cannot answer now, but may soon: PostgreSQL is stopped or unreachable, or another
 /// process holds SQLite's write lock past the busy timeout. Answered 503 with `Retry-After`, never
@@ -25,6 +26,10 @@ struct DatabaseUnavailable: ItemFailure, CustomStringConvertible {
             return unavailable
         case let error as PSQLError:
             return self.classify(error)
+        case let error as _ConnectionPoolModule.ConnectionPoolError where error == .connectionCreationCircuitBreakerTripped:
+            return DatabaseUnavailable(reason: "PostgreSQL has refused connections for over a minute")
+        case let error as _ConnectionPoolModule.ConnectionPoolError where error == .poolShutdown:
+            return DatabaseUnavailable(reason: "the PostgreSQL connection pool was shut down")
         case let error as SQLiteError:
             return self.classify(error)
         default:
