@@ -1,5 +1,5 @@
 import HTTPTypes
-public import MultiStatus
+import MultiStatus
 public import NIOCore
 import NIOHTTP1
 public import NIOHTTPTypes
@@ -94,7 +94,7 @@ public final class RequestGuardHandler: ChannelDuplexHandler, RemovableChannelHa
             headerFields: [.contentType: "application/problem+json", .contentLength: String(body.readableBytes), .connection: "close"])
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.write(self.wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -108,7 +108,7 @@ public final class RequestGuardHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private func scheduleCheck(_ context: ChannelHandlerContext) {
         self.check?.cancel()
-        self.check = context.eventLoop.scheduleTask(in: self.window) { [self] in self.measure(context) }
+        self.check = context.eventLoop.assumeIsolated().scheduleTask(in: self.window) { [self] in self.measure(context) }
     }
 
     /// Ends one window: cuts the body when the client, given the time, sent too little.
@@ -234,9 +234,9 @@ public final class ConnectionGateHandler: ChannelInboundHandler, RemovableChanne
             + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         // Half-closed after the answer, then closed: a close with the request unread would reset the
         // connection and could discard the answer before the client reads it.
-        context.writeAndFlush(NIOAny(ByteBuffer(string: text))).whenComplete { _ in
+        context.writeAndFlush(NIOAny(ByteBuffer(string: text))).assumeIsolated().whenComplete { _ in
             context.close(mode: .output, promise: nil)
-            context.eventLoop.scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
         }
     }
 }

@@ -460,7 +460,7 @@ private func stagingDir(_ configuration: ServerConfiguration) -> String { config
             let folder = configuration.dataDirectory + "/files/many"
             try FileManager.default.createDirectory(atPath: folder + "/sub folder", withIntermediateDirectories: true)
             for index in 0..<2_500 {
-                FileManager.default.createFile(atPath: folder + "/f\(index).txt", contents: Data(repeating: 0x61, count: index % 7))
+                _ = FileManager.default.createFile(atPath: folder + "/f\(index).txt", contents: Data(repeating: 0x61, count: index % 7))
             }
             try await client.execute(uri: "/files/many/", method: .get) { response in
                 #expect(response.status == .ok)

@@ -380,7 +380,7 @@ import Testing
             let folder = configuration.dataDirectory + "/files/many"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let names = (0..<1_500).map { "file \($0) é.txt" }
-            for name in names { FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(name.utf8)) }
+            for name in names { _ = FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(name.utf8)) }
             let listing = try await dav(client, .propfind, "/dav/many/", headers: [.depth: "1"])
             #expect(listing.status == .multiStatus)
             let entries = try propfindEntries(listing.body)

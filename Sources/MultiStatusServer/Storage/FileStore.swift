@@ -1,7 +1,7 @@
 import Foundation
 import MultiStatus
 public import NIOCore
-public import NIOPosix
+import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
