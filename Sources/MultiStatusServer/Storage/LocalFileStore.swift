@@ -415,14 +415,9 @@ public final class LocalFileStore: FileStore {
         }
     }
 
-    /// Runs `body` with the folder of `path` and its name; `nil` when that folder cannot be reached
-    /// (missing, or a link on the way).
+    /// See ``StoreTree/withReachableParent(of:_:)``.
     func withReachableParent<T>(of path: StorePath, _ body: (_ folder: Int32, _ name: String) throws -> T?) throws -> T? {
-        do {
-            return try self.tree.withParent(of: path, body)
-        } catch let failure as POSIXFailure where failure.isUnreachable {
-            return nil
-        }
+        try self.tree.withReachableParent(of: path, body)
     }
 
     /// Moves a staged file to `destination`, atomically replacing a file there.

@@ -156,8 +156,14 @@ final class StoreTree: Sendable {
             guard fstat(self.descriptor, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat") }
             return StoredItem(info)
         }
+        return try self.withReachableParent(of: path) { folder, name in Self.item(folder, name) }
+    }
+
+    /// Runs `body` with the folder of `path` and its name; `nil` when that folder cannot be reached
+    /// (missing, or a link on the way).
+    func withReachableParent<T>(of path: StorePath, _ body: (_ folder: Int32, _ name: String) throws -> T?) throws -> T? {
         do {
-            return try self.withParent(of: path) { folder, name in Self.item(folder, name) }
+            return try self.withParent(of: path, body)
         } catch let failure as POSIXFailure where failure.isUnreachable {
             return nil
         }
