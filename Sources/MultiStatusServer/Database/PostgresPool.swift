@@ -41,9 +41,9 @@ final class PostgresPool: Sendable {
     /// Leases that succeeded, ever: a watcher stops when one does.
     private let leases = Atomic<Int>(0)
     /// How often the watcher tries the server.
-    let watchInterval: Duration
+    private static var watchInterval: Duration { .seconds(1) }
 
-    init(host: String, port: Int, username: String, password: String?, database: String?, logger: Logger, watchInterval: Duration = .seconds(1)) {
+    init(host: String, port: Int, username: String, password: String?, database: String?, logger: Logger) {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.minimumConnections = 0
@@ -54,7 +54,6 @@ final class PostgresPool: Sendable {
         self.configuration = configuration
         self.probe = probe
         self.logger = logger
-        self.watchInterval = watchInterval
         self.state = Mutex(State(current: Self.start(configuration, generation: 0, logger: logger)))
     }
 
@@ -142,7 +141,7 @@ final class PostgresPool: Sendable {
     private func watchForServer(leasesBefore: Int) async {
         defer { self.state.withLock { $0.watcher = nil } }
         while !Task.isCancelled {
-            try? await Task.sleep(for: self.watchInterval)
+            try? await Task.sleep(for: Self.watchInterval)
             let current = self.state.withLock { $0.current }
             guard self.leases.load(ordering: .relaxed) == leasesBefore, current.leased.value.load(ordering: .relaxed) == 0 else { return }
             guard let connection = try? await PostgresConnection.connect(configuration: self.probe, id: 0, logger: self.logger) else { continue }
