@@ -37,7 +37,9 @@ import Testing
     func sigkillDuringATenThousandItemPatch(database: TestDatabase) async throws {
         let count = 10_000
         try await withTemporaryDirectory { dataDir in
-            try await self.withDatabaseURL(database, dataDir) { url, serverURL in
+            try await withNewDatabase(database, in: dataDir) { url in
+                // The server's default database is the SQLite file in its data folder.
+                let serverURL = database == .sqlite ? nil : url
                 var (server, port) = try await self.start(dataDir, database: serverURL)
                 defer { if server.isRunning { self.killed(server) } }
                 let seed = (1...count).map { #"{"name":"n\#($0)","email":"u\#($0)@example.com"}"# }.joined(separator: ",")
@@ -90,16 +92,6 @@ import Testing
     }
 
     /// The URL a check connection uses, and the one the server is given (`nil`: its default SQLite file).
-    private func withDatabaseURL(_ database: TestDatabase, _ dataDir: String, _ body: (String, String?) async throws -> Void) async throws {
-        switch database {
-        case .sqlite:
-            try await body("sqlite:" + dataDir + "/multistatus.sqlite", nil)
-        case .postgres:
-            guard let adminURL = TestDatabase.postgresURL() else { return }
-            try await withFreshPostgresDatabase(adminURL: adminURL) { url in try await body(url, url) }
-        }
-    }
-
     /// A WebDAV PUT replacing a file, killed with half its body sent, then with all of it sent: the
     /// file is the old one or the new one whole, never a mix, and nothing staged is left behind.
     @Test func sigkillDuringAReplacingPutLeavesTheOldFileOrTheNewWhole() async throws {

@@ -70,6 +70,19 @@ private func withCheckConnection(_ url: String, _ body: (Database) async throws 
     await check.close()
 }
 
+/// Runs `body` with the URL of a database of `engine` that nothing has used yet: a SQLite file
+/// `multistatus.sqlite` in `folder` (where a server with that data folder keeps it), or a fresh
+/// PostgreSQL database.
+func withNewDatabase(_ engine: TestDatabase, in folder: String, _ body: (String) async throws -> Void) async throws {
+    switch engine {
+    case .sqlite:
+        try await body("sqlite:" + folder + "/multistatus.sqlite")
+    case .postgres:
+        guard let adminURL = TestDatabase.postgresURL() else { return }
+        try await withFreshPostgresDatabase(adminURL: adminURL, body)
+    }
+}
+
 /// Creates a database of its own for one test on the PostgreSQL server at `adminURL`, dropped afterwards.
 func withFreshPostgresDatabase(adminURL: String, _ body: (String) async throws -> Void) async throws {
     let name = "multistatus_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"

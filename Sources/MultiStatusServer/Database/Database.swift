@@ -73,9 +73,11 @@ public final class Database: Sendable {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints and safe with WAL.
+        // The busy timeout comes first: switching to WAL needs the file's lock, which another process
+        // opening the same file may hold for a moment.
         let writer = try await self.openSQLiteConnection(
             path: path,
-            pragmas: ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"],
+            pragmas: ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"],
             logger: logger
         )
         let reader: SQLiteConnection

@@ -82,8 +82,16 @@ enum Migrations {
         },
     ]
 
+    /// Applies the migrations of `migrations` that `database` lacks.
+    ///
+    /// Several servers may start on one database at once. Each migration is decided and applied in
+    /// a transaction that holds a lock the others wait for (on PostgreSQL an advisory lock, on
+    /// SQLite the write lock that `BEGIN IMMEDIATE` takes), and one that another server applied
+    /// meanwhile is skipped.
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {
-        let applied = try await database.withConnection { sql in
+        let engine = database.engine
+        try await database.transaction { sql in
+            try await self.lock(sql, engine)
             try await sql.raw(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -93,11 +101,13 @@ enum Migrations {
                 )
                 """
             ).run()
-            return Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
         }
-        for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
-            let engine = database.engine
-            try await database.transaction { sql in
+        for migration in migrations.sorted(by: { $0.version < $1.version }) {
+            let applied = try await database.transaction { sql in
+                try await self.lock(sql, engine)
+                guard try await sql.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first() == nil else {
+                    return false
+                }
                 for statement in migration.statements(engine) {
                     try await sql.raw(SQLQueryString(statement)).run()
                 }
@@ -105,8 +115,19 @@ enum Migrations {
                     .columns("version", "name", "applied_at")
                     .values(SQLBind(migration.version), SQLBind(migration.name), SQLBind(Timestamp.now()))
                     .run()
+                return true
             }
-            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            if applied { logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]) }
         }
     }
+
+    /// Waits, inside a transaction, until no other server is migrating the database; released at
+    /// the transaction's end. SQLite's transaction already holds the write lock.
+    private static func lock(_ sql: any SQLDatabase, _ engine: Database.Engine) async throws {
+        guard engine == .postgres else { return }
+        try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.lockKey))").run()
+    }
+
+    /// The advisory lock's key: "mstatus" in ASCII, a number no other application is likely to pick.
+    private static var lockKey: Int64 { 0x6d_73_74_61_74_75_73 }
 }
