@@ -89,6 +89,11 @@ enum Migrations {
     /// SQLite the write lock that `BEGIN IMMEDIATE` takes), and one that another server applied
     /// meanwhile is skipped.
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {
+        // Nothing to do is found without a lock, so that a start does not wait for another process's writes.
+        let applied = try? await database.withConnection { sql in
+            Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+        }
+        if let applied, migrations.allSatisfy({ applied.contains($0.version) }) { return }
         let engine = database.engine
         try await database.transaction { sql in
             try await self.lock(sql, engine)
