@@ -35,6 +35,13 @@ public func buildApplication(
     let tls = try configuration.tls.map(TLSConfiguration.server)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, logger: logger)
+    let tables: [String: TableSchema]
+    do {
+        tables = try await TableIntrospection.schemas(of: configuration.tables, in: database)
+    } catch {
+        await database.close()
+        throw error
+    }
     let gate = ConnectionGate(cap: configuration.limits.connections)
     let locks = LockStore(database: database, markerPath: configuration.dataDirectory + "/dav-locks.present")
     try await locks.reconcile()
@@ -85,7 +92,7 @@ public func buildApplication(
         router.add(middleware: AccessPolicyMiddleware(acceptsTokens: accounts.acceptsTokens, publicHealth: configuration.publicHealth))
     }
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
-    router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "upload"]))
+    router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "tables", "upload"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, metrics: metrics).register(on: router)
     FileRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
@@ -97,11 +104,10 @@ public func buildApplication(
         locks: locks,
         limits: configuration.limits
     ).register(on: router)
-    UserRoutes<AppRequestContext>(
-        store: UserStore(database: database),
-        idempotency: IdempotencyStore(database: database),
-        limits: configuration.limits,
-        metrics: metrics
+    let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits, metrics: metrics)
+    UserRoutes<AppRequestContext>(store: UserStore(database: database), batches: batches).register(on: router)
+    TableRoutes<AppRequestContext>(
+        stores: tables.mapValues { TableStore(database: database, schema: $0) }, batches: batches, limits: configuration.limits
     ).register(on: router)
     router.get("metrics") { _, _ in
         Response(

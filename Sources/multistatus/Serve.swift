@@ -121,6 +121,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes of a request's header fields; more are answered 431. [env: MULTISTATUS_MAX_HEADER_BYTES] (default: 32768)")
     var maxHeaderBytes: Int?
 
+    @Option(
+        name: .customLong("table"),
+        help: "A table of the database to serve under /tables/NAME, keyed by its primary key; repeatable. [env: MULTISTATUS_TABLE, comma-separated]"
+    )
+    var tables: [String] = []
+
+    @Option(
+        help:
+            "A TOML file whose [tables.NAME] sections serve tables with options (key, version, read-only, readers, writers). [env: MULTISTATUS_CONFIG]"
+    )
+    var config: String?
+
     @Option(help: "PEM certificate chain: serve HTTPS, HTTP/2 and HTTP/1.1, with --tls-key. [env: MULTISTATUS_TLS_CERT]")
     var tlsCert: String?
 
@@ -182,6 +194,10 @@ struct Serve: AsyncParsableCommand {
         case (let certificate?, let key?): tls = TLSFiles(certificatePath: certificate, keyPath: key)
         default: throw ValidationError("--tls-cert and --tls-key go together")
         }
+        var tables = try environment.string(self.config, "CONFIG").map(ConfigFile.tables(atPath:)) ?? []
+        for name in self.tables.isEmpty ? environment.list("TABLE") : self.tables where !tables.contains(where: { $0.name == name }) {
+            tables.append(TableOptions(name: name))
+        }
         let configuration = ServerConfiguration(
             host: environment.string(self.host, "HOST") ?? "127.0.0.1",
             port: try environment.int(self.port, "PORT", range: 0...65535) ?? 8080,
@@ -195,7 +211,8 @@ struct Serve: AsyncParsableCommand {
             publicHealth: try environment.bool(self.publicHealth, "PUBLIC_HEALTH"),
             trustedProxies: self.trustedProxies.isEmpty ? environment.list("TRUSTED_PROXY") : self.trustedProxies,
             corsOrigins: self.corsOrigins.isEmpty ? environment.list("CORS_ORIGIN") : self.corsOrigins,
-            tls: tls
+            tls: tls,
+            tables: tables
         )
 
         let host = configuration.host

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigins: [String]
     /// `--tls-cert` and `--tls-key`: serve HTTPS (HTTP/1.1 and HTTP/2) instead of HTTP.
     public var tls: TLSFiles?
+    /// `--table` and the `--config` file's `[tables.NAME]`: the operator's tables served under `/tables/NAME`.
+    public var tables: [TableOptions]
 
     /// Creates a configuration; every argument has the documented default.
     public init(
@@ -43,7 +45,8 @@ public struct ServerConfiguration: Sendable {
         publicHealth: Bool = false,
         trustedProxies: [String] = [],
         corsOrigins: [String] = [],
-        tls: TLSFiles? = nil
+        tls: TLSFiles? = nil,
+        tables: [TableOptions] = []
     ) {
         self.host = host
         self.port = port
@@ -58,6 +61,7 @@ public struct ServerConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.corsOrigins = corsOrigins
         self.tls = tls
+        self.tables = tables
     }
 
     /// True when `host` is a loopback address, reachable from this machine only.

@@ -1,0 +1,265 @@
+import MultiStatus
+
+/// Reading request items against a table's schema: each value of the JSON type its column takes,
+/// with the precise problem a wrong item gets (400 wrong type or missing key, 422 NULL or
+/// unknown column, 403 a column the request may not set). Nothing here touches the database.
+struct TableInput: Sendable {
+    let schema: TableSchema
+    private let readOnly: Set<Int>
+
+    init(schema: TableSchema) {
+        self.schema = schema
+        self.readOnly = Set(schema.options.readOnly.compactMap(schema.column(named:)))
+    }
+
+    /// Values by column index, in column order.
+    struct Values: Sendable {
+        var columns: [Int] = []
+        var values: [JSONValue] = []
+
+        subscript(column: Int) -> JSONValue? {
+            guard let position = self.columns.firstIndex(of: column) else { return nil }
+            return self.values[position]
+        }
+
+        mutating func set(_ column: Int, _ value: JSONValue) {
+            if let position = self.columns.firstIndex(of: column) {
+                self.values[position] = value
+            } else {
+                let position = self.columns.firstIndex(where: { $0 > column }) ?? self.columns.endIndex
+                self.columns.insert(column, at: position)
+                self.values.insert(value, at: position)
+            }
+        }
+    }
+
+    /// A `POST` item: a new row.
+    func insert(_ item: JSONValue) throws(ProblemDetails) -> Values {
+        let members = try self.object(item, "a new row")
+        var values = Values()
+        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+            let column = try self.writable(name)
+            values.set(column, try self.value(value, column))
+        }
+        try self.requireKey(values, generatedAllowed: true)
+        try self.requireMissing(values)
+        return values
+    }
+
+    /// A `PATCH` item: the key, the changes, and the version it expects.
+    func update(_ item: JSONValue) throws(ProblemDetails) -> (key: [JSONValue], changes: Values, expectedVersion: Int?) {
+        let members = try self.object(item, "an update")
+        var changes = Values()
+        var key = Values()
+        var expected: Int?
+        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+            if let version = self.schema.version, name == self.schema.columns[version].name {
+                expected = try self.expectedVersion(value)
+                continue
+            }
+            if let column = self.schema.column(named: name), self.schema.key.contains(column) {
+                key.set(column, try self.value(value, column))
+                continue
+            }
+            let column = try self.writable(name)
+            changes.set(column, try self.value(value, column))
+        }
+        try self.requireKey(key, generatedAllowed: false)
+        guard !changes.columns.isEmpty else {
+            throw ProblemDetails(status: .unprocessableContent, detail: "the update changes nothing; give a column besides the key")
+        }
+        return (self.schema.key.map { key[$0]! }, changes, expected)
+    }
+
+    /// A `PUT` item: a whole row by its key, inserted or changed.
+    func upsert(_ item: JSONValue) throws(ProblemDetails) -> (key: [JSONValue], values: Values, expectedVersion: Int?) {
+        let members = try self.object(item, "a row")
+        var values = Values()
+        var expected: Int?
+        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+            if let version = self.schema.version, name == self.schema.columns[version].name {
+                expected = try self.expectedVersion(value)
+                continue
+            }
+            let position: Int
+            if let column = self.schema.column(named: name), self.schema.key.contains(column) {
+                position = column
+            } else {
+                position = try self.writable(name)
+            }
+            values.set(position, try self.value(value, position))
+        }
+        try self.requireKey(values, generatedAllowed: false)
+        return (self.schema.key.map { values[$0]! }, values, expected)
+    }
+
+    /// The NOT NULL columns without a default that `values` leaves out: 422 for an insert.
+    func requireMissing(_ values: Values) throws(ProblemDetails) {
+        for (index, column) in self.schema.columns.enumerated()
+        where column.notNull && !column.hasDefault && !column.generated && index != self.schema.version && values[index] == nil {
+            throw ProblemDetails(
+                status: .unprocessableContent, detail: "column \(column.name) is NOT NULL and has no default; give it",
+                extensions: ["column": .string(column.name)])
+        }
+    }
+
+    /// A `DELETE` item: a key, as its value (one key column) or an object of its columns.
+    func key(_ item: JSONValue) throws(ProblemDetails) -> [JSONValue] {
+        if case .object(let members) = item {
+            var key = Values()
+            for (name, value) in members {
+                guard let column = self.schema.column(named: name), self.schema.key.contains(column) else {
+                    throw ProblemDetails(
+                        status: .badRequest, detail: "\(name) is not a key column; the key is \(self.keyNames)", extensions: ["column": .string(name)]
+                    )
+                }
+                key.set(column, try self.value(value, column))
+            }
+            try self.requireKey(key, generatedAllowed: false)
+            return self.schema.key.map { key[$0]! }
+        }
+        guard self.schema.key.count == 1 else {
+            throw ProblemDetails(status: .badRequest, detail: "the key has several columns; give each key as an object of \(self.keyNames)")
+        }
+        return [try self.value(item, self.schema.key[0])]
+    }
+
+    /// A key from the URL: its parts, as text, in key order.
+    func key(parts: [String]) throws(ProblemDetails) -> [JSONValue] {
+        guard parts.count == self.schema.key.count else {
+            throw ProblemDetails(
+                status: .badRequest, detail: "a key of table \(self.schema.name) has \(self.schema.key.count) part(s): \(self.keyNames)")
+        }
+        var key: [JSONValue] = []
+        for (text, column) in zip(parts, self.schema.key) {
+            let value: JSONValue
+            switch self.schema.columns[column].type {
+            case .integer:
+                guard let number = Int(text) else { throw self.wrongType(column) }
+                value = .int(number)
+            case .boolean:
+                guard text == "true" || text == "false" else { throw self.wrongType(column) }
+                value = .bool(text == "true")
+            case .real, .numeric:
+                guard let number = Double(text) else { throw self.wrongType(column) }
+                value = Int(text).map(JSONValue.int) ?? .double(number)
+            default: value = .string(text)
+            }
+            key.append(try self.value(value, column))
+        }
+        return key
+    }
+
+    /// The key columns' names, for messages.
+    var keyNames: String { self.schema.key.map { self.schema.columns[$0].name }.joined(separator: ", ") }
+
+    /// The item's id in the report: the key's value, or an object of its columns for a composite key.
+    func identifier(_ key: [JSONValue]) -> JSONValue {
+        guard self.schema.key.count > 1 else { return key.first ?? .null }
+        return .object(Dictionary(uniqueKeysWithValues: zip(self.schema.key.map { self.schema.columns[$0].name }, key)))
+    }
+
+    /// The id an item gave, whatever its shape, for an item refused before its key was read.
+    func givenIdentifier(_ item: JSONValue) -> JSONValue {
+        let members = item.objectMembers
+        let parts = self.schema.key.map { members[self.schema.columns[$0].name] }
+        guard !parts.contains(where: { $0 == nil }) else { return .null }
+        return self.identifier(parts.map { $0! })
+    }
+
+    // MARK: - Values
+
+    private func object(_ item: JSONValue, _ what: String) throws(ProblemDetails) -> [String: JSONValue] {
+        guard case .object(let members) = item else { throw ProblemDetails(status: .badRequest, detail: "\(what) must be a JSON object") }
+        return members
+    }
+
+    private func expectedVersion(_ value: JSONValue) throws(ProblemDetails) -> Int {
+        guard case .int(let version) = value else {
+            throw ProblemDetails(status: .badRequest, detail: "the version must be an integer", extensions: ["column": .string(self.versionName)])
+        }
+        return version
+    }
+
+    private var versionName: String { self.schema.version.map { self.schema.columns[$0].name } ?? "" }
+
+    /// The column a request may set under `name`.
+    private func writable(_ name: String) throws(ProblemDetails) -> Int {
+        guard let column = self.schema.column(named: name) else {
+            throw ProblemDetails(
+                status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(name.prefix(100))",
+                extensions: ["column": .string(String(name.prefix(100)))])
+        }
+        if self.schema.columns[column].generated {
+            throw ProblemDetails(
+                status: .forbidden, detail: "column \(name) is computed by the database and cannot be set", extensions: ["column": .string(name)])
+        }
+        if self.readOnly.contains(column) {
+            throw ProblemDetails(status: .forbidden, detail: "column \(name) is read-only", extensions: ["column": .string(name)])
+        }
+        if column == self.schema.version {
+            throw ProblemDetails(
+                status: .forbidden, detail: "column \(name) is the version, counted by the server", extensions: ["column": .string(name)])
+        }
+        return column
+    }
+
+    private func requireKey(_ values: Values, generatedAllowed: Bool) throws(ProblemDetails) {
+        if generatedAllowed && self.schema.keyIsGenerated { return }
+        for column in self.schema.key {
+            guard let value = values[column] else {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is missing",
+                    extensions: ["column": .string(self.schema.columns[column].name)])
+            }
+            if value == .null {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is null",
+                    extensions: ["column": .string(self.schema.columns[column].name)])
+            }
+        }
+    }
+
+    /// `value` checked against the column's type, NULL and length.
+    func value(_ value: JSONValue, _ column: Int) throws(ProblemDetails) -> JSONValue {
+        let description = self.schema.columns[column]
+        if value == .null {
+            guard !description.notNull else {
+                throw ProblemDetails(
+                    status: .unprocessableContent, detail: "column \(description.name) is NOT NULL", extensions: ["column": .string(description.name)]
+                )
+            }
+            return value
+        }
+        switch (description.type, value) {
+        case (.integer(let range), .int(let number)):
+            guard range.contains(number) else {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "\(number) is out of range for column \(description.name): \(description.type.expected)",
+                    extensions: ["column": .string(description.name)])
+            }
+        case (.real, .int), (.real, .double), (.numeric, .int), (.numeric, .double), (.boolean, .bool), (.json, _):
+            break
+        case (.numeric, .string(let text)):
+            guard Double(text) != nil else { throw self.wrongType(column) }
+        case (.text, .string(let text)), (.other, .string(let text)):
+            if let limit = description.maxLength, text.count > limit {
+                throw ProblemDetails(
+                    status: .unprocessableContent, detail: "column \(description.name) holds at most \(limit) characters",
+                    extensions: ["column": .string(description.name), "limit": .int(limit)])
+            }
+        case (.any, .string), (.any, .int), (.any, .double), (.any, .bool):
+            break
+        default:
+            throw self.wrongType(column)
+        }
+        return value
+    }
+
+    private func wrongType(_ column: Int) -> ProblemDetails {
+        let description = self.schema.columns[column]
+        return ProblemDetails(
+            status: .badRequest, detail: "column \(description.name) takes \(description.type.expected)",
+            extensions: ["column": .string(description.name)])
+    }
+}

@@ -1,0 +1,146 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import MultiStatus
+
+/// `/tables/NAME`: batch insert, update, upsert, delete and read on the operator's own tables,
+/// each answered 207 with one status per row.
+struct TableRoutes<Context: AuthRequestContext<Account>> {
+    let stores: [String: TableStore]
+    let batches: BatchResponder
+    let limits: Limits
+
+    func register(on router: Router<Context>) {
+        router.post("tables/:table") { request, context in
+            let store = try self.store(request, context, writing: true)
+            return try await self.batches.respond(
+                request, context: context, endpoint: .init(collection: store.collection("created"), example: "[{…row…}, …]")
+            ) {
+                items, atomic, render in
+                try render(try await store.insert(items, atomic: atomic))
+            }
+        }
+        router.patch("tables/:table") { request, context in
+            let store = try self.store(request, context, writing: true)
+            return try await self.batches.respond(
+                request, context: context, endpoint: .init(collection: store.collection("updates"), example: "[{…key columns, changes…}, …]")
+            ) { items, atomic, render in
+                try render(try await store.update(items, atomic: atomic))
+            }
+        }
+        router.put("tables/:table") { request, context in
+            let store = try self.store(request, context, writing: true)
+            return try await self.batches.respond(
+                request, context: context, endpoint: .init(collection: store.collection("upserts"), example: "[{…row…}, …]")
+            ) {
+                items, atomic, render in
+                try render(try await store.upsert(items, atomic: atomic))
+            }
+        }
+        router.delete("tables/:table") { request, context in
+            let store = try self.store(request, context, writing: true)
+            return try await self.batches.respond(
+                request, context: context, endpoint: .init(collection: store.collection("deletions"), under: "keys", example: #"{"keys": [1, 2, 3]}"#)
+            ) { items, atomic, render in
+                try render(try await store.delete(items, atomic: atomic))
+            }
+        }
+        router.get("tables/:table") { request, context in
+            let store = try self.store(request, context, writing: false)
+            let keys = Self.rawQueryValues("keys", in: request.uri.query)
+            guard keys.isEmpty else {
+                let separator: Character = store.schema.key.count == 1 ? "," : ";"
+                let texts = keys.filter { !$0.isEmpty }.flatMap { $0.split(separator: separator, omittingEmptySubsequences: false) }
+                return try await self.batches.read(
+                    request, context: context, keys: texts, collection: store.collection("rows"),
+                    example: store.schema.key.count == 1 ? "?keys=1,2,3" : "?keys=a,1;b,2 (keys separated by ';', their parts by ',')"
+                ) { texts in
+                    try await store.read(texts)
+                }
+            }
+            return try await self.page(request, store: store)
+        }
+        router.get("tables/:table/:key") { request, context in
+            let store = try self.store(request, context, writing: false)
+            let text = try context.parameters.require("key")
+            guard let parts = TableKey.parts(text[...]) else {
+                throw ProblemDetails(status: .badRequest, detail: "the key is not percent-encoded correctly")
+            }
+            let key = try store.input.key(parts: parts)
+            guard let row = try await store.row(key) else {
+                throw ProblemDetails(status: .notFound, detail: "table \(store.schema.name) has no row with key \(TableKey.text(key))")
+            }
+            var headers: HTTPFields = [:]
+            if let version = store.schema.version, let value = row[store.schema.columns[version].name]?.intValue {
+                headers[.eTag] = "\"\(value)\""
+            }
+            return Response.json(ByteBuffer(string: JSONValue.object(row).jsonText), headers: headers)
+        }
+    }
+
+    /// The served table the request names, if the account may use it this way: 404 for a table not
+    /// served or not readable by the account (which cannot tell the two apart), 403 for a write the
+    /// account may not make.
+    private func store(_ request: Request, _ context: Context, writing: Bool) throws -> TableStore {
+        let raw = try context.parameters.require("table")
+        let name = PercentEncoding.decode(raw) ?? raw
+        guard let store = self.stores[name], store.schema.options.mayRead(context.identity) else {
+            throw ProblemDetails(status: .notFound, detail: "no table \(name.prefix(100)) is served; served: \(self.visible(to: context.identity))")
+        }
+        if writing && !store.schema.options.mayWrite(context.identity) {
+            throw ProblemDetails(status: .forbidden, detail: "account \(context.identity?.name ?? "") may read table \(name) but not change it")
+        }
+        return store
+    }
+
+    private func visible(to account: Account?) -> String {
+        let names = self.stores.values.filter { $0.schema.options.mayRead(account) }.map(\.schema.name).sorted()
+        return names.isEmpty ? "none" : names.joined(separator: ", ")
+    }
+
+    /// `GET /tables/T?limit=&after=`: rows in key order, with the link to the next page.
+    private func page(_ request: Request, store: TableStore) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        var limit = 100
+        if let text = parameters["limit"] {
+            guard let value = Int(text), value >= 1 else { throw ProblemDetails(status: .badRequest, detail: "limit must be a positive integer") }
+            guard value <= self.limits.itemsPerBatch else {
+                throw ProblemDetails.overLimit("limit may be at most \(self.limits.itemsPerBatch)", limit: self.limits.itemsPerBatch)
+            }
+            limit = value
+        }
+        var after: [JSONValue]?
+        if let text = Self.rawQueryValues("after", in: request.uri.query).last {
+            guard let parts = TableKey.parts(text) else {
+                throw ProblemDetails(status: .badRequest, detail: "after is not percent-encoded correctly")
+            }
+            after = try store.input.key(parts: parts)
+        }
+        let (rows, last) = try await store.page(limit: limit, after: after)
+        var body: [String: JSONValue] = ["rows": .array(rows.map(JSONValue.object))]
+        var headers: HTTPFields = [:]
+        if let last {
+            let next = "/tables/\(TableKey.encodePart(store.schema.name))?limit=\(limit)&after=\(TableKey.text(last))"
+            body["next"] = .string(next)
+            headers[.link] = "<\(next)>; rel=\"next\""
+        } else {
+            body["next"] = .null
+        }
+        return Response.json(ByteBuffer(string: JSONValue.object(body).jsonText), headers: headers)
+    }
+
+    /// The values of query parameter `name`, still percent-encoded, so that an encoded `,` or `;`
+    /// inside a key is told from a separator.
+    static func rawQueryValues(_ name: String, in query: String?) -> [Substring] {
+        guard let query else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { return nil }
+            return pair[pair.index(after: equals)...]
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// `Link` (RFC 8288).
+    static var link: Self { Self("Link")! }
+}
