@@ -34,7 +34,9 @@ public func buildApplication(
     }
     let tls = try configuration.tls.map(TLSConfiguration.server)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-    let database = try await Database.open(url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, logger: logger)
+    let database = try await Database.open(
+        url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, schema: configuration.databaseSchema,
+        logger: logger)
     let tables: [String: TableSchema]
     do {
         tables = try await TableIntrospection.schemas(of: configuration.tables, in: database)
@@ -117,8 +119,9 @@ public func buildApplication(
     router.get("limits") { _, _ in
         Response.json(ByteBuffer(bytes: try JSONEncoder.sorted.encode(configuration.limits)))
     }
+    let openAPI = try OpenAPIDocument.data(tables: Array(tables.values))
     router.get("openapi.json") { _, _ in
-        Response.json(ByteBuffer(bytes: try OpenAPIDocument.data()))
+        Response.json(ByteBuffer(bytes: openAPI))
     }
     routeMethods.record(router)
 

@@ -121,6 +121,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes of a request's header fields; more are answered 431. [env: MULTISTATUS_MAX_HEADER_BYTES] (default: 32768)")
     var maxHeaderBytes: Int?
 
+    @Option(help: "On PostgreSQL, the schema of the server's own tables, created when missing. [env: MULTISTATUS_SCHEMA] (default: multistatus)")
+    var schema: String?
+
     @Option(
         name: .customLong("table"),
         help: "A table of the database to serve under /tables/NAME, keyed by its primary key; repeatable. [env: MULTISTATUS_TABLE, comma-separated]"
@@ -198,7 +201,7 @@ struct Serve: AsyncParsableCommand {
         for name in self.tables.isEmpty ? environment.list("TABLE") : self.tables where !tables.contains(where: { $0.name == name }) {
             tables.append(TableOptions(name: name))
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: environment.string(self.host, "HOST") ?? "127.0.0.1",
             port: try environment.int(self.port, "PORT", range: 0...65535) ?? 8080,
             dataDirectory: dataDir,
@@ -214,6 +217,7 @@ struct Serve: AsyncParsableCommand {
             tls: tls,
             tables: tables
         )
+        if let schema = environment.string(self.schema, "SCHEMA") { configuration.databaseSchema = schema }
 
         let host = configuration.host
         let scheme = tls == nil ? "http" : "https"

@@ -53,8 +53,11 @@ func withTableServer(
         try await withNewDatabase(engine, in: folder) { url in
             let database = try await Database.open(url: url, logger: testLogger())
             do {
-                for statement in schema ?? tableTestSchema(engine) {
-                    try await database.withConnection { try await $0.raw(SQLQueryString(statement)).run() }
+                // The operator's tables go where an operator's psql would put them: public, not the server's schema.
+                let statements = schema ?? tableTestSchema(engine)
+                try await database.transaction { sql in
+                    if engine == .postgres { try await sql.raw("SET LOCAL search_path TO public").run() }
+                    for statement in statements { try await sql.raw(SQLQueryString(statement)).run() }
                 }
                 try await withServer({
                     $0.databaseURL = url
@@ -96,10 +99,20 @@ func sendBatch(
     }
 }
 
+/// Runs `statement` as the operator would, on PostgreSQL with their tables first in the search path.
+func operatorSQL(_ database: Database, _ statement: String) async throws {
+    try await database.transaction { sql in
+        if database.engine == .postgres { try await sql.raw("SET LOCAL search_path TO public, multistatus").run() }
+        try await sql.raw(SQLQueryString(statement)).run()
+    }
+}
+
 /// Rows of `query` as text columns, for checking what a table holds.
 func storedRows(_ database: Database, _ query: String, columns: [String]) async throws -> [[String]] {
-    try await database.withConnection { sql in
-        try await sql.raw(SQLQueryString(query)).all().map { row in
+    try await database.transaction { sql in
+        // As the operator sees their tables: public first, then the server's schema.
+        if database.engine == .postgres { try await sql.raw("SET LOCAL search_path TO public, multistatus").run() }
+        return try await sql.raw(SQLQueryString(query)).all().map { row in
             try columns.map { column in
                 if try row.decodeNil(column: column) { return "NULL" }
                 if let number = try? row.decode(column: column, as: Int.self) { return String(number) }

@@ -185,6 +185,14 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
 /// Runs the `multistatus` executable to completion.
 /// - Returns: its exit status, standard output and standard error.
 func runCommand(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
+    try await runProgram(ServeCommandTests.executable.path, arguments, environment: environment)
+}
+
+/// Runs the program at `path` to completion.
+/// - Returns: its exit status, standard output and standard error.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (
+    status: Int32, output: String, errors: String
+) {
     try await withTemporaryDirectory { folder in
         // Standard error goes to a file: two pipes read one after the other could fill and block the process.
         let errorPath = folder + "/stderr"
@@ -192,7 +200,7 @@ func runCommand(_ arguments: [String], environment: [String: String] = [:]) asyn
         let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
         defer { try? errors.close() }
         let process = ChildProcess()
-        process.executableURL = ServeCommandTests.executable
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()

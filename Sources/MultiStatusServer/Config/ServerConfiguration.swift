@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     /// `sqlite:PATH` or `postgres://…`; `nil` means `sqlite:<data-dir>/multistatus.sqlite`.
     public var databaseURL: String?
+    /// `--schema`: on PostgreSQL, the schema of the server's own tables.
+    public var databaseSchema: String = Database.defaultSchema
     /// Limits in force.
     public var limits: Limits
     /// Upstream services probed by `/check-statuses`.

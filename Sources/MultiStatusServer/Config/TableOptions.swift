@@ -7,6 +7,8 @@ import TOMLKit
 public struct TableOptions: Sendable, Hashable {
     /// The table's name in the database, and its path segment.
     public var name: String
+    /// On PostgreSQL, the schema the table is in; `public` when `nil`.
+    public var schema: String?
     /// The columns that identify a row in requests; `nil` means the primary key.
     public var key: [String]?
     /// A column the server counts up on every change, for optimistic concurrency (412 on a mismatch).
@@ -20,9 +22,11 @@ public struct TableOptions: Sendable, Hashable {
 
     /// Creates the options of one table; every argument but the name has the documented default.
     public init(
-        name: String, key: [String]? = nil, version: String? = nil, readOnly: [String] = [], readers: [String]? = nil, writers: [String]? = nil
+        name: String, schema: String? = nil, key: [String]? = nil, version: String? = nil, readOnly: [String] = [], readers: [String]? = nil,
+        writers: [String]? = nil
     ) {
         self.name = name
+        self.schema = schema
         self.key = key
         self.version = version
         self.readOnly = readOnly
@@ -47,6 +51,7 @@ public struct TableOptions: Sendable, Hashable {
 ///
 /// ```toml
 /// [tables.orders]
+/// schema = "public"         # PostgreSQL only; public by default
 /// key = "id"                # or ["region", "number"]; the primary key by default
 /// version = "version"       # counted up on every change; a stale version gets 412
 /// read-only = ["created_at"]
@@ -93,13 +98,16 @@ public enum ConfigFile {
                         options.key = try self.names(value, at: "\(at).key")
                         if options.key!.isEmpty { throw ConfigurationError("\(at).key names no column") }
                     }
+                case "schema":
+                    guard let schema = value.string else { throw ConfigurationError("\(at).schema must be a schema name") }
+                    options.schema = schema
                 case "version":
                     guard let column = value.string else { throw ConfigurationError("\(at).version must be a column name") }
                     options.version = column
                 case "read-only": options.readOnly = try self.names(value, at: "\(at).read-only")
                 case "readers": options.readers = try self.names(value, at: "\(at).readers")
                 case "writers": options.writers = try self.names(value, at: "\(at).writers")
-                default: throw ConfigurationError("\(at): unknown key \"\(key)\"; known: key, version, read-only, readers, writers")
+                default: throw ConfigurationError("\(at): unknown key \"\(key)\"; known: schema, key, version, read-only, readers, writers")
                 }
             }
             return options

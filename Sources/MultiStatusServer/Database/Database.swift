@@ -35,12 +35,16 @@ public final class Database: Sendable {
 
     /// Which engine is behind the connection.
     public let engine: Engine
+    /// On PostgreSQL, the schema that holds the server's own tables (its connections' `search_path`),
+    /// so that they never meet the operator's; `nil` on SQLite.
+    public let schema: String?
     private let backend: Backend
     /// How long a request waits for a pooled PostgreSQL connection before it is answered 503.
     private let connectionWait: Duration
 
-    private init(engine: Engine, backend: Backend, connectionWait: Duration) {
+    private init(engine: Engine, schema: String? = nil, backend: Backend, connectionWait: Duration) {
         self.engine = engine
+        self.schema = schema
         self.backend = backend
         self.connectionWait = connectionWait
     }
@@ -50,13 +54,17 @@ public final class Database: Sendable {
     ///   - url: `sqlite:PATH` (the folder is created when missing) or `postgres://user:pass@host:port/db`.
     ///   - connectionWait: how long a request waits for a PostgreSQL connection (the server may be
     ///     down, or every pooled connection busy) before it fails with 503.
+    ///   - schema: on PostgreSQL, the schema of the server's own tables (created when missing; the
+    ///     tables of an earlier version in `public` are moved there).
     ///   - logger: where migrations are logged.
-    public static func open(url: String, connectionWait: Duration = Limits().databaseWait, logger: Logger) async throws -> Database {
+    public static func open(
+        url: String, connectionWait: Duration = Limits().databaseWait, schema: String = Database.defaultSchema, logger: Logger
+    ) async throws -> Database {
         let database: Database
         if url.hasPrefix("sqlite:") {
             database = try await self.openSQLite(path: String(url.dropFirst("sqlite:".count)), logger: logger)
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            database = try self.openPostgres(url: url, connectionWait: connectionWait, logger: logger)
+            database = try self.openPostgres(url: url, connectionWait: connectionWait, schema: schema, logger: logger)
         } else {
             throw ConfigurationError("database \"\(url)\" is not supported; use sqlite:PATH or postgres://user:pass@host:port/db")
         }
@@ -101,15 +109,31 @@ public final class Database: Sendable {
         return connection
     }
 
-    private static func openPostgres(url: String, connectionWait: Duration, logger: Logger) throws -> Database {
+    /// The schema of the server's own tables on PostgreSQL unless `--schema` says otherwise.
+    public static let defaultSchema = "multistatus"
+
+    /// Whether `name` can be a schema name here: a lower-case SQL identifier of at most 63 bytes,
+    /// which needs no quoting anywhere it is written.
+    public static func isValidSchema(_ name: String) -> Bool {
+        guard let first = name.utf8.first, (1...63).contains(name.utf8.count), first == UInt8(ascii: "_") || (97...122).contains(first) else {
+            return false
+        }
+        return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (97...122).contains($0) || (48...57).contains($0) }
+    }
+
+    private static func openPostgres(url: String, connectionWait: Duration, schema: String, logger: Logger) throws -> Database {
+        guard self.isValidSchema(schema) else {
+            throw ConfigurationError("schema \"\(schema)\" must be a lower-case name of letters, digits and _ (at most 63)")
+        }
         guard let parsed = try? SQLPostgresConfiguration(url: url) else {
             throw ConfigurationError("database URL \"\(url)\" is not a valid postgres:// URL")
         }
         let core = parsed.coreConfiguration
         guard let host = core.host else { throw ConfigurationError("database URL \"\(url)\" has no host") }
         let pool = PostgresPool(
-            host: host, port: core.port ?? 5432, username: core.username, password: core.password, database: core.database, logger: logger)
-        return Database(engine: .postgres, backend: .postgres(pool), connectionWait: connectionWait)
+            host: host, port: core.port ?? 5432, username: core.username, password: core.password, database: core.database,
+            searchPath: schema, logger: logger)
+        return Database(engine: .postgres, schema: schema, backend: .postgres(pool), connectionWait: connectionWait)
     }
 
     /// Runs `body` with a connection of its own for its duration.

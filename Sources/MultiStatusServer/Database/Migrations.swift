@@ -97,6 +97,7 @@ enum Migrations {
         let engine = database.engine
         try await database.transaction { sql in
             try await self.lock(sql, engine)
+            if let schema = database.schema { try await self.prepare(schema: schema, sql, logger: logger) }
             try await sql.raw(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -123,6 +124,28 @@ enum Migrations {
                 return true
             }
             if applied { logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]) }
+        }
+    }
+
+    /// The server's own tables, as every version made them.
+    static let serverTables = ["schema_migrations", "users", "idempotency_keys", "dav_properties", "dav_locks"]
+
+    /// Creates the PostgreSQL schema of the server's own tables, and moves there the tables an
+    /// earlier version made in `public`, so that `public` is left to the operator's tables.
+    private static func prepare(schema: String, _ sql: any SQLDatabase, logger: Logger) async throws {
+        try await sql.raw("CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: schema)").run()
+        guard schema != "public",
+            try await sql.raw("SELECT to_regclass(\(bind: schema + ".schema_migrations"))::text AS found").first()?.decodeNil(column: "found")
+                ?? true,
+            try await sql.raw("SELECT to_regclass('public.schema_migrations')::text AS found").first()?.decodeNil(column: "found") == false
+        else { return }
+        for table in self.serverTables {
+            guard try await sql.raw("SELECT to_regclass(\(bind: "public." + table))::text AS found").first()?.decodeNil(column: "found") == false
+            else {
+                continue
+            }
+            try await sql.raw("ALTER TABLE public.\(unsafeRaw: table) SET SCHEMA \(unsafeRaw: schema)").run()
+            logger.notice("moved the server's table out of public", metadata: ["table": "\(table)", "schema": "\(schema)"])
         }
     }
 

@@ -43,9 +43,11 @@ final class PostgresPool: Sendable {
     /// How often the watcher tries the server.
     private static var watchInterval: Duration { .seconds(1) }
 
-    init(host: String, port: Int, username: String, password: String?, database: String?, logger: Logger) {
+    /// - Parameter searchPath: the schema every connection names unqualified tables in (the server's own).
+    init(host: String, port: Int, username: String, password: String?, database: String?, searchPath: String, logger: Logger) {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
+        configuration.options.additionalStartupParameters = [("search_path", searchPath)]
         configuration.options.minimumConnections = 0
         configuration.options.maximumConnections = 16
         var probe = PostgresConnection.Configuration(

@@ -37,7 +37,7 @@ struct TableInput: Sendable {
     func insert(_ item: JSONValue) throws(ProblemDetails) -> Values {
         let members = try self.object(item, "a new row")
         var values = Values()
-        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in self.ordered(members) {
             let column = try self.writable(name)
             values.set(column, try self.value(value, column))
         }
@@ -52,7 +52,7 @@ struct TableInput: Sendable {
         var changes = Values()
         var key = Values()
         var expected: Int?
-        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in self.ordered(members) {
             if let version = self.schema.version, name == self.schema.columns[version].name {
                 expected = try self.expectedVersion(value)
                 continue
@@ -76,7 +76,7 @@ struct TableInput: Sendable {
         let members = try self.object(item, "a row")
         var values = Values()
         var expected: Int?
-        for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in self.ordered(members) {
             if let version = self.schema.version, name == self.schema.columns[version].name {
                 expected = try self.expectedVersion(value)
                 continue
@@ -168,6 +168,20 @@ struct TableInput: Sendable {
     }
 
     // MARK: - Values
+
+    /// The members of an item in column order, then those that name no column, by name: so that
+    /// an item with several faults always gets the same problem, without sorting every item.
+    private func ordered(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
+        var ordered: [(key: String, value: JSONValue)] = []
+        ordered.reserveCapacity(members.count)
+        for column in self.schema.columns {
+            if let value = members[column.name] { ordered.append((column.name, value)) }
+        }
+        if ordered.count < members.count {
+            ordered += members.filter { self.schema.column(named: $0.key) == nil }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        return ordered
+    }
 
     private func object(_ item: JSONValue, _ what: String) throws(ProblemDetails) -> [String: JSONValue] {
         guard case .object(let members) = item else { throw ProblemDetails(status: .badRequest, detail: "\(what) must be a JSON object") }

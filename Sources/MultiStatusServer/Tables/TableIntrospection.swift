@@ -6,8 +6,6 @@ import SQLKit
 /// `pg_attribute`, `pg_index` and `pg_constraint` on PostgreSQL; `pragma_table_xinfo`,
 /// `pragma_index_list` and `pragma_foreign_key_list` on SQLite. Nothing is declared twice.
 enum TableIntrospection {
-    /// The server's own tables, which `--table` may not serve.
-    static let serverTables: Set<String> = ["users", "idempotency_keys", "dav_properties", "dav_locks", "schema_migrations"]
 
     /// The schemas of `tables`, checked against the operator's options.
     /// - Throws: ``ConfigurationError`` for a table that does not exist, has no usable key, or
@@ -16,15 +14,20 @@ enum TableIntrospection {
         var schemas: [String: TableSchema] = [:]
         for options in tables {
             guard schemas[options.name] == nil else { throw ConfigurationError("table \(options.name) is served twice") }
-            guard !self.serverTables.contains(options.name) else {
-                throw ConfigurationError("table \(options.name) is one of the server's own; serve it under another name")
-            }
             let engine = database.engine
-            let catalog = try await database.withReader { sql in
-                engine == .postgres ? try await self.postgres(options.name, sql) : try await self.sqlite(options.name, sql)
+            // On PostgreSQL the server's tables live in a schema of their own; SQLite has one file.
+            let schema = options.schema ?? "public"
+            if engine == .sqlite ? Migrations.serverTables.contains(options.name) : schema == database.schema {
+                throw ConfigurationError("table \(options.name) is one of the server's own (in \(database.schema ?? "the SQLite file"))")
             }
-            guard let catalog else { throw ConfigurationError("table \(options.name) does not exist in the database") }
-            schemas[options.name] = try self.schema(catalog, options: options)
+            let catalog = try await database.withReader { sql in
+                engine == .postgres ? try await self.postgres(options.name, schema: schema, sql) : try await self.sqlite(options.name, sql)
+            }
+            guard let catalog else {
+                throw ConfigurationError("table \(options.name) does not exist in the database\(engine == .postgres ? " (schema \(schema))" : "")")
+            }
+            let qualified = (engine == .postgres ? [schema, options.name] : [options.name]).map(TableStatements.quote).joined(separator: ".")
+            schemas[options.name] = try self.schema(catalog, qualifiedName: qualified, options: options)
         }
         return schemas
     }
@@ -38,9 +41,11 @@ enum TableIntrospection {
         /// The foreign keys of other tables that refer to this one, named, where the database does
         /// not name them in its errors (SQLite).
         var referencedBy: [String] = []
+        /// CHECK constraints whose expression the database gives (PostgreSQL's `pg_get_constraintdef`).
+        var checks: [(name: String, columns: [String], expression: String)] = []
     }
 
-    private static func schema(_ catalog: Catalog, options: TableOptions) throws -> TableSchema {
+    private static func schema(_ catalog: Catalog, qualifiedName: String, options: TableOptions) throws -> TableSchema {
         let name = options.name
         let columns = catalog.columns
         let index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -76,18 +81,19 @@ enum TableIntrospection {
             version = position
         }
         _ = try indices(options.readOnly, "read-only")
+        let checks = try catalog.checks.map { CheckConstraint(name: $0.name, columns: try indices($0.columns, "check"), expression: $0.expression) }
         let foreignKeys = try catalog.foreignKeys.map {
             ForeignKey(name: $0.name, columns: try indices($0.columns, "foreign key"), referencedTable: $0.table, referencedColumns: $0.referenced)
         }
         return TableSchema(
-            name: name, columns: columns, key: key, version: version, uniques: uniques, foreignKeys: foreignKeys,
-            referencedBy: catalog.referencedBy, options: options)
+            name: name, qualifiedName: qualifiedName, columns: columns, key: key, version: version, uniques: uniques, foreignKeys: foreignKeys,
+            referencedBy: catalog.referencedBy, checks: checks, options: options)
     }
 
     // MARK: - PostgreSQL
 
-    private static func postgres(_ table: String, _ sql: any SQLDatabase) async throws -> Catalog? {
-        let relation: SQLQueryString = "to_regclass(quote_ident(\(bind: table)))"
+    private static func postgres(_ table: String, schema: String, _ sql: any SQLDatabase) async throws -> Catalog? {
+        let relation: SQLQueryString = "to_regclass(quote_ident(\(bind: schema)) || '.' || quote_ident(\(bind: table)))"
         guard
             try await sql.raw("SELECT 1 AS found FROM pg_class WHERE oid = \(relation) AND relkind IN ('r', 'p')").first() != nil
         else { return nil }
@@ -149,7 +155,47 @@ enum TableIntrospection {
             else { throw ProblemDetails.unexpectedDatabaseRow }
             return (name: name, columns: columns.compactMap(\.stringValue), table: table, referenced: referenced.compactMap(\.stringValue))
         }
-        return Catalog(columns: columns, uniques: uniques, foreignKeys: foreignKeys)
+        let checks = try await sql.jsonRows(
+            """
+            SELECT COALESCE(json_agg(json_build_array(name, columns, definition) ORDER BY name), '[]')::text AS rows FROM (
+                SELECT c.conname::text AS name, \(columnsOf("c.conkey", "c.conrelid")) AS columns, pg_get_constraintdef(c.oid) AS definition
+                FROM pg_constraint c WHERE c.conrelid = \(relation) AND c.contype = 'c' AND c.convalidated
+            ) AS k
+            """
+        ).compactMap { row -> (name: String, columns: [String], expression: String)? in
+            guard row.count == 3, let name = row[0].stringValue, let definition = row[2].stringValue else {
+                throw ProblemDetails.unexpectedDatabaseRow
+            }
+            // "CHECK ((price > (0)::numeric))", perhaps followed by NO INHERIT: the expression is the outer parentheses' content.
+            guard case .array(let columns) = row[1], definition.hasPrefix("CHECK ("), let close = self.closingParenthesis(of: definition) else {
+                return nil
+            }
+            let expression = definition[definition.index(definition.startIndex, offsetBy: 6)...close]
+            return (name: name, columns: columns.compactMap(\.stringValue), expression: String(expression))
+        }
+        return Catalog(columns: columns, uniques: uniques, foreignKeys: foreignKeys, checks: checks)
+    }
+
+    /// The parenthesis closing the one opening `CHECK (`, skipping quoted text.
+    private static func closingParenthesis(of definition: String) -> String.Index? {
+        var depth = 0
+        var quote: Character?
+        var index = definition.index(definition.startIndex, offsetBy: 6)
+        while index < definition.endIndex {
+            let character = definition[index]
+            if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "'" || character == "\"" {
+                quote = character
+            } else if character == "(" {
+                depth += 1
+            } else if character == ")" {
+                depth -= 1
+                if depth == 0 { return index }
+            }
+            index = definition.index(after: index)
+        }
+        return nil
     }
 
     private static func postgresType(_ name: String) -> ColumnType {

@@ -84,11 +84,15 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
     private func store(_ request: Request, _ context: Context, writing: Bool) throws -> TableStore {
         let raw = try context.parameters.require("table")
         let name = PercentEncoding.decode(raw) ?? raw
-        guard let store = self.stores[name], store.schema.options.mayRead(context.identity) else {
+        guard var store = self.stores[name], store.schema.options.mayRead(context.identity) else {
             throw ProblemDetails(status: .notFound, detail: "no table \(name.prefix(100)) is served; served: \(self.visible(to: context.identity))")
         }
         if writing && !store.schema.options.mayWrite(context.identity) {
             throw ProblemDetails(status: .forbidden, detail: "account \(context.identity?.name ?? "") may read table \(name) but not change it")
+        }
+        // RFC 7240: `Prefer: return=minimal` answers each row's key and version only.
+        store.returnsRows = !request.headers[values: .prefer].contains { value in
+            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "return=minimal" }
         }
         return store
     }

@@ -6,6 +6,8 @@ import MultiStatus
 struct TableSchema: Sendable {
     /// The table's name in the database and in `/tables/NAME`.
     let name: String
+    /// The table as SQL names it: quoted, and on PostgreSQL qualified by its schema.
+    let qualifiedName: String
     /// The columns in table order.
     let columns: [TableColumn]
     /// The columns that identify a row, as indices into ``columns``.
@@ -19,22 +21,27 @@ struct TableSchema: Sendable {
     /// Foreign keys of other tables referring to this one, by name, where the database's errors do
     /// not name them (SQLite).
     let referencedBy: [String]
+    /// CHECK constraints the server can evaluate before writing (PostgreSQL's).
+    let checks: [CheckConstraint]
     /// Accounts, read-only columns and the rest of the operator's options.
     let options: TableOptions
 
     private let indexByName: [String: Int]
 
     init(
-        name: String, columns: [TableColumn], key: [Int], version: Int?, uniques: [UniqueConstraint], foreignKeys: [ForeignKey],
-        referencedBy: [String], options: TableOptions
+        name: String, qualifiedName: String, columns: [TableColumn], key: [Int], version: Int?, uniques: [UniqueConstraint],
+        foreignKeys: [ForeignKey],
+        referencedBy: [String], checks: [CheckConstraint] = [], options: TableOptions
     ) {
         self.name = name
+        self.qualifiedName = qualifiedName
         self.columns = columns
         self.key = key
         self.version = version
         self.uniques = uniques
         self.foreignKeys = foreignKeys
         self.referencedBy = referencedBy
+        self.checks = checks
         self.options = options
         self.indexByName = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
@@ -114,6 +121,15 @@ struct UniqueConstraint: Sendable, Hashable {
     let isPrimary: Bool
 }
 
+/// A CHECK constraint as the database gives it back: its expression over the table's columns.
+struct CheckConstraint: Sendable, Hashable {
+    let name: String
+    /// The columns it reads, as indices into the table's columns.
+    let columns: [Int]
+    /// The expression, from the catalog (never from a request), in parentheses.
+    let expression: String
+}
+
 /// A foreign key: `columns` of this table refer to `referencedColumns` of `referencedTable`.
 struct ForeignKey: Sendable, Hashable {
     /// The constraint's name; SQLite has none and gets one made of the columns.
@@ -143,8 +159,19 @@ enum TableKey {
 
     /// `text` percent-encoded for one part of a key in a path segment: `/`, `,` and `;` too.
     static func encodePart(_ text: String) -> String {
-        PercentEncoding.encodePath(text).replacingOccurrences(of: "/", with: "%2F").replacingOccurrences(of: ",", with: "%2C")
-            .replacingOccurrences(of: ";", with: "%3B")
+        let encoded = PercentEncoding.encodePath(text)
+        guard encoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ";") }) else { return encoded }
+        var out = ""
+        out.reserveCapacity(encoded.utf8.count + 8)
+        for character in encoded.unicodeScalars {
+            switch character {
+            case "/": out += "%2F"
+            case ",": out += "%2C"
+            case ";": out += "%3B"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
     }
 
     /// The parts of the key text `text` (a path segment or one key of `?keys=`), decoded; `nil`

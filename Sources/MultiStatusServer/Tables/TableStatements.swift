@@ -11,7 +11,7 @@ struct TableStatements: Sendable {
     /// `name` as an SQL identifier.
     static func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    var table: String { Self.quote(self.schema.name) }
+    var table: String { self.schema.qualifiedName }
 
     func column(_ index: Int) -> String { Self.quote(self.schema.columns[index].name) }
 
@@ -77,6 +77,17 @@ struct TableStatements: Sendable {
             }
         }
         return object
+    }
+
+    /// Runs `statement`, an INSERT or UPDATE ending before its RETURNING clause, and gives the rows
+    /// it wrote, every column: in the order the database returns them, or, when the rows' `keys`
+    /// are known, in any order.
+    func writing(_ statement: SQLQueryString, keys: [[JSONValue]]?, sql: any SQLDatabase) async throws -> [[JSONValue]] {
+        guard self.engine == .sqlite, let keys else { return try await self.returning(statement, sql: sql) }
+        // SQLite's RETURNING hands rows over one by one; read back by key they come folded into one.
+        try await sql.raw(statement).run()
+        let json = TableStatements.batch(keys.enumerated().map { Self.row(index: $0, columns: self.schema.key, values: $1) })
+        return try await self.current(keysJSON: json, locking: false, sql: sql)
     }
 
     /// Runs `statement`, an INSERT, UPDATE or DELETE ending before its RETURNING clause, and gives

@@ -16,6 +16,9 @@ struct TableStore: Sendable {
     let schema: TableSchema
     let input: TableInput
     let statements: TableStatements
+    /// Whether answers carry each written row (`Prefer: return=representation`, the default), or
+    /// only its key and version (`Prefer: return=minimal`), which saves reading the rows back.
+    var returnsRows = true
 
     init(database: Database, schema: TableSchema) {
         self.database = database
@@ -350,7 +353,7 @@ struct TableStore: Sendable {
 
     private func success(_ status: HTTPResponse.Status, key: [JSONValue], row: [JSONValue], message: String?) throws -> ItemResult {
         let version = self.schema.version.flatMap { row[$0].intValue }
-        var fields: [String: JSONValue] = ["row": .object(try self.statements.object(row))]
+        var fields: [String: JSONValue] = self.returnsRows ? ["row": .object(try self.statements.object(row))] : [:]
         if let version { fields["version"] = .int(version) }
         return ItemResult(
             id: self.input.identifier(key), status: status, message: message, location: self.schema.location(key), etag: version.map { "\"\($0)\"" },
@@ -388,6 +391,7 @@ struct TableStore: Sendable {
         var pending = self.checkBatchUniques(candidates, &outcomes)
         pending = try await self.checkStoredUniques(pending, &outcomes, sql: sql)
         pending = try await self.checkForeignKeys(pending, &outcomes, sql: sql)
+        pending = try await self.checkChecks(pending, &outcomes, sql: sql)
         if atomic && outcomes.anyFailed { throw self.atomicFailure(outcomes, notApplied: pending) }
 
         var groups: [[Int]: [Pending]] = [:]
@@ -506,6 +510,44 @@ struct TableStore: Sendable {
         return pending.filter { !refused.contains($0.index) }
     }
 
+    /// 422 for an item whose row would break a CHECK constraint the catalog gives the expression
+    /// of: the expression evaluated over the whole batch in one query per constraint. A row that
+    /// leaves a column of it to a default is left to the database.
+    private func checkChecks(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+        let statements = self.statements
+        var refused: Set<Int> = []
+        for check in self.schema.checks {
+            var rows: [String] = []
+            var owners: [Int: Pending] = [:]
+            for item in pending where !refused.contains(item.index) && item.touches(check.columns) {
+                let tuple = check.columns.map { item.final($0) }
+                guard !tuple.contains(where: { $0 == nil }) else { continue }
+                rows.append(TableStatements.row(index: item.index, columns: check.columns, values: tuple.map { $0! }))
+                owners[item.index] = item
+            }
+            guard !rows.isEmpty else { continue }
+            // The columns under their own names, so that the expression reads them as it does in the table.
+            let named = (["v.i"] + check.columns.map { "v.c\($0) AS \(statements.column($0))" }).joined(separator: ", ")
+            let broken = try await sql.jsonRows(
+                """
+                SELECT \(statements.engine.jsonRows(of: ["t.i"])) FROM (
+                    SELECT \(unsafeRaw: named) FROM \(statements.rows(ofJSON: TableStatements.batch(rows), columns: check.columns))
+                ) AS t WHERE NOT \(unsafeRaw: check.expression)
+                """
+            )
+            for row in broken {
+                guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
+                refused.insert(index)
+                outcomes.items[index] = ItemResult(
+                    id: item.key.map(self.input.identifier) ?? .null,
+                    problem: ProblemDetails(
+                        status: .unprocessableContent, detail: "the row breaks CHECK constraint \(check.name)",
+                        extensions: ["constraint": .string(check.name)]))
+            }
+        }
+        return pending.filter { !refused.contains($0.index) }
+    }
+
     /// One INSERT for `part` (all giving the same columns); the stored rows by item index.
     private func insertRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [(Int, [JSONValue])] {
         let statements = self.statements
@@ -513,9 +555,15 @@ struct TableStore: Sendable {
         let json = TableStatements.batch(part.map { TableStatements.row(index: $0.index, columns: columns, values: $0.values.values) })
         let names = columns.map(statements.column).joined(separator: ", ")
         let values = columns.map { "v.c\($0)" }.joined(separator: ", ")
-        var rows = try await statements.returning(
+        if !self.returnsRows, part[0].key != nil {
+            try await sql.raw(
+                "INSERT INTO \(unsafeRaw: statements.table) (\(unsafeRaw: names)) SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: json, columns: columns)) ORDER BY v.i"
+            ).run()
+            return part.map { ($0.index, self.written($0)) }
+        }
+        var rows = try await statements.writing(
             "INSERT INTO \(unsafeRaw: statements.table) AS t (\(unsafeRaw: names)) SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: json, columns: columns)) ORDER BY v.i",
-            sql: sql)
+            keys: part[0].key == nil ? nil : part.map { $0.key! }, sql: sql)
         guard rows.count == part.count else { throw ProblemDetails.unexpectedDatabaseRow }
         if part[0].key != nil {
             var byKey: [String: [JSONValue]] = [:]
@@ -534,6 +582,14 @@ struct TableStore: Sendable {
         return zip(part, rows).map { ($0.index, $1) }
     }
 
+    /// What an answer without rows needs of a row written as `item` decided: its key and version.
+    private func written(_ item: Pending) -> [JSONValue] {
+        var row = item.current ?? Array(repeating: .null, count: self.schema.columns.count)
+        for (column, value) in zip(self.schema.key, item.key ?? []) { row[column] = value }
+        if let version = self.schema.version { row[version] = .int((item.current?[version].intValue ?? 0) + 1) }
+        return row
+    }
+
     /// One UPDATE for `part` (all changing the same columns); the changed rows by item index.
     private func updateRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [(Int, [JSONValue])] {
         let statements = self.statements
@@ -543,12 +599,21 @@ struct TableStore: Sendable {
         let json = TableStatements.batch(part.map { TableStatements.row(index: $0.index, columns: columns, values: $0.key! + $0.values.values) })
         var assignments = changed.map { "\(statements.column($0)) = v.c\($0)" }
         if let version = self.schema.version { assignments.append("\(statements.column(version)) = t.\(statements.column(version)) + 1") }
-        let rows = try await statements.returning(
+        if !self.returnsRows {
+            try await sql.raw(
+                """
+                UPDATE \(unsafeRaw: statements.table) AS t SET \(unsafeRaw: assignments.joined(separator: ", "))
+                FROM \(statements.rows(ofJSON: json, columns: columns)) WHERE \(unsafeRaw: statements.matching(key))
+                """
+            ).run()
+            return part.map { ($0.index, self.written($0)) }
+        }
+        let rows = try await statements.writing(
             """
             UPDATE \(unsafeRaw: statements.table) AS t SET \(unsafeRaw: assignments.joined(separator: ", "))
             FROM \(statements.rows(ofJSON: json, columns: columns)) WHERE \(unsafeRaw: statements.matching(key))
             """,
-            sql: sql)
+            keys: part.map { $0.key! }, sql: sql)
         var byKey: [String: [JSONValue]] = [:]
         for row in rows { byKey[TableKey.identity(key.map { row[$0] })] = row }
         return try part.map { item in
