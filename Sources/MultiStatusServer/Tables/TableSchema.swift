@@ -185,6 +185,7 @@ enum TableKey {
         return parts
     }
 
-    /// The canonical identity of a key, for dictionaries: its values as one JSON array.
-    static func identity(_ values: [JSONValue]) -> String { JSONValue.array(values).jsonText }
+    /// The identity of a key, for dictionaries and sets: its values (a column's values are of
+    /// one JSON type, as the schema checks them and the database gives them back).
+    static func identity(_ values: [JSONValue]) -> [JSONValue] { values }
 }

@@ -47,7 +47,34 @@ struct TableStore: Sendable {
         /// The stored row an update changes.
         let current: [JSONValue]?
 
+        /// The batch parameter row of the write: an insert's values, or an update's key and changes.
+        let json: String
+
+        init(index: Int, key: [JSONValue]?, values: TableInput.Values, current: [JSONValue]?, key columns: [Int]) {
+            self.index = index
+            self.key = key
+            self.values = values
+            self.current = current
+            self.json =
+                current == nil
+                ? TableStatements.row(index: index, columns: values.columns, values: values.values)
+                : TableStatements.row(index: index, columns: columns + values.columns, values: (key ?? []) + values.values)
+        }
+
         var isInsert: Bool { self.current == nil }
+
+        /// The batch parameter row giving the final values of `columns`, or `nil` when the write
+        /// leaves one to the database.
+        func row(of columns: [Int]) -> String? {
+            // An insert's row holds every column it gives, and only those can be asked for.
+            if self.isInsert { return columns.allSatisfy { self.values[$0] != nil } ? self.json : nil }
+            var values: [JSONValue] = []
+            for column in columns {
+                guard let value = self.final(column) else { return nil }
+                values.append(value)
+            }
+            return TableStatements.row(index: self.index, columns: columns, values: values)
+        }
 
         /// Column `column`'s value after the write; `nil` when an insert leaves it to the database.
         func final(_ column: Int) -> JSONValue? { self.values[column] ?? self.current?[column] }
@@ -75,7 +102,10 @@ struct TableStore: Sendable {
                 var values = try self.input.insert(item)
                 if let version = self.schema.version { values.set(version, .int(1)) }
                 let key = self.schema.key.map { values[$0] }
-                pending.append(Pending(index: index, key: key.contains(where: { $0 == nil }) ? nil : key.map { $0! }, values: values, current: nil))
+                pending.append(
+                    Pending(
+                        index: index, key: key.contains(where: { $0 == nil }) ? nil : key.map { $0! }, values: values, current: nil,
+                        key: self.schema.key))
             } catch {
                 outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
             }
@@ -108,7 +138,7 @@ struct TableStore: Sendable {
                     outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: problem)
                     continue
                 }
-                pending.append(Pending(index: item.index, key: item.key, values: item.changes, current: row))
+                pending.append(Pending(index: item.index, key: item.key, values: item.changes, current: row, key: self.schema.key))
             }
             return pending
         } write: { pending, outcomes, sql in
@@ -150,7 +180,7 @@ struct TableStore: Sendable {
                     }
                     var values = item.values
                     if let version = self.schema.version { values.set(version, .int(1)) }
-                    pending.append(Pending(index: item.index, key: item.key, values: values, current: nil))
+                    pending.append(Pending(index: item.index, key: item.key, values: values, current: nil, key: self.schema.key))
                     continue
                 }
                 if let problem = self.staleVersion(item.expected, row: row) {
@@ -165,7 +195,7 @@ struct TableStore: Sendable {
                     outcomes.items[item.index] = try self.success(.ok, key: item.key, row: row, message: "Unchanged")
                     continue
                 }
-                pending.append(Pending(index: item.index, key: item.key, values: changes, current: row))
+                pending.append(Pending(index: item.index, key: item.key, values: changes, current: row, key: self.schema.key))
             }
             return pending
         } write: { pending, outcomes, sql in
@@ -188,7 +218,7 @@ struct TableStore: Sendable {
         let given = keys
         return try await self.withCurrentRows(given.map(\.key), outcomes) { current, outcomes in
             var pending: [Pending] = []
-            var deleted: Set<String> = []
+            var deleted: Set<[JSONValue]> = []
             for item in given {
                 let identity = TableKey.identity(item.key)
                 // A key given twice is deleted once; its second occurrence finds no row.
@@ -196,7 +226,8 @@ struct TableStore: Sendable {
                     outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: self.notFound(item.key))
                     continue
                 }
-                pending.append(Pending(index: item.index, key: item.key, values: TableInput.Values(), current: current[identity]))
+                pending.append(
+                    Pending(index: item.index, key: item.key, values: TableInput.Values(), current: current[identity], key: self.schema.key))
             }
             return pending
         } write: { pending, outcomes, sql in
@@ -282,7 +313,7 @@ struct TableStore: Sendable {
 
     /// The indices of the items whose key appears for the first time; later ones get 409.
     private func firstOccurrences(_ keys: [(index: Int, key: [JSONValue])], _ outcomes: inout Outcomes) -> Set<Int> {
-        var seen: Set<String> = []
+        var seen: Set<[JSONValue]> = []
         var first: Set<Int> = []
         for (index, key) in keys {
             if seen.insert(TableKey.identity(key)).inserted {
@@ -303,7 +334,7 @@ struct TableStore: Sendable {
     private func withCurrentRows(
         _ keys: [[JSONValue]],
         _ outcomes: Outcomes,
-        decide: @escaping @Sendable ([String: [JSONValue]], inout Outcomes) throws -> [Pending],
+        decide: @escaping @Sendable ([[JSONValue]: [JSONValue]], inout Outcomes) throws -> [Pending],
         write: @escaping @Sendable ([Pending], Outcomes, any SQLDatabase) async throws -> [ItemResult]
     ) async throws -> [ItemResult] {
         let statements = self.statements
@@ -312,7 +343,7 @@ struct TableStore: Sendable {
         do {
             return try await self.database.transaction { sql in
                 let json = TableStatements.batch(keys.enumerated().map { TableStatements.row(index: $0, columns: key, values: $1) })
-                var current: [String: [JSONValue]] = [:]
+                var current: [[JSONValue]: [JSONValue]] = [:]
                 for row in try await statements.current(keysJSON: json, locking: true, sql: sql) {
                     current[TableKey.identity(key.map { row[$0] })] = row
                 }
@@ -326,13 +357,13 @@ struct TableStore: Sendable {
     }
 
     /// The stored rows of `keys`, by key identity, read without waiting for writers.
-    private func rows(keys: [[JSONValue]]) async throws -> [String: [JSONValue]] {
+    private func rows(keys: [[JSONValue]]) async throws -> [[JSONValue]: [JSONValue]] {
         guard !keys.isEmpty else { return [:] }
         let statements = self.statements
         let key = self.schema.key
         return try await self.database.withReader { sql in
             let json = TableStatements.batch(keys.enumerated().map { TableStatements.row(index: $0, columns: key, values: $1) })
-            var found: [String: [JSONValue]] = [:]
+            var found: [[JSONValue]: [JSONValue]] = [:]
             for row in try await statements.current(keysJSON: json, locking: false, sql: sql) {
                 found[TableKey.identity(key.map { row[$0] })] = row
             }
@@ -422,7 +453,7 @@ struct TableStore: Sendable {
     private func checkBatchUniques(_ pending: [Pending], _ outcomes: inout Outcomes) -> [Pending] {
         var refused: Set<Int> = []
         for unique in self.schema.uniques {
-            var seen: Set<String> = []
+            var seen: Set<[JSONValue]> = []
             for item in pending where !refused.contains(item.index) && item.touches(unique.columns) {
                 let tuple = unique.columns.map { item.final($0) }
                 guard !tuple.contains(where: { $0 == nil || $0 == .null }) else { continue }
@@ -448,9 +479,10 @@ struct TableStore: Sendable {
             var rows: [String] = []
             var owners: [Int: Pending] = [:]
             for item in pending where !refused.contains(item.index) && item.touches(unique.columns) {
-                let tuple = unique.columns.map { item.final($0) }
-                guard !tuple.contains(where: { $0 == nil || $0 == .null }) else { continue }
-                rows.append(TableStatements.row(index: item.index, columns: unique.columns, values: tuple.map { $0! }))
+                guard unique.columns.allSatisfy({ item.final($0).map { $0 != .null } ?? false }), let row = item.row(of: unique.columns) else {
+                    continue
+                }
+                rows.append(row)
                 owners[item.index] = item
             }
             guard !rows.isEmpty else { continue }
@@ -483,9 +515,9 @@ struct TableStore: Sendable {
             var rows: [String] = []
             var owners: [Int: Pending] = [:]
             for item in pending where !refused.contains(item.index) && item.touches(foreignKey.columns) {
-                let tuple = foreignKey.columns.map { item.final($0) }
-                guard !tuple.contains(where: { $0 == nil || $0 == .null }) else { continue }
-                rows.append(TableStatements.row(index: item.index, columns: foreignKey.columns, values: tuple.map { $0! }))
+                guard foreignKey.columns.allSatisfy({ item.final($0).map { $0 != .null } ?? false }), let row = item.row(of: foreignKey.columns)
+                else { continue }
+                rows.append(row)
                 owners[item.index] = item
             }
             guard !rows.isEmpty else { continue }
@@ -520,9 +552,8 @@ struct TableStore: Sendable {
             var rows: [String] = []
             var owners: [Int: Pending] = [:]
             for item in pending where !refused.contains(item.index) && item.touches(check.columns) {
-                let tuple = check.columns.map { item.final($0) }
-                guard !tuple.contains(where: { $0 == nil }) else { continue }
-                rows.append(TableStatements.row(index: item.index, columns: check.columns, values: tuple.map { $0! }))
+                guard let row = item.row(of: check.columns) else { continue }
+                rows.append(row)
                 owners[item.index] = item
             }
             guard !rows.isEmpty else { continue }
@@ -552,7 +583,7 @@ struct TableStore: Sendable {
     private func insertRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [(Int, [JSONValue])] {
         let statements = self.statements
         let columns = part[0].values.columns
-        let json = TableStatements.batch(part.map { TableStatements.row(index: $0.index, columns: columns, values: $0.values.values) })
+        let json = TableStatements.batch(part.map(\.json))
         let names = columns.map(statements.column).joined(separator: ", ")
         let values = columns.map { "v.c\($0)" }.joined(separator: ", ")
         if !self.returnsRows, part[0].key != nil {
@@ -566,7 +597,7 @@ struct TableStore: Sendable {
             keys: part[0].key == nil ? nil : part.map { $0.key! }, sql: sql)
         guard rows.count == part.count else { throw ProblemDetails.unexpectedDatabaseRow }
         if part[0].key != nil {
-            var byKey: [String: [JSONValue]] = [:]
+            var byKey: [[JSONValue]: [JSONValue]] = [:]
             for row in rows { byKey[TableKey.identity(self.schema.key.map { row[$0] })] = row }
             return try part.map { item in
                 guard let row = byKey[TableKey.identity(item.key!)] else { throw ProblemDetails.unexpectedDatabaseRow }
@@ -596,7 +627,7 @@ struct TableStore: Sendable {
         let key = self.schema.key
         let changed = part[0].values.columns
         let columns = key + changed
-        let json = TableStatements.batch(part.map { TableStatements.row(index: $0.index, columns: columns, values: $0.key! + $0.values.values) })
+        let json = TableStatements.batch(part.map(\.json))
         var assignments = changed.map { "\(statements.column($0)) = v.c\($0)" }
         if let version = self.schema.version { assignments.append("\(statements.column(version)) = t.\(statements.column(version)) + 1") }
         if !self.returnsRows {
@@ -614,7 +645,7 @@ struct TableStore: Sendable {
             FROM \(statements.rows(ofJSON: json, columns: columns)) WHERE \(unsafeRaw: statements.matching(key))
             """,
             keys: part.map { $0.key! }, sql: sql)
-        var byKey: [String: [JSONValue]] = [:]
+        var byKey: [[JSONValue]: [JSONValue]] = [:]
         for row in rows { byKey[TableKey.identity(key.map { row[$0] })] = row }
         return try part.map { item in
             guard let row = byKey[TableKey.identity(item.key!)] else { throw ProblemDetails.unexpectedDatabaseRow }
