@@ -80,25 +80,6 @@ func tableCollection(_ key: String, _ table: String) -> ResourceCollection {
     ResourceCollection(key: key, identifierKey: "key", hrefPrefix: "/tables/\(table)/")
 }
 
-/// Sends a JSON batch; the 207 read as `collection`, or the problem of a whole-request failure.
-func sendBatch(
-    _ client: some TestClientProtocol,
-    _ method: HTTPRequest.Method,
-    _ uri: String,
-    _ body: String,
-    headers: HTTPFields = [:],
-    collection: ResourceCollection
-) async throws -> (status: HTTPResponse.Status, body: ReceivedMultiStatus?, problem: [String: Any]?, headers: HTTPFields) {
-    var allHeaders = headers
-    allHeaders[.contentType] = allHeaders[.contentType] ?? "application/json"
-    return try await client.execute(uri: uri, method: method, headers: allHeaders, body: ByteBuffer(string: body)) { response in
-        if response.headers[.contentType] == "application/problem+json" {
-            return (response.status, nil, try json(response.body), response.headers)
-        }
-        return (response.status, try read(response.body, .json, collection), nil, response.headers)
-    }
-}
-
 /// Runs `statement` as the operator would, on PostgreSQL with their tables first in the search path.
 func operatorSQL(_ database: Database, _ statement: String) async throws {
     try await database.transaction { sql in

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -180,6 +181,25 @@ func startServeProcess(_ arguments: [String], environment: [String: String] = [:
         return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
     return (process, line)
+}
+
+/// Sends a JSON batch; the 207 read as `collection`, or the problem of a whole-request failure.
+func sendBatch(
+    _ client: some TestClientProtocol,
+    _ method: HTTPRequest.Method,
+    _ uri: String,
+    _ body: String,
+    headers: HTTPFields = [:],
+    collection: ResourceCollection
+) async throws -> (status: HTTPResponse.Status, body: ReceivedMultiStatus?, problem: [String: Any]?, headers: HTTPFields) {
+    var allHeaders = headers
+    allHeaders[.contentType] = allHeaders[.contentType] ?? "application/json"
+    return try await client.execute(uri: uri, method: method, headers: allHeaders, body: ByteBuffer(string: body)) { response in
+        if response.headers[.contentType] == "application/problem+json" {
+            return (response.status, nil, try json(response.body), response.headers)
+        }
+        return (response.status, try read(response.body, .json, collection), nil, response.headers)
+    }
 }
 
 /// Runs the `multistatus` executable to completion.

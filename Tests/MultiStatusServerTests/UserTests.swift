@@ -18,14 +18,7 @@ private func send(
     headers: HTTPFields = [:],
     collection: ResourceCollection = .updates
 ) async throws -> (status: HTTPResponse.Status, body: ReceivedMultiStatus?, problem: [String: Any]?, headers: HTTPFields) {
-    var allHeaders = headers
-    allHeaders[.contentType] = allHeaders[.contentType] ?? "application/json"
-    return try await client.execute(uri: uri, method: method, headers: allHeaders, body: ByteBuffer(string: body)) { response in
-        if response.headers[.contentType] == "application/problem+json" {
-            return (response.status, nil, try json(response.body), response.headers)
-        }
-        return (response.status, try read(response.body, .json, collection), nil, response.headers)
-    }
+    try await sendBatch(client, method, uri, body, headers: headers, collection: collection)
 }
 
 /// Creates users named u1…uN with emails uN@example.com; returns their ids.

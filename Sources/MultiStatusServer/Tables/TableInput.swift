@@ -46,8 +46,16 @@ struct TableInput: Sendable {
         return values
     }
 
+    /// An item that names its row by key: what it writes there, and the version it expects.
+    struct Keyed: Sendable {
+        var key: [JSONValue]
+        /// An update's changes; an upsert's whole row, key included.
+        var values: Values
+        var expectedVersion: Int?
+    }
+
     /// A `PATCH` item: the key, the changes, and the version it expects.
-    func update(_ item: JSONValue) throws(ProblemDetails) -> (key: [JSONValue], changes: Values, expectedVersion: Int?) {
+    func update(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
         let members = try self.object(item, "an update")
         var changes = Values()
         var key = Values()
@@ -68,11 +76,11 @@ struct TableInput: Sendable {
         guard !changes.columns.isEmpty else {
             throw ProblemDetails(status: .unprocessableContent, detail: "the update changes nothing; give a column besides the key")
         }
-        return (self.schema.key.map { key[$0]! }, changes, expected)
+        return Keyed(key: self.schema.key.map { key[$0]! }, values: changes, expectedVersion: expected)
     }
 
     /// A `PUT` item: a whole row by its key, inserted or changed.
-    func upsert(_ item: JSONValue) throws(ProblemDetails) -> (key: [JSONValue], values: Values, expectedVersion: Int?) {
+    func upsert(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
         let members = try self.object(item, "a row")
         var values = Values()
         var expected: Int?
@@ -90,7 +98,7 @@ struct TableInput: Sendable {
             values.set(position, try self.value(value, position))
         }
         try self.requireKey(values, generatedAllowed: false)
-        return (self.schema.key.map { values[$0]! }, values, expected)
+        return Keyed(key: self.schema.key.map { values[$0]! }, values: values, expectedVersion: expected)
     }
 
     /// The NOT NULL columns without a default that `values` leaves out: 422 for an insert.

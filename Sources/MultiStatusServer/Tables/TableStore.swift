@@ -116,17 +116,8 @@ struct TableStore: Sendable {
     /// `PATCH /tables/T`: updates by key; 200 with the changed row, 404, or 412 for a stale version.
     func update(_ items: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
         var outcomes = Outcomes(count: items.count)
-        var decoded: [(index: Int, key: [JSONValue], changes: TableInput.Values, expected: Int?)] = []
-        for (index, item) in items.enumerated() {
-            do throws(ProblemDetails) {
-                let (key, changes, expected) = try self.input.update(item)
-                decoded.append((index, key, changes, expected))
-            } catch {
-                outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
-            }
-        }
-        let accepted = self.firstOccurrences(decoded.map { ($0.index, $0.key) }, &outcomes)
-        let items = decoded
+        let items = self.decode(items, &outcomes) { item throws(ProblemDetails) in try self.input.update(item) }
+        let accepted = self.firstOccurrences(items.map { ($0.index, $0.key) }, &outcomes)
         return try await self.withCurrentRows(items.filter { accepted.contains($0.index) }.map(\.key), outcomes) { current, outcomes in
             var pending: [Pending] = []
             for item in items where accepted.contains(item.index) {
@@ -134,11 +125,11 @@ struct TableStore: Sendable {
                     outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: self.notFound(item.key))
                     continue
                 }
-                if let problem = self.staleVersion(item.expected, row: row) {
+                if let problem = self.staleVersion(item.expectedVersion, row: row) {
                     outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: problem)
                     continue
                 }
-                pending.append(Pending(index: item.index, key: item.key, values: item.changes, current: row, key: self.schema.key))
+                pending.append(Pending(index: item.index, key: item.key, values: item.values, current: row, key: self.schema.key))
             }
             return pending
         } write: { pending, outcomes, sql in
@@ -149,23 +140,14 @@ struct TableStore: Sendable {
     /// `PUT /tables/T`: each row inserted (201) when its key is new, changed (200) when it exists.
     func upsert(_ items: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
         var outcomes = Outcomes(count: items.count)
-        var decoded: [(index: Int, key: [JSONValue], values: TableInput.Values, expected: Int?)] = []
-        for (index, item) in items.enumerated() {
-            do throws(ProblemDetails) {
-                let (key, values, expected) = try self.input.upsert(item)
-                decoded.append((index, key, values, expected))
-            } catch {
-                outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
-            }
-        }
-        let accepted = self.firstOccurrences(decoded.map { ($0.index, $0.key) }, &outcomes)
-        let items = decoded
+        let items = self.decode(items, &outcomes) { item throws(ProblemDetails) in try self.input.upsert(item) }
+        let accepted = self.firstOccurrences(items.map { ($0.index, $0.key) }, &outcomes)
         return try await self.withCurrentRows(items.filter { accepted.contains($0.index) }.map(\.key), outcomes) { current, outcomes in
             var pending: [Pending] = []
             for item in items where accepted.contains(item.index) {
                 let id = self.input.identifier(item.key)
                 guard let row = current[TableKey.identity(item.key)] else {
-                    if let expected = item.expected {
+                    if let expected = item.expectedVersion {
                         outcomes.items[item.index] = ItemResult(
                             id: id,
                             problem: ProblemDetails(
@@ -183,7 +165,7 @@ struct TableStore: Sendable {
                     pending.append(Pending(index: item.index, key: item.key, values: values, current: nil, key: self.schema.key))
                     continue
                 }
-                if let problem = self.staleVersion(item.expected, row: row) {
+                if let problem = self.staleVersion(item.expectedVersion, row: row) {
                     outcomes.items[item.index] = ItemResult(id: id, problem: problem)
                     continue
                 }
@@ -310,6 +292,23 @@ struct TableStore: Sendable {
     }
 
     // MARK: - Deciding
+
+    /// Each item read by `read`, with its index; an item it refuses is decided with its problem.
+    private func decode(
+        _ items: [JSONValue], _ outcomes: inout Outcomes, _ read: (JSONValue) throws(ProblemDetails) -> TableInput.Keyed
+    ) -> [(index: Int, key: [JSONValue], values: TableInput.Values, expectedVersion: Int?)] {
+        var decoded: [(index: Int, key: [JSONValue], values: TableInput.Values, expectedVersion: Int?)] = []
+        decoded.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            do throws(ProblemDetails) {
+                let keyed = try read(item)
+                decoded.append((index, keyed.key, keyed.values, keyed.expectedVersion))
+            } catch {
+                outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
+            }
+        }
+        return decoded
+    }
 
     /// The indices of the items whose key appears for the first time; later ones get 409.
     private func firstOccurrences(_ keys: [(index: Int, key: [JSONValue])], _ outcomes: inout Outcomes) -> Set<Int> {
