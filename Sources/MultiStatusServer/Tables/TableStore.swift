@@ -32,11 +32,6 @@ struct TableStore: Sendable {
         ResourceCollection(key: name, identifierKey: "key", hrefPrefix: "/tables/\(TableKey.encodePart(self.schema.name))/")
     }
 
-    /// Why an atomic transaction was rolled back: the outcomes to report.
-    private struct AtomicFailure: Error {
-        let items: [ItemResult]
-    }
-
     /// One accepted item while the batch is decided.
     private struct Pending: Sendable {
         let index: Int
@@ -238,7 +233,7 @@ struct TableStore: Sendable {
             for (index, problem) in failures {
                 outcomes.items[index] = ItemResult(id: self.input.identifier(pending.first { $0.index == index }!.key!), problem: problem)
             }
-            if atomic && outcomes.anyFailed { throw AtomicFailure(items: self.finished(outcomes)) }
+            if atomic && outcomes.anyFailed { throw AtomicRollback(items: self.finished(outcomes)) }
             return self.finished(outcomes)
         }
     }
@@ -339,19 +334,15 @@ struct TableStore: Sendable {
         let statements = self.statements
         let key = self.schema.key
         let start = outcomes
-        do {
-            return try await self.database.transaction { sql in
-                let json = TableStatements.batch(keys.enumerated().map { TableStatements.row(index: $0, columns: key, values: $1) })
-                var current: [[JSONValue]: [JSONValue]] = [:]
-                for row in try await statements.current(keysJSON: json, locking: true, sql: sql) {
-                    current[TableKey.identity(key.map { row[$0] })] = row
-                }
-                var outcomes = start
-                let pending = try decide(current, &outcomes)
-                return try await write(pending, outcomes, sql)
+        return try await self.database.batchTransaction { sql in
+            let json = TableStatements.batch(keys.enumerated().map { TableStatements.row(index: $0, columns: key, values: $1) })
+            var current: [[JSONValue]: [JSONValue]] = [:]
+            for row in try await statements.current(keysJSON: json, locking: true, sql: sql) {
+                current[TableKey.identity(key.map { row[$0] })] = row
             }
-        } catch let failure as AtomicFailure {
-            return failure.items
+            var outcomes = start
+            let pending = try decide(current, &outcomes)
+            return try await write(pending, outcomes, sql)
         }
     }
 
@@ -392,12 +383,12 @@ struct TableStore: Sendable {
 
     /// The rollback of an atomic batch: the items that would have been applied are reported as
     /// such, and become 424 in the atomic report.
-    private func atomicFailure(_ outcomes: Outcomes, notApplied pending: [Pending]) -> AtomicFailure {
+    private func atomicFailure(_ outcomes: Outcomes, notApplied pending: [Pending]) -> AtomicRollback {
         var outcomes = outcomes
         for item in pending where !outcomes.decided(item.index) {
             outcomes.items[item.index] = ItemResult(id: item.key.map(self.input.identifier) ?? .null, status: item.isInsert ? .created : .ok)
         }
-        return AtomicFailure(items: self.finished(outcomes))
+        return AtomicRollback(items: self.finished(outcomes))
     }
 
     private func finished(_ outcomes: Outcomes) -> [ItemResult] {
@@ -409,11 +400,7 @@ struct TableStore: Sendable {
     /// Decides what the schema and one query per constraint can, then writes inserts and updates
     /// with one statement per set of columns, bisecting what the database still refuses.
     private func write(_ candidates: [Pending], _ start: Outcomes, atomic: Bool) async throws -> [ItemResult] {
-        do {
-            return try await self.database.transaction { sql in try await self.write(candidates, start, atomic: atomic, sql: sql) }
-        } catch let failure as AtomicFailure {
-            return failure.items
-        }
+        try await self.database.batchTransaction { sql in try await self.write(candidates, start, atomic: atomic, sql: sql) }
     }
 
     private func write(_ candidates: [Pending], _ start: Outcomes, atomic: Bool, sql: any SQLDatabase) async throws -> [ItemResult] {
@@ -444,7 +431,7 @@ struct TableStore: Sendable {
                     item.isInsert ? .created : .ok, key: key, row: row, message: item.isInsert ? "Created" : "Updated")
             }
         }
-        if atomic && outcomes.anyFailed { throw AtomicFailure(items: self.finished(outcomes)) }
+        if atomic && outcomes.anyFailed { throw AtomicRollback(items: self.finished(outcomes)) }
         return self.finished(outcomes)
     }
 

@@ -7,11 +7,6 @@ import SQLKit
 struct UserStore: Sendable {
     let database: Database
 
-    /// Why an atomic transaction was rolled back: the per-item outcomes to report.
-    private struct AtomicFailure: Error {
-        let items: [ItemResult]
-    }
-
     // MARK: - Update
 
     /// `PATCH /users`: one outcome per item, in request order, handed to `render`.
@@ -28,88 +23,86 @@ struct UserStore: Sendable {
         let candidates = Array(Set(ids.compactMap(\.intValue)))
         let changesEmails = values.contains { $0.objectMembers["email"] != nil }
         let engine = self.database.engine
-        do {
-            return try await self.database.transaction { sql in
-                // The items are validated on another core while their rows are read.
-                async let validated = Self.validatePatches(values)
-                let current = try await Self.loadRows(ids: candidates, withEmails: changesEmails, engine: engine, sql: sql)
-                let frozen = await validated
-                let patches = frozen.compactMap { try? $0.get() }
-                // Which user holds which email, as the batch goes: only when some item changes one.
-                var emailOwner: [String: Int] = [:]
-                var emailKeys: [Int: String] = [:]
-                let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
-                if !requestedKeys.isEmpty {
-                    emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
-                    for row in current.values { if let key = row.emailKey { emailOwner[key] = row.id } }
-                    emailKeys = current.compactMapValues(\.emailKey)
+        return try await self.database.batchTransaction { sql in
+            // The items are validated on another core while their rows are read.
+            async let validated = Self.validatePatches(values)
+            let current = try await Self.loadRows(ids: candidates, withEmails: changesEmails, engine: engine, sql: sql)
+            let frozen = await validated
+            let patches = frozen.compactMap { try? $0.get() }
+            // Which user holds which email, as the batch goes: only when some item changes one.
+            var emailOwner: [String: Int] = [:]
+            var emailKeys: [Int: String] = [:]
+            let requestedKeys = patches.compactMap { $0.changes.email.map(User.emailKey) }
+            if !requestedKeys.isEmpty {
+                emailOwner = try await Self.owners(of: requestedKeys, engine: engine, sql: sql)
+                for row in current.values { if let key = row.emailKey { emailOwner[key] = row.id } }
+                emailKeys = current.compactMapValues(\.emailKey)
+            }
+            var claimedInBatch: Set<String> = []
+            var results: [ItemResult] = []
+            results.reserveCapacity(frozen.count)
+            var applied: [UserInput.Patch] = []
+            applied.reserveCapacity(patches.count)
+            for (index, outcome) in frozen.enumerated() {
+                let patch: UserInput.Patch
+                switch outcome {
+                case .failure(let problem):
+                    results.append(ItemResult(id: ids[index], problem: problem))
+                    continue
+                case .success(let value): patch = value
                 }
-                var claimedInBatch: Set<String> = []
-                var results: [ItemResult] = []
-                results.reserveCapacity(frozen.count)
-                var applied: [UserInput.Patch] = []
-                applied.reserveCapacity(patches.count)
-                for (index, outcome) in frozen.enumerated() {
-                    let patch: UserInput.Patch
-                    switch outcome {
-                    case .failure(let problem):
-                        results.append(ItemResult(id: ids[index], problem: problem))
-                        continue
-                    case .success(let value): patch = value
-                    }
-                    let id = JSONValue.int(patch.id)
-                    // Ids are unique among the patches by now, so each row is met once.
-                    guard let version = current[patch.id]?.version else {
-                        results.append(ItemResult(id: id, problem: ProblemDetails(status: .notFound, detail: "no user with id \(patch.id)")))
-                        continue
-                    }
-                    if let expected = patch.expectedVersion, expected != version {
+                let id = JSONValue.int(patch.id)
+                // Ids are unique among the patches by now, so each row is met once.
+                guard let version = current[patch.id]?.version else {
+                    results.append(ItemResult(id: id, problem: ProblemDetails(status: .notFound, detail: "no user with id \(patch.id)")))
+                    continue
+                }
+                if let expected = patch.expectedVersion, expected != version {
+                    results.append(
+                        ItemResult(
+                            id: id,
+                            problem: ProblemDetails(
+                                status: .preconditionFailed,
+                                detail: "version \(expected) is not current; user \(patch.id) is at version \(version)",
+                                extensions: ["currentVersion": .int(version)]
+                            )
+                        )
+                    )
+                    continue
+                }
+                if let email = patch.changes.email {
+                    let key = User.emailKey(email)
+                    if let owner = emailOwner[key], owner != patch.id {
+                        let byBatch = claimedInBatch.contains(key)
                         results.append(
                             ItemResult(
                                 id: id,
                                 problem: ProblemDetails(
-                                    status: .preconditionFailed,
-                                    detail: "version \(expected) is not current; user \(patch.id) is at version \(version)",
-                                    extensions: ["currentVersion": .int(version)]
+                                    status: .conflict,
+                                    detail: byBatch
+                                        ? "email \(email) is taken by another item of this batch" : "email \(email) is taken by user \(owner)",
+                                    extensions: ["field": "email"]
                                 )
                             )
                         )
                         continue
                     }
-                    if let email = patch.changes.email {
-                        let key = User.emailKey(email)
-                        if let owner = emailOwner[key], owner != patch.id {
-                            let byBatch = claimedInBatch.contains(key)
-                            results.append(
-                                ItemResult(
-                                    id: id,
-                                    problem: ProblemDetails(
-                                        status: .conflict,
-                                        detail: byBatch
-                                            ? "email \(email) is taken by another item of this batch" : "email \(email) is taken by user \(owner)",
-                                        extensions: ["field": "email"]
-                                    )
-                                )
-                            )
-                            continue
-                        }
-                        if let old = emailKeys[patch.id], old != key { emailOwner[old] = nil }
-                        emailOwner[key] = patch.id
-                        emailKeys[patch.id] = key
-                        claimedInBatch.insert(key)
-                    }
-                    applied.append(patch)
-                    results.append(
-                        ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
+                    if let old = emailKeys[patch.id], old != key { emailOwner[old] = nil }
+                    emailOwner[key] = patch.id
+                    emailKeys[patch.id] = key
+                    claimedInBatch.insert(key)
                 }
-                if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
-                let decided = results
-                async let output = render(decided)
-                try await Self.applyUpdates(applied, updatedAt: Timestamp.now(), engine: engine, sql: sql)
-                return try await output
+                applied.append(patch)
+                results.append(
+                    ItemResult(id: id, status: .ok, message: "Updated", location: "/users/\(patch.id)", fields: ["version": .int(version + 1)]))
             }
-        } catch let failure as AtomicFailure {
-            return try render(failure.items)
+            if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicRollback(items: results) }
+            let decided = results
+            async let output = render(decided)
+            try await Self.applyUpdates(applied, updatedAt: Timestamp.now(), engine: engine, sql: sql)
+            return try await output
+        } rolledBack: {
+            try render($0)
         }
     }
 
@@ -235,79 +228,75 @@ struct UserStore: Sendable {
         let frozen = outcomes
         let ids = values.map { value -> JSONValue in value.objectMembers["email"] ?? .null }
         let engine = self.database.engine
-        do {
-            return try await self.database.transaction { sql in
-                let taken = try await Self.owners(of: frozen.compactMap { (try? $0.get())?.email.map(User.emailKey) }, engine: engine, sql: sql)
-                var results: [ItemResult?] = []
-                var inserts: [(index: Int, changes: UserChanges)] = []
-                for (index, outcome) in frozen.enumerated() {
-                    switch outcome {
-                    case .failure(let problem):
-                        results.append(ItemResult(id: ids[index], problem: problem))
-                    case .success(let changes):
-                        if let owner = taken[User.emailKey(changes.email!)] {
-                            results.append(
-                                ItemResult(
-                                    id: ids[index],
-                                    problem: ProblemDetails(
-                                        status: .conflict, detail: "email \(changes.email!) is taken by user \(owner)", extensions: ["field": "email"]
-                                    ))
-                            )
-                        } else {
-                            results.append(nil)
-                            inserts.append((index, changes))
-                        }
+        return try await self.database.batchTransaction { sql in
+            let taken = try await Self.owners(of: frozen.compactMap { (try? $0.get())?.email.map(User.emailKey) }, engine: engine, sql: sql)
+            var results: [ItemResult?] = []
+            var inserts: [(index: Int, changes: UserChanges)] = []
+            for (index, outcome) in frozen.enumerated() {
+                switch outcome {
+                case .failure(let problem):
+                    results.append(ItemResult(id: ids[index], problem: problem))
+                case .success(let changes):
+                    if let owner = taken[User.emailKey(changes.email!)] {
+                        results.append(
+                            ItemResult(
+                                id: ids[index],
+                                problem: ProblemDetails(
+                                    status: .conflict, detail: "email \(changes.email!) is taken by user \(owner)", extensions: ["field": "email"]
+                                ))
+                        )
+                    } else {
+                        results.append(nil)
+                        inserts.append((index, changes))
                     }
-                }
-                if atomic && results.contains(where: { $0 != nil }) {
-                    throw AtomicFailure(items: results.enumerated().map { $1 ?? ItemResult(id: ids[$0], status: .created) })
-                }
-                let now = Timestamp.now()
-                if !inserts.isEmpty {
-                    var batch = JSONBatchWriter()
-                    for insert in inserts {
-                        batch.startObject()
-                        insert.changes.addMembers(to: &batch)
-                        batch.endObject()
-                    }
-                    let json = batch.json
-                    let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [
-                        ("name", .text), ("email", .text), ("email_key", .text), ("role", .text),
-                    ]
-                    try await sql.raw(
-                        """
-                        INSERT INTO users (name, email, email_key, role, version, created_at, updated_at)
-                        SELECT v.name, v.email, v.email_key, v.role, 1, \(bind: now), \(bind: now) FROM \(engine.rows(ofJSON: json, as: "v", columns: columns))
-                        """
-                    ).run()
-                    // The new ids, matched back by email (unique), in one folded row.
-                    let created = try await sql.jsonRows(
-                        """
-                        SELECT \(engine.jsonRows(of: ["id", "email_key"])) FROM users
-                        WHERE email_key IN (SELECT v.email_key FROM \(engine.rows(ofJSON: json, as: "v", columns: [("email_key", .text)])))
-                        """
-                    )
-                    var idsByKey: [String: Int] = [:]
-                    for row in created {
-                        guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else {
-                            throw ProblemDetails.unexpectedDatabaseRow
-                        }
-                        idsByKey[key] = id
-                    }
-                    for insert in inserts {
-                        let c = insert.changes
-                        guard let id = idsByKey[User.emailKey(c.email!)] else { continue }
-                        let user = User(id: id, name: c.name!, email: c.email!, role: c.role!, version: 1, createdAt: now, updatedAt: now)
-                        results[insert.index] = ItemResult(
-                            id: ids[insert.index], status: .created, location: user.location, fields: user.json.objectMembers)
-                    }
-                }
-                return results.enumerated().map {
-                    $1 ?? ItemResult(id: ids[$0], problem: ProblemDetails(status: .internalServerError, detail: "the row was not returned"))
                 }
             }
-        } catch let failure as AtomicFailure {
-            return failure.items
+            if atomic && results.contains(where: { $0 != nil }) {
+                throw AtomicRollback(items: results.enumerated().map { $1 ?? ItemResult(id: ids[$0], status: .created) })
+            }
+            let now = Timestamp.now()
+            if !inserts.isEmpty {
+                var batch = JSONBatchWriter()
+                for insert in inserts {
+                    batch.startObject()
+                    insert.changes.addMembers(to: &batch)
+                    batch.endObject()
+                }
+                let json = batch.json
+                let columns: [(name: String, type: Database.Engine.JSONColumnType)] = [
+                    ("name", .text), ("email", .text), ("email_key", .text), ("role", .text),
+                ]
+                try await sql.raw(
+                    """
+                    INSERT INTO users (name, email, email_key, role, version, created_at, updated_at)
+                    SELECT v.name, v.email, v.email_key, v.role, 1, \(bind: now), \(bind: now) FROM \(engine.rows(ofJSON: json, as: "v", columns: columns))
+                    """
+                ).run()
+                // The new ids, matched back by email (unique), in one folded row.
+                let created = try await sql.jsonRows(
+                    """
+                    SELECT \(engine.jsonRows(of: ["id", "email_key"])) FROM users
+                    WHERE email_key IN (SELECT v.email_key FROM \(engine.rows(ofJSON: json, as: "v", columns: [("email_key", .text)])))
+                    """
+                )
+                var idsByKey: [String: Int] = [:]
+                for row in created {
+                    guard row.count == 2, let id = row[0].intValue, let key = row[1].stringValue else {
+                        throw ProblemDetails.unexpectedDatabaseRow
+                    }
+                    idsByKey[key] = id
+                }
+                for insert in inserts {
+                    let c = insert.changes
+                    guard let id = idsByKey[User.emailKey(c.email!)] else { continue }
+                    let user = User(id: id, name: c.name!, email: c.email!, role: c.role!, version: 1, createdAt: now, updatedAt: now)
+                    results[insert.index] = ItemResult(
+                        id: ids[insert.index], status: .created, location: user.location, fields: user.json.objectMembers)
+                }
+            }
+            return results.enumerated().map {
+                $1 ?? ItemResult(id: ids[$0], problem: ProblemDetails(status: .internalServerError, detail: "the row was not returned"))
+            }
         }
     }
 
@@ -317,36 +306,32 @@ struct UserStore: Sendable {
     func delete(_ values: [JSONValue], atomic: Bool) async throws -> [ItemResult] {
         let ids = values.map { value -> Int? in if case .int(let id) = value { id } else { nil } }
         let engine = self.database.engine
-        do {
-            return try await self.database.transaction { sql in
-                let valid = Array(Set(ids.compactMap { $0 })).jsonArray
-                // Which of the ids exist, then one statement for all of them (rows folded into one, not returned one by one).
-                let existing = try await sql.jsonRows(
-                    "SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
-                var deleted: Set<Int> = []
-                for row in existing {
-                    guard let id = row.first?.intValue else { throw ProblemDetails.unexpectedDatabaseRow }
-                    deleted.insert(id)
-                }
-                try await sql.raw("DELETE FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))").run()
-                var results: [ItemResult] = []
-                for (index, id) in ids.enumerated() {
-                    guard let id else {
-                        results.append(
-                            ItemResult(id: values[index], problem: ProblemDetails(status: .badRequest, detail: "an id must be an integer")))
-                        continue
-                    }
-                    if deleted.remove(id) != nil {
-                        results.append(ItemResult(id: .int(id), status: .noContent, message: "Deleted"))
-                    } else {
-                        results.append(ItemResult(id: .int(id), problem: ProblemDetails(status: .notFound, detail: "no user with id \(id)")))
-                    }
-                }
-                if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicFailure(items: results) }
-                return results
+        return try await self.database.batchTransaction { sql in
+            let valid = Array(Set(ids.compactMap { $0 })).jsonArray
+            // Which of the ids exist, then one statement for all of them (rows folded into one, not returned one by one).
+            let existing = try await sql.jsonRows(
+                "SELECT \(engine.jsonRows(of: ["id"])) FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))")
+            var deleted: Set<Int> = []
+            for row in existing {
+                guard let id = row.first?.intValue else { throw ProblemDetails.unexpectedDatabaseRow }
+                deleted.insert(id)
             }
-        } catch let failure as AtomicFailure {
-            return failure.items
+            try await sql.raw("DELETE FROM users WHERE id IN (\(engine.integers(ofJSON: valid)))").run()
+            var results: [ItemResult] = []
+            for (index, id) in ids.enumerated() {
+                guard let id else {
+                    results.append(
+                        ItemResult(id: values[index], problem: ProblemDetails(status: .badRequest, detail: "an id must be an integer")))
+                    continue
+                }
+                if deleted.remove(id) != nil {
+                    results.append(ItemResult(id: .int(id), status: .noContent, message: "Deleted"))
+                } else {
+                    results.append(ItemResult(id: .int(id), problem: ProblemDetails(status: .notFound, detail: "no user with id \(id)")))
+                }
+            }
+            if atomic && results.contains(where: { !$0.succeeded }) { throw AtomicRollback(items: results) }
+            return results
         }
     }
 
