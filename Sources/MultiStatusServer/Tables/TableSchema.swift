@@ -144,9 +144,9 @@ struct ForeignKey: Sendable, Hashable {
 
 /// Keys as they travel in URLs: the parts of a composite key separated by commas, each part
 /// percent-encoded so that a comma inside it stays a part.
-enum TableKey {
+package enum TableKey {
     /// The text of `key` for a URL segment or a `?keys=` value (before that level's own encoding).
-    static func text(_ key: [JSONValue]) -> String {
+    package static func text(_ key: [JSONValue]) -> String {
         key.map { part in
             let text: String
             switch part {
@@ -158,7 +158,7 @@ enum TableKey {
     }
 
     /// `text` percent-encoded for one part of a key in a path segment: `/`, `,` and `;` too.
-    static func encodePart(_ text: String) -> String {
+    package static func encodePart(_ text: String) -> String {
         let encoded = PercentEncoding.encodePath(text)
         guard encoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ";") }) else { return encoded }
         var out = ""
@@ -176,7 +176,7 @@ enum TableKey {
 
     /// The parts of the key text `text` (a path segment or one key of `?keys=`), decoded; `nil`
     /// when a part's percent-encoding is malformed.
-    static func parts(_ text: Substring) -> [String]? {
+    package static func parts(_ text: Substring) -> [String]? {
         var parts: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard let decoded = PercentEncoding.decode(String(part)) else { return nil }
