@@ -265,7 +265,8 @@ struct TableInput: Sendable {
         case (.numeric, .string(let text)):
             guard Double(text) != nil else { throw self.wrongType(column) }
         case (.text, .string(let text)), (.other, .string(let text)):
-            if let limit = description.maxLength, text.count > limit {
+            // PostgreSQL counts characters as code points.
+            if let limit = description.maxLength, text.unicodeScalars.count > limit {
                 throw ProblemDetails(
                     status: .unprocessableContent, detail: "column \(description.name) holds at most \(limit) characters",
                     extensions: ["column": .string(description.name), "limit": .int(limit)])
