@@ -86,11 +86,24 @@ enum OpenAPIDocument {
                 "type": "object", "required": [collection, "summary"],
                 "properties": [collection: ["type": "array", "items": item], "summary": ["$ref": "#/components/schemas/Summary"]],
             ]
+            // An atomic batch that failed answers with its first failed row's status, and the report as its body.
+            func failure(_ description: String) -> [String: Any] {
+                [
+                    "description": description + "; or an atomic batch whose first failed row has this status (the report)",
+                    "content": [
+                        "application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]], "application/json": ["schema": schema],
+                    ],
+                ]
+            }
             return [
+                "200": ["description": "atomic, every row applied", "content": ["application/json": ["schema": schema]]],
                 "207": ["description": "one item per request item, in order", "content": ["application/json": ["schema": schema]]],
-                "400": self.problem("malformed body"), "401": ["$ref": "#/components/responses/Unauthorized"],
-                "403": ["$ref": "#/components/responses/Forbidden"], "404": self.problem("a table the account may not read"),
-                "413": self.problem("more items than the limit"),
+                "400": failure("malformed body or query"), "401": ["$ref": "#/components/responses/Unauthorized"],
+                "403": failure("an account that may not change the table"), "404": failure("a table the account may not read"),
+                "406": self.problem("Accept names no format this server writes"),
+                "409": failure("the Idempotency-Key belongs to a request still running"), "412": failure("a stale version"),
+                "413": self.problem("more items than the limit"), "415": self.problem("the body is not application/json"),
+                "422": failure("the Idempotency-Key was used with another body"), "429": ["$ref": "#/components/responses/TooManyRequests"],
             ]
         }
         func operation(_ summary: String, _ id: String, _ collection: String, body: [String: Any]) -> [String: Any] {
@@ -121,7 +134,7 @@ enum OpenAPIDocument {
                 "summary": "Read rows of \(table.name): by ?keys=, or a page in key order", "operationId": "read_\(table.name)",
                 "parameters": [
                     [
-                        "name": "keys", "in": "query", "required": false, "schema": ["type": "string"],
+                        "name": "keys", "in": "query", "required": false, "schema": ["type": "string", "minLength": 1],
                         "description": "keys separated by commas (by semicolons when the key has several columns, its parts by commas)",
                     ],
                     ["name": "limit", "in": "query", "required": false, "schema": ["type": "integer", "minimum": 1]],
