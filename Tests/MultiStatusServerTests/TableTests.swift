@@ -255,12 +255,20 @@ private let updates = tableCollection("updates", "books")
             let minimal = try await sendBatch(
                 client, .post, "/tables/books", #"[{"isbn": "b4", "title": "Four"}]"#, headers: [.prefer: "return=minimal"], collection: created)
             #expect(minimal.body?.items.first?.fields == ["version": 1])
+            #expect(minimal.headers[.init("Preference-Applied")!] == "return=minimal")
+            // A key used for one shape of answer does not replay in another.
+            let shaped = #"[{"isbn": "b5", "title": "Five"}]"#
+            let key: HTTPFields = [.init("Idempotency-Key")!: "t-2"]
+            #expect(try await sendBatch(client, .post, "/tables/books", shaped, headers: key, collection: created).body?.summary.succeeded == 1)
+            let otherShape = try await sendBatch(
+                client, .post, "/tables/books", shaped, headers: key + [.prefer: "return=minimal"], collection: created)
+            #expect(otherShape.status == .unprocessableContent)
             let minimalPatch = try await sendBatch(
                 client, .patch, "/tables/books", #"[{"isbn": "b4", "title": "Four!"}]"#, headers: [.prefer: "return=minimal"], collection: updates)
             #expect(minimalPatch.body?.items.first?.fields == ["version": 2])
             #expect(
                 try await storedRows(db, "SELECT isbn, title, version FROM books ORDER BY isbn", columns: ["isbn", "title", "version"]) == [
-                    ["b0", "Zero", "1"], ["b1", "One", "1"], ["b3", "Three", "1"], ["b4", "Four!", "2"],
+                    ["b0", "Zero", "1"], ["b1", "One", "1"], ["b3", "Three", "1"], ["b4", "Four!", "2"], ["b5", "Five", "1"],
                 ])
 
             let unserved = try await sendBatch(client, .post, "/tables/users", "[]", collection: created)

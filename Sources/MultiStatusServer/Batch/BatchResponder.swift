@@ -20,6 +20,9 @@ struct BatchResponder: Sendable {
         var under: String? = nil
         /// A body of the right shape, quoted in the 400 for one of the wrong shape.
         let example: String
+        /// A preference of the request that shapes the answer and was honoured (`return=minimal`):
+        /// answered in `Preference-Applied` (RFC 7240) and part of the idempotency fingerprint.
+        var preferenceApplied: String? = nil
     }
 
     /// A report and its body in the format the request asked for.
@@ -48,10 +51,11 @@ struct BatchResponder: Sendable {
         }
         let body = try await BatchBody.collect(request, limits: self.limits)
         if let idempotencyKey {
-            let fingerprint = IdempotencyStore.fingerprint(atomic: options.atomic, body: body)
+            let fingerprint = IdempotencyStore.fingerprint(atomic: options.atomic, preference: endpoint.preferenceApplied, body: body)
             if case .replay(let report) = try await self.idempotency.claim(idempotencyKey, fingerprint: fingerprint, collection: endpoint.collection)
             {
-                return try MultiStatusResponse(report, headers: [.idempotencyReplayed: "true"]).response(from: request, context: context)
+                return try MultiStatusResponse(report, headers: self.preference(endpoint, [.idempotencyReplayed: "true"])).response(
+                    from: request, context: context)
             }
         }
         do {
@@ -66,11 +70,19 @@ struct BatchResponder: Sendable {
             }
             if let idempotencyKey { try await self.idempotency.complete(idempotencyKey, report: rendered.report) }
             self.metrics.batch(endpoint: "\(request.method.rawValue) \(request.uri.path)", items: rendered.report.items)
-            return MultiStatusResponse.response(status: rendered.report.status, format: options.format, body: rendered.body)
+            return MultiStatusResponse.response(
+                status: rendered.report.status, format: options.format, body: rendered.body, headers: self.preference(endpoint, [:]))
         } catch {
             if let idempotencyKey { await self.idempotency.release(idempotencyKey) }
             throw error
         }
+    }
+
+    /// `fields` with `Preference-Applied` when the endpoint honoured a preference.
+    private func preference(_ endpoint: Endpoint, _ fields: HTTPFields) -> HTTPFields {
+        var fields = fields
+        if let applied = endpoint.preferenceApplied { fields[.preferenceApplied] = applied }
+        return fields
     }
 
     /// Answers a batch read (`GET …?ids=`): `keys`, read from the query, within the item limit,
@@ -98,4 +110,6 @@ extension HTTPField.Name {
     static var idempotencyKey: Self { Self("Idempotency-Key")! }
     /// Set on a response replayed for a repeated `Idempotency-Key`.
     static var idempotencyReplayed: Self { Self("Idempotency-Replayed")! }
+    /// `Preference-Applied` (RFC 7240).
+    static var preferenceApplied: Self { Self("Preference-Applied")! }
 }

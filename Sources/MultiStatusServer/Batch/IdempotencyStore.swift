@@ -47,9 +47,12 @@ final class IdempotencyStore: Sendable {
     }
 
     /// The fingerprint of a request's options and body, so a key cannot be reused with another body.
-    static func fingerprint(atomic: Bool, body: ByteBuffer) -> String {
+    /// `preference` is a preference that shapes the answer (`return=minimal`), so that a replay
+    /// asking for another shape is refused rather than answered in the stored one.
+    static func fingerprint(atomic: Bool, preference: String? = nil, body: ByteBuffer) -> String {
         var hasher = SHA256()
         hasher.update(data: Array("atomic=\(atomic)\n".utf8))
+        if let preference { hasher.update(data: Array("prefer=\(preference)\n".utf8)) }
         body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         return hasher.finalize().hex
     }

@@ -14,7 +14,8 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         router.post("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: store.collection("created"), example: "[{…row…}, …]")
+                request, context: context,
+                endpoint: .init(collection: store.collection("created"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied)
             ) {
                 items, atomic, render in
                 try render(try await store.insert(items, atomic: atomic))
@@ -23,7 +24,9 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         router.patch("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: store.collection("updates"), example: "[{…key columns, changes…}, …]")
+                request, context: context,
+                endpoint: .init(
+                    collection: store.collection("updates"), example: "[{…key columns, changes…}, …]", preferenceApplied: store.preferenceApplied)
             ) { items, atomic, render in
                 try render(try await store.update(items, atomic: atomic))
             }
@@ -31,7 +34,8 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         router.put("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: store.collection("upserts"), example: "[{…row…}, …]")
+                request, context: context,
+                endpoint: .init(collection: store.collection("upserts"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied)
             ) {
                 items, atomic, render in
                 try render(try await store.upsert(items, atomic: atomic))

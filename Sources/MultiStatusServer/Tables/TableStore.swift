@@ -20,6 +20,9 @@ struct TableStore: Sendable {
     /// only its key and version (`Prefer: return=minimal`), which saves reading the rows back.
     var returnsRows = true
 
+    /// `return=minimal` when the answers leave the rows out, for `Preference-Applied`.
+    var preferenceApplied: String? { self.returnsRows ? nil : "return=minimal" }
+
     init(database: Database, schema: TableSchema) {
         self.database = database
         self.schema = schema
