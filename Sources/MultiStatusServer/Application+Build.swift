@@ -36,7 +36,7 @@ public func buildApplication(
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let database = try await Database.open(
         url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, schema: configuration.databaseSchema,
-        logger: logger)
+        dataDirectory: configuration.dataDirectory, logger: logger)
     let tables: [String: TableSchema]
     do {
         tables = try await TableIntrospection.schemas(of: configuration.tables, in: database)

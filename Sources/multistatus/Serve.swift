@@ -121,7 +121,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes of a request's header fields; more are answered 431. [env: MULTISTATUS_MAX_HEADER_BYTES] (default: 32768)")
     var maxHeaderBytes: Int?
 
-    @Option(help: "On PostgreSQL, the schema of the server's own tables, created when missing. [env: MULTISTATUS_SCHEMA] (default: multistatus)")
+    @Option(
+        help: """
+            Where the server's own tables live, apart from the tables it serves: on PostgreSQL a schema of the database, created when missing; \
+            on SQLite the file <data-dir>/<schema>.sqlite beside the database's, or main for the database's own file. \
+            [env: MULTISTATUS_SCHEMA] (default: multistatus)
+            """
+    )
     var schema: String?
 
     @Option(

@@ -41,7 +41,9 @@ let tableTestOptions = [
 ]
 
 /// Runs `test` against a live server serving tables of a fresh database of `engine`, made first
-/// with `schema`; the test also gets a connection of its own to that database.
+/// with `schema`; the test also gets a connection of its own to that database, opened as an
+/// operator's tool would: without the server's migrations (on SQLite the server's own tables are
+/// in a file of their own in its data folder).
 func withTableServer(
     _ engine: TestDatabase,
     schema: [String]? = nil,
@@ -51,7 +53,7 @@ func withTableServer(
 ) async throws {
     try await withTemporaryDirectory { folder in
         try await withNewDatabase(engine, in: folder) { url in
-            let database = try await Database.open(url: url, logger: testLogger())
+            let database = try await Database.open(url: url, migrating: false, logger: testLogger())
             do {
                 // The operator's tables go where an operator's psql would put them: public, not the server's schema.
                 let statements = schema ?? tableTestSchema(engine)

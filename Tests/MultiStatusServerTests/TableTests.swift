@@ -357,16 +357,18 @@ private let updates = tableCollection("updates", "books")
 
     @Test(arguments: TestDatabase.allCases)
     func aTableThatCannotBeServedStopsTheStart(database: TestDatabase) async throws {
-        for (options, message) in [
-            (TableOptions(name: "missing"), "table missing does not exist in the database"),
+        // On SQLite the server's tables share the operator's file only when asked to (--schema main).
+        let oneFile: (inout ServerConfiguration) -> Void = { $0.databaseSchema = "main" }
+        for (options, configure, message) in [
+            (TableOptions(name: "missing"), { _ in }, "table missing does not exist in the database"),
             database == .sqlite
-                ? (TableOptions(name: "users"), "table users is one of the server's own")
-                : (TableOptions(name: "users", schema: "multistatus"), "table users is one of the server's own (in multistatus)"),
-            (TableOptions(name: "books", version: "colour"), "table books: version column colour does not exist"),
-            (TableOptions(name: "books", key: ["title"]), "table books: key title is neither the primary key nor UNIQUE"),
-        ] {
+                ? (TableOptions(name: "users"), oneFile, "table users is one of the server's own")
+                : (TableOptions(name: "users", schema: "multistatus"), { _ in }, "table users is one of the server's own (in multistatus)"),
+            (TableOptions(name: "books", version: "colour"), { _ in }, "table books: version column colour does not exist"),
+            (TableOptions(name: "books", key: ["title"]), { _ in }, "table books: key title is neither the primary key nor UNIQUE"),
+        ] as [(TableOptions, (inout ServerConfiguration) -> Void, String)] {
             await #expect {
-                try await withTableServer(database, tables: [options]) { _, _ in }
+                try await withTableServer(database, tables: [options], configure) { _, _ in }
             } throws: { error in
                 (error as? ConfigurationError)?.description.contains(message) == true
             }
@@ -375,11 +377,12 @@ private let updates = tableCollection("updates", "books")
 }
 
 @Suite struct ServerSchemaTests {
-    /// On PostgreSQL the server's tables live in a schema of their own, so an operator's table
-    /// named as one of them is theirs to serve.
-    @Test func anOperatorsUsersTableIsServedBesideTheServersOwn() async throws {
-        let schema = ["CREATE TABLE public.users (login TEXT PRIMARY KEY, shell TEXT NOT NULL)"]
-        try await withTableServer(.postgres, schema: schema, tables: [TableOptions(name: "users")]) { client, db in
+    /// The server's tables live apart from the operator's (a schema of their own on PostgreSQL, a
+    /// file of their own on SQLite), so an operator's table named as one of them is theirs to serve.
+    @Test(arguments: TestDatabase.allCases)
+    func anOperatorsUsersTableIsServedBesideTheServersOwn(database: TestDatabase) async throws {
+        let schema = ["CREATE TABLE users (login TEXT PRIMARY KEY, shell TEXT NOT NULL)"]
+        try await withTableServer(database, schema: schema, tables: [TableOptions(name: "users")]) { client, db in
             let theirs = try await sendBatch(
                 client, .post, "/tables/users", #"[{"login": "root", "shell": "/bin/sh"}]"#, collection: tableCollection("created", "users"))
             #expect(theirs.body?.items.map(\.status.code) == [201])
@@ -387,8 +390,85 @@ private let updates = tableCollection("updates", "books")
                 client, .post, "/users", #"[{"name": "Ann", "email": "ann@example.com"}]"#,
                 collection: ResourceCollection(key: "created", identifierKey: "email", hrefPrefix: "/users/"))
             #expect(ours.body?.items.map(\.status.code) == [201])
-            #expect(try await storedRows(db, "SELECT login FROM public.users", columns: ["login"]) == [["root"]])
-            #expect(try await storedRows(db, "SELECT email FROM multistatus.users", columns: ["email"]) == [["ann@example.com"]])
+            #expect(try await storedRows(db, "SELECT login FROM users", columns: ["login"]) == [["root"]])
+            try await client.execute(uri: "/users/1", method: .get) { response in
+                #expect(response.status == .ok)
+                let user = try json(response.body)
+                #expect(user["email"] as? String == "ann@example.com")
+            }
+            try await client.execute(uri: "/tables/users/root", method: .get) { response in
+                let row = try json(response.body)
+                #expect(row["shell"] as? String == "/bin/sh")
+            }
+            if database == .postgres {
+                #expect(try await storedRows(db, "SELECT email FROM multistatus.users", columns: ["email"]) == [["ann@example.com"]])
+            }
+        }
+    }
+
+    /// On SQLite the server's tables are in `<data-dir>/multistatus.sqlite`, the operator's file
+    /// attached beside it; a file an earlier version kept them in gives them up at the next start,
+    /// rows and all.
+    @Test func theTablesOfAnEarlierVersionMoveOutOfTheOperatorsSQLiteFile() async throws {
+        try await withTemporaryDirectory { folder in
+            let url = "sqlite:\(folder)/operator.sqlite"
+            let old = try await Database.open(url: url, schema: "main", logger: testLogger())
+            try await old.withConnection { sql in
+                try await sql.raw(
+                    """
+                    INSERT INTO users (name, email, email_key, role, version, created_at, updated_at)
+                    VALUES ('Ann', 'a@x.io', 'a@x.io', 'member', 3, 'now', 'now'), ('Zed', 'z@x.io', 'z@x.io', 'member', 1, 'now', 'now')
+                    """
+                ).run()
+                // An id once given (2) is not given again after the move.
+                try await sql.raw("DELETE FROM users WHERE id = 2").run()
+                try await sql.raw("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)").run()
+            }
+            await old.close()
+            try await withServer({
+                $0.databaseURL = url
+                $0.tables = [TableOptions(name: "notes")]
+            }) { client, configuration in
+                try await client.execute(uri: "/users/1", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.eTag] == "\"3\"")
+                }
+                let created = try await sendBatch(
+                    client, .post, "/users", #"[{"name": "Ben", "email": "b@x.io"}]"#,
+                    collection: ResourceCollection(key: "created", identifierKey: "email", hrefPrefix: "/users/"))
+                #expect(created.body?.items.first?.location == "/users/3")
+                let notes = try await sendBatch(client, .post, "/tables/notes", #"[{"text": "kept"}]"#, collection: tableCollection("created", "notes"))
+                #expect(notes.body?.items.map(\.status.code) == [201])
+                let operatorFile = try await Database.open(url: url, migrating: false, logger: testLogger())
+                let left = try await storedRows(
+                    operatorFile, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name", columns: ["name"])
+                await operatorFile.close()
+                #expect(left == [["notes"]])
+                let own = try await Database.open(url: "sqlite:\(configuration.dataDirectory)/multistatus.sqlite", logger: testLogger())
+                let users = try await storedUsers(own)
+                await own.close()
+                #expect(users.mapValues(\.email) == [1: "a@x.io", 3: "b@x.io"])
+            }
+        }
+    }
+
+    /// Another application's `schema_migrations` and `users` (as a Rails application keeps them)
+    /// are not taken for the server's: they stay where they are, and can be served.
+    @Test(arguments: TestDatabase.allCases)
+    func anotherApplicationsMigrationsAreLeftAlone(database: TestDatabase) async throws {
+        let schema = [
+            "CREATE TABLE schema_migrations (version VARCHAR(255) PRIMARY KEY)",
+            "INSERT INTO schema_migrations VALUES ('20240101000000')",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
+            "INSERT INTO users VALUES (7, 'rails@example.com')",
+        ]
+        try await withTableServer(database, schema: schema, tables: [TableOptions(name: "users")]) { client, db in
+            try await client.execute(uri: "/tables/users/7", method: .get) { response in
+                #expect(response.status == .ok)
+                let row = try json(response.body)
+                #expect(row["email"] as? String == "rails@example.com")
+            }
+            #expect(try await storedRows(db, "SELECT version FROM schema_migrations", columns: ["version"]) == [["20240101000000"]])
         }
     }
 
@@ -485,7 +565,7 @@ private let updates = tableCollection("updates", "books")
     @Test func serveReadsTablesFromTheConfigFileAndTheCommandLine() async throws {
         try await withTemporaryDirectory { folder in
             try await withNewDatabase(.sqlite, in: folder) { url in
-                let database = try await Database.open(url: url, logger: testLogger())
+                let database = try await Database.open(url: url, migrating: false, logger: testLogger())
                 for statement in tableTestSchema(.sqlite) {
                     try await database.withConnection { try await $0.raw(SQLQueryString(statement)).run() }
                 }

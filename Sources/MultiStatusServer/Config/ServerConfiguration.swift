@@ -10,7 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     /// `sqlite:PATH` or `postgres://…`; `nil` means `sqlite:<data-dir>/multistatus.sqlite`.
     public var databaseURL: String?
-    /// `--schema`: on PostgreSQL, the schema of the server's own tables.
+    /// `--schema`: where the server's own tables live apart from the operator's: on PostgreSQL a schema
+    /// of the database, on SQLite the file `<data-dir>/<schema>.sqlite` (`main`: the database's file).
     public var databaseSchema: String = Database.defaultSchema
     /// Limits in force.
     public var limits: Limits

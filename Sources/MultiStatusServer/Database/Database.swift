@@ -38,36 +38,52 @@ public final class Database: Sendable {
     /// On PostgreSQL, the schema that holds the server's own tables (its connections' `search_path`),
     /// so that they never meet the operator's; `nil` on SQLite.
     public let schema: String?
+    /// On SQLite, the name under which the operator's file is attached when the server's own tables
+    /// live in a file of their own (``operatorSchemaName``); `nil` when one file holds both.
+    let operatorSchema: String?
     private let backend: Backend
     /// How long a request waits for a pooled PostgreSQL connection before it is answered 503.
     private let connectionWait: Duration
 
-    private init(engine: Engine, schema: String? = nil, backend: Backend, connectionWait: Duration) {
+    private init(engine: Engine, schema: String? = nil, operatorSchema: String? = nil, backend: Backend, connectionWait: Duration) {
         self.engine = engine
         self.schema = schema
+        self.operatorSchema = operatorSchema
         self.backend = backend
         self.connectionWait = connectionWait
     }
+
+    /// The name the operator's SQLite file is attached under, beside the server's own file.
+    static let operatorSchemaName = "operator"
 
     /// Opens the database named by `url` and applies pending migrations.
     /// - Parameters:
     ///   - url: `sqlite:PATH` (the folder is created when missing) or `postgres://user:pass@host:port/db`.
     ///   - connectionWait: how long a request waits for a PostgreSQL connection (the server may be
     ///     down, or every pooled connection busy) before it fails with 503.
-    ///   - schema: on PostgreSQL, the schema of the server's own tables (created when missing; the
-    ///     tables of an earlier version in `public` are moved there).
+    ///   - schema: where the server's own tables live, apart from the operator's. On PostgreSQL a
+    ///     schema of the database (created when missing; the tables of an earlier version in
+    ///     `public` are moved there). On SQLite the file `<dataDirectory>/<schema>.sqlite`, with the
+    ///     operator's file attached beside it; `main` keeps them in the operator's file.
+    ///   - dataDirectory: on SQLite, the folder of the server's own file; `nil` keeps the server's
+    ///     tables in the file `url` names.
+    ///   - migrating: whether to apply the server's migrations; `false` opens an operator's
+    ///     database as it is, to read or change its own tables.
     ///   - logger: where migrations are logged.
     public static func open(
-        url: String, connectionWait: Duration = Limits().databaseWait, schema: String = Database.defaultSchema, logger: Logger
+        url: String, connectionWait: Duration = Limits().databaseWait, schema: String = Database.defaultSchema, dataDirectory: String? = nil,
+        migrating: Bool = true, logger: Logger
     ) async throws -> Database {
         let database: Database
         if url.hasPrefix("sqlite:") {
-            database = try await self.openSQLite(path: String(url.dropFirst("sqlite:".count)), logger: logger)
+            database = try await self.openSQLite(
+                path: String(url.dropFirst("sqlite:".count)), ownFile: try self.ownSQLiteFile(schema: schema, in: dataDirectory), logger: logger)
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             database = try self.openPostgres(url: url, connectionWait: connectionWait, schema: schema, logger: logger)
         } else {
             throw ConfigurationError("database \"\(url)\" is not supported; use sqlite:PATH or postgres://user:pass@host:port/db")
         }
+        guard migrating else { return database }
         do {
             try await Migrations.apply(Migrations.all, to: database, logger: logger)
         } catch {
@@ -77,30 +93,68 @@ public final class Database: Sendable {
         return database
     }
 
-    private static func openSQLite(path: String, logger: Logger) async throws -> Database {
+    /// The SQLite file of the server's own tables: `<folder>/<schema>.sqlite`, or `nil` for `main`
+    /// or without a folder (one file holds everything).
+    private static func ownSQLiteFile(schema: String, in folder: String?) throws -> String? {
+        guard self.isValidSchema(schema), schema != "temp" else {
+            throw ConfigurationError("schema \"\(schema)\" must be a lower-case name of letters, digits and _ (at most 63), not temp")
+        }
+        guard let folder, schema != "main" else { return nil }
+        return URL(fileURLWithPath: folder).appendingPathComponent(schema + ".sqlite").path
+    }
+
+    /// Opens SQLite: the server's `ownFile` as the main database with the operator's file at `path`
+    /// attached as ``operatorSchemaName``, or `path` alone when `ownFile` is `nil` or the same file.
+    private static func openSQLite(path: String, ownFile: String?, logger: Logger) async throws -> Database {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints and safe with WAL.
+        var attached: String?
+        var main = path
+        if let ownFile, Self.canonicalPath(ownFile) != Self.canonicalPath(path) {
+            try FileManager.default.createDirectory(
+                atPath: URL(fileURLWithPath: ownFile).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            main = ownFile
+            attached = path
+        }
         // The busy timeout comes first: switching to WAL needs the file's lock, which another process
-        // opening the same file may hold for a moment.
+        // opening the same file may hold for a moment. WAL lets readers run beside the writer; NORMAL
+        // sync is durable at checkpoints and safe with WAL. Both apply to each file.
+        let schemas = attached == nil ? ["main"] : ["main", Self.operatorSchemaName]
         let writer = try await self.openSQLiteConnection(
-            path: path,
-            pragmas: ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"],
+            path: main, attaching: attached,
+            pragmas: ["PRAGMA busy_timeout=5000"]
+                + schemas.flatMap { ["PRAGMA \($0).journal_mode=WAL", "PRAGMA \($0).synchronous=NORMAL"] } + ["PRAGMA foreign_keys=ON"],
             logger: logger
         )
         let reader: SQLiteConnection
         do {
-            reader = try await self.openSQLiteConnection(path: path, pragmas: ["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"], logger: logger)
+            reader = try await self.openSQLiteConnection(
+                path: main, attaching: attached, pragmas: ["PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"], logger: logger)
         } catch {
             try? await writer.close()
             throw error
         }
-        return Database(engine: .sqlite, backend: .sqlite(writer: writer, SerialGate(), reader: reader, SerialGate()), connectionWait: .zero)
+        return Database(
+            engine: .sqlite, operatorSchema: attached == nil ? nil : Self.operatorSchemaName,
+            backend: .sqlite(writer: writer, SerialGate(), reader: reader, SerialGate()), connectionWait: .zero)
     }
 
-    private static func openSQLiteConnection(path: String, pragmas: [String], logger: Logger) async throws -> SQLiteConnection {
+    /// `path` with links and dot segments resolved, so that two names of one file compare equal.
+    private static func canonicalPath(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        // A file not made yet has no links of its own to resolve: its folder's are resolved.
+        let folder = url.deletingLastPathComponent().resolvingSymlinksInPath()
+        return folder.appendingPathComponent(url.lastPathComponent).resolvingSymlinksInPath().standardizedFileURL.path
+    }
+
+    private static func openSQLiteConnection(path: String, attaching attached: String?, pragmas: [String], logger: Logger) async throws
+        -> SQLiteConnection
+    {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         do {
+            if let attached {
+                try await connection.sql().raw("ATTACH DATABASE \(bind: attached) AS \(unsafeRaw: Self.operatorSchemaName)").run()
+            }
             for pragma in pragmas { try await connection.sql().raw(SQLQueryString(pragma)).run() }
         } catch {
             try? await connection.close()

@@ -89,29 +89,41 @@ enum Migrations {
     /// SQLite the write lock that `BEGIN IMMEDIATE` takes), and one that another server applied
     /// meanwhile is skipped.
     static func apply(_ migrations: [Migration], to database: Database, logger: Logger) async throws {
+        let engine = database.engine
+        // On SQLite a name not in the main file would be looked up in the attached operator's file:
+        // the server's own tables are named with their schema until they exist.
+        let versions = engine == .sqlite ? "main.schema_migrations" : "schema_migrations"
         // Nothing to do is found without a lock, so that a start does not wait for another process's writes.
         let applied = try? await database.withConnection { sql in
-            Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+            Set(try await sql.raw("SELECT version FROM \(unsafeRaw: versions)").all().map { try $0.decode(column: "version", as: Int.self) })
         }
         if let applied, migrations.allSatisfy({ applied.contains($0.version) }) { return }
-        let engine = database.engine
-        try await database.transaction { sql in
+        let copied = try await database.transaction { sql in
             try await self.lock(sql, engine)
             if let schema = database.schema { try await self.prepare(schema: schema, sql, logger: logger) }
+            var copied: [String] = []
+            if let attached = database.operatorSchema { copied = try await self.copyOut(of: attached, sql, logger: logger) }
             try await sql.raw(
                 """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
+                CREATE TABLE IF NOT EXISTS \(unsafeRaw: versions) (
                     version INTEGER PRIMARY KEY,
                     name TEXT NOT NULL,
                     applied_at TEXT NOT NULL
                 )
                 """
             ).run()
+            return copied
+        }
+        if let attached = database.operatorSchema, !copied.isEmpty {
+            // Only once the copy is committed: a crash in between leaves the tables in both files, never in neither.
+            try await database.transaction { sql in
+                for table in copied { try await sql.raw("DROP TABLE \(unsafeRaw: attached).\(unsafeRaw: table)").run() }
+            }
         }
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             let applied = try await database.transaction { sql in
                 try await self.lock(sql, engine)
-                guard try await sql.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first() == nil else {
+                guard try await sql.raw("SELECT version FROM \(unsafeRaw: versions) WHERE version = \(bind: migration.version)").first() == nil else {
                     return false
                 }
                 for statement in migration.statements(engine) {
@@ -137,7 +149,7 @@ enum Migrations {
         guard schema != "public",
             try await sql.raw("SELECT to_regclass(\(bind: schema + ".schema_migrations"))::text AS found").first()?.decodeNil(column: "found")
                 ?? true,
-            try await sql.raw("SELECT to_regclass('public.schema_migrations')::text AS found").first()?.decodeNil(column: "found") == false
+            try await self.holdsServerTables(in: "public", .postgres, sql)
         else { return }
         for table in self.serverTables {
             guard try await sql.raw("SELECT to_regclass(\(bind: "public." + table))::text AS found").first()?.decodeNil(column: "found") == false
@@ -147,6 +159,57 @@ enum Migrations {
             try await sql.raw("ALTER TABLE public.\(unsafeRaw: table) SET SCHEMA \(unsafeRaw: schema)").run()
             logger.notice("moved the server's table out of public", metadata: ["table": "\(table)", "schema": "\(schema)"])
         }
+    }
+
+    /// Whether `schema` holds the tables an earlier version of the server made: a
+    /// `schema_migrations` of its shape whose first migration made `users`. Another application's
+    /// `schema_migrations` (Rails keeps one too) is not taken for the server's.
+    private static func holdsServerTables(in schema: String, _ engine: Database.Engine, _ sql: any SQLDatabase) async throws -> Bool {
+        let columns: SQLQueryString =
+            engine == .postgres
+            ? "SELECT column_name::text AS name FROM information_schema.columns WHERE table_schema = \(bind: schema) AND table_name = 'schema_migrations'"
+            : "SELECT name FROM pragma_table_info('schema_migrations', \(bind: schema))"
+        let names = Set(try await sql.raw(columns).all().map { try $0.decode(column: "name", as: String.self) })
+        guard names == ["version", "name", "applied_at"] else { return false }
+        let first = try await sql.raw("SELECT name FROM \(unsafeRaw: schema).schema_migrations WHERE version = 1").first()
+        return try first?.decode(column: "name", as: String.self) == "users"
+    }
+
+    /// On SQLite with the server's tables in a file of their own: copies there the tables an earlier
+    /// version made in the operator's file (attached as `attached`), with their indexes and rows,
+    /// when the server's file has none yet. The names of the tables copied, for the caller to drop
+    /// from the operator's file once the copy is committed.
+    private static func copyOut(of attached: String, _ sql: any SQLDatabase, logger: Logger) async throws -> [String] {
+        guard try await sql.raw("SELECT 1 AS found FROM main.sqlite_schema WHERE name = 'schema_migrations'").first() == nil,
+            try await self.holdsServerTables(in: attached, .sqlite, sql)
+        else { return [] }
+        var copied: [String] = []
+        let sequences =
+            try await sql.raw("SELECT 1 AS found FROM \(unsafeRaw: attached).sqlite_schema WHERE name = 'sqlite_sequence'").first() != nil
+        for table in self.serverTables {
+            // The table first, then its indexes, each from the statement that made it, so that
+            // they come out as they were; unqualified, they are made in the main file.
+            let statements = try await sql.raw(
+                """
+                SELECT sql FROM \(unsafeRaw: attached).sqlite_schema WHERE tbl_name = \(bind: table) AND sql IS NOT NULL
+                ORDER BY type = 'table' DESC, name
+                """
+            ).all().map { try $0.decode(column: "sql", as: String.self) }
+            guard !statements.isEmpty else { continue }
+            for statement in statements { try await sql.raw(SQLQueryString(statement)).run() }
+            try await sql.raw("INSERT INTO main.\(unsafeRaw: table) SELECT * FROM \(unsafeRaw: attached).\(unsafeRaw: table)").run()
+            // AUTOINCREMENT's high-water mark, so that an id once given is not given again.
+            if sequences,
+                let seq = try await sql.raw("SELECT seq FROM \(unsafeRaw: attached).sqlite_sequence WHERE name = \(bind: table)").first()?
+                    .decode(column: "seq", as: Int.self)
+            {
+                try await sql.raw("DELETE FROM main.sqlite_sequence WHERE name = \(bind: table)").run()
+                try await sql.raw("INSERT INTO main.sqlite_sequence (name, seq) VALUES (\(bind: table), \(bind: seq))").run()
+            }
+            logger.notice("moved the server's table out of the operator's database", metadata: ["table": "\(table)"])
+            copied.append(table)
+        }
+        return copied
     }
 
     /// Waits, inside a transaction, until no other server is migrating the database; released at

@@ -15,21 +15,27 @@ enum TableIntrospection {
         for options in tables {
             guard schemas[options.name] == nil else { throw ConfigurationError("table \(options.name) is served twice") }
             let engine = database.engine
-            // On PostgreSQL the server's tables live in a schema of their own; SQLite has one file.
-            let schema = options.schema ?? "public"
-            if engine == .sqlite ? Migrations.serverTables.contains(options.name) : schema == database.schema {
+            // The server's tables live in a schema of their own on PostgreSQL, and on SQLite in a file
+            // of their own, with the operator's file attached, unless one file holds both.
+            let schema = engine == .postgres ? options.schema ?? "public" : database.operatorSchema ?? "main"
+            if engine == .sqlite ? database.operatorSchema == nil && Migrations.serverTables.contains(options.name) : schema == database.schema {
                 throw ConfigurationError("table \(options.name) is one of the server's own (in \(database.schema ?? "the SQLite file"))")
             }
             let catalog = try await database.withReader { sql in
-                engine == .postgres ? try await self.postgres(options.name, schema: schema, sql) : try await self.sqlite(options.name, sql)
+                engine == .postgres
+                    ? try await self.postgres(options.name, schema: schema, sql) : try await self.sqlite(options.name, schema: schema, sql)
             }
             guard let catalog else {
                 throw ConfigurationError("table \(options.name) does not exist in the database\(engine == .postgres ? " (schema \(schema))" : "")")
             }
-            let qualified = (engine == .postgres ? [schema, options.name] : [options.name]).map(TableStatements.quote).joined(separator: ".")
-            schemas[options.name] = try self.schema(catalog, qualifiedName: qualified, options: options)
+            schemas[options.name] = try self.schema(catalog, qualifiedName: self.qualified(schema, options.name), options: options)
         }
         return schemas
+    }
+
+    /// `table` of `schema` as SQL names it.
+    private static func qualified(_ schema: String, _ table: String) -> String {
+        TableStatements.quote(schema) + "." + TableStatements.quote(table)
     }
 
     /// What the catalog says, before the options are applied.
@@ -37,7 +43,7 @@ enum TableIntrospection {
         var columns: [TableColumn]
         /// Primary key first when there is one.
         var uniques: [(name: String, columns: [String], isPrimary: Bool)]
-        var foreignKeys: [(name: String, columns: [String], table: String, referenced: [String])]
+        var foreignKeys: [(name: String, columns: [String], table: String, schema: String, referenced: [String])]
         /// The foreign keys of other tables that refer to this one, named, where the database does
         /// not name them in its errors (SQLite).
         var referencedBy: [String] = []
@@ -83,7 +89,10 @@ enum TableIntrospection {
         _ = try indices(options.readOnly, "read-only")
         let checks = try catalog.checks.map { CheckConstraint(name: $0.name, columns: try indices($0.columns, "check"), expression: $0.expression) }
         let foreignKeys = try catalog.foreignKeys.map {
-            ForeignKey(name: $0.name, columns: try indices($0.columns, "foreign key"), referencedTable: $0.table, referencedColumns: $0.referenced)
+            let referenced = self.qualified($0.schema, $0.table)
+            return ForeignKey(
+                name: $0.name, columns: try indices($0.columns, "foreign key"), referencedTable: $0.table, referencedSQL: referenced,
+                refersToItself: referenced == qualifiedName, referencedColumns: $0.referenced)
         }
         return TableSchema(
             name: name, qualifiedName: qualifiedName, columns: columns, key: key, version: version, uniques: uniques, foreignKeys: foreignKeys,
@@ -143,17 +152,20 @@ enum TableIntrospection {
         }
         let foreignKeys = try await sql.jsonRows(
             """
-            SELECT COALESCE(json_agg(json_build_array(name, columns, ref_table, ref_columns) ORDER BY name), '[]')::text AS rows FROM (
-                SELECT c.conname::text AS name, \(columnsOf("c.conkey", "c.conrelid")) AS columns, c.confrelid::regclass::text AS ref_table,
-                    \(columnsOf("c.confkey", "c.confrelid")) AS ref_columns
-                FROM pg_constraint c WHERE c.conrelid = \(relation) AND c.contype = 'f'
+            SELECT COALESCE(json_agg(json_build_array(name, columns, ref_table, ref_schema, ref_columns) ORDER BY name), '[]')::text AS rows FROM (
+                SELECT c.conname::text AS name, \(columnsOf("c.conkey", "c.conrelid")) AS columns, r.relname::text AS ref_table,
+                    n.nspname::text AS ref_schema, \(columnsOf("c.confkey", "c.confrelid")) AS ref_columns
+                FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+                WHERE c.conrelid = \(relation) AND c.contype = 'f'
             ) AS f
             """
         ).map { row in
-            guard row.count == 4, let name = row[0].stringValue, case .array(let columns) = row[1], let table = row[2].stringValue,
-                case .array(let referenced) = row[3]
+            guard row.count == 5, let name = row[0].stringValue, case .array(let columns) = row[1], let table = row[2].stringValue,
+                let schema = row[3].stringValue, case .array(let referenced) = row[4]
             else { throw ProblemDetails.unexpectedDatabaseRow }
-            return (name: name, columns: columns.compactMap(\.stringValue), table: table, referenced: referenced.compactMap(\.stringValue))
+            return (
+                name: name, columns: columns.compactMap(\.stringValue), table: table, schema: schema, referenced: referenced.compactMap(\.stringValue)
+            )
         }
         let checks = try await sql.jsonRows(
             """
@@ -214,14 +226,18 @@ enum TableIntrospection {
 
     // MARK: - SQLite
 
-    private static func sqlite(_ table: String, _ sql: any SQLDatabase) async throws -> Catalog? {
-        guard try await sql.raw("SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = \(bind: table)").first() != nil else {
+    /// The catalog of `table` in the file attached as `schema` (`main` for the main file): `schema`
+    /// is one of the server's own names, never a request's.
+    private static func sqlite(_ table: String, schema: String, _ sql: any SQLDatabase) async throws -> Catalog? {
+        let master = "\(schema).sqlite_schema"
+        guard try await sql.raw("SELECT 1 AS found FROM \(unsafeRaw: master) WHERE type = 'table' AND name = \(bind: table)").first() != nil
+        else {
             return nil
         }
         let rows = try await sql.jsonRows(
             """
             SELECT json_group_array(json_array(name, type, "notnull", dflt_value IS NOT NULL, pk, hidden)) AS rows
-            FROM pragma_table_xinfo(\(bind: table))
+            FROM pragma_table_xinfo(\(bind: table), \(bind: schema))
             """
         )
         var primary: [(position: Int, name: String)] = []
@@ -249,8 +265,8 @@ enum TableIntrospection {
         var uniques = try await sql.jsonRows(
             """
             SELECT json_group_array(json_array(il.name, il.origin,
-                json((SELECT json_group_array(ii.name) FROM (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) AS ii)))) AS rows
-            FROM pragma_index_list(\(bind: table)) AS il WHERE il."unique" = 1 AND il.partial = 0
+                json((SELECT json_group_array(ii.name) FROM (SELECT name FROM pragma_index_info(il.name, \(bind: schema)) ORDER BY seqno) AS ii)))) AS rows
+            FROM pragma_index_list(\(bind: table), \(bind: schema)) AS il WHERE il."unique" = 1 AND il.partial = 0
             """
         ).compactMap { row -> (name: String, columns: [String], isPrimary: Bool)? in
             guard row.count == 3, let name = row[0].stringValue, let origin = row[1].stringValue, case .array(let names) = row[2] else {
@@ -267,7 +283,7 @@ enum TableIntrospection {
         // SQLite names the index of a UNIQUE or PRIMARY KEY constraint sqlite_autoindex_…; the
         // constraint's own name, when it has one, is only in the table's SQL.
         let definition =
-            try await sql.raw("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = \(bind: table)").first()?
+            try await sql.raw("SELECT sql FROM \(unsafeRaw: master) WHERE type = 'table' AND name = \(bind: table)").first()?
             .decode(column: "sql", as: String.self) ?? ""
         let named = self.namedConstraints(definition)
         uniques = uniques.map { unique in
@@ -280,7 +296,7 @@ enum TableIntrospection {
         var groups: [Int: (table: String, pairs: [(seq: Int, from: String, to: String?)])] = [:]
         for row in try await sql.jsonRows(
             """
-            SELECT json_group_array(json_array(id, seq, "table", "from", "to")) AS rows FROM pragma_foreign_key_list(\(bind: table))
+            SELECT json_group_array(json_array(id, seq, "table", "from", "to")) AS rows FROM pragma_foreign_key_list(\(bind: table), \(bind: schema))
             """
         ) {
             guard row.count == 5, let id = row[0].intValue, let seq = row[1].intValue, let parent = row[2].stringValue,
@@ -288,25 +304,26 @@ enum TableIntrospection {
             else { throw ProblemDetails.unexpectedDatabaseRow }
             groups[id, default: (parent, [])].pairs.append((seq, from, row[4].stringValue))
         }
-        var foreignKeys: [(name: String, columns: [String], table: String, referenced: [String])] = []
+        var foreignKeys: [(name: String, columns: [String], table: String, schema: String, referenced: [String])] = []
         for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
             let pairs = group.pairs.sorted { $0.seq < $1.seq }
             var referenced = pairs.compactMap(\.to)
             if referenced.count != pairs.count {
                 // No parent columns named: the parent's primary key.
-                referenced = try await sql.raw("SELECT name FROM pragma_table_info(\(bind: group.table)) WHERE pk > 0 ORDER BY pk").all().map {
+                referenced = try await sql.raw("SELECT name FROM pragma_table_info(\(bind: group.table), \(bind: schema)) WHERE pk > 0 ORDER BY pk").all().map {
                     try $0.decode(column: "name", as: String.self)
                 }
             }
             let from = pairs.map(\.from)
             let name = named[NamedConstraintKey("FOREIGN KEY", Set(from))] ?? "foreign key (\(from.joined(separator: ", ")))"
-            foreignKeys.append((name: name, columns: from, table: group.table, referenced: referenced))
+            // SQLite's parent table is in the child's own file.
+            foreignKeys.append((name: name, columns: from, table: group.table, schema: schema, referenced: referenced))
         }
         var referring: [String: [(seq: Int, from: String)]] = [:]
         for row in try await sql.jsonRows(
             """
             SELECT json_group_array(json_array(m.name, f.id, f.seq, f."from")) AS rows
-            FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' AND f."table" = \(bind: table)
+            FROM \(unsafeRaw: master) AS m, pragma_foreign_key_list(m.name, \(bind: schema)) AS f WHERE m.type = 'table' AND f."table" = \(bind: table)
             """
         ) {
             guard row.count == 4, let child = row[0].stringValue, let id = row[1].intValue, let seq = row[2].intValue, let from = row[3].stringValue

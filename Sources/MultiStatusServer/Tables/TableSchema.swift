@@ -136,8 +136,12 @@ struct ForeignKey: Sendable, Hashable {
     let name: String
     /// The referring columns, as indices into the table's columns.
     let columns: [Int]
-    /// The referred table, as the catalog names it.
+    /// The referred table's name, for messages.
     let referencedTable: String
+    /// The referred table as SQL names it: quoted, and qualified by its schema.
+    let referencedSQL: String
+    /// Whether the table refers to itself, so that rows of one batch may refer to each other.
+    let refersToItself: Bool
     /// The referred columns, in the order of `columns`.
     let referencedColumns: [String]
 }

@@ -15,9 +15,6 @@ struct TableStatements: Sendable {
 
     func column(_ index: Int) -> String { Self.quote(self.schema.columns[index].name) }
 
-    /// The referred table of a foreign key, as SQL: PostgreSQL's catalog gives it quoted already.
-    func referencedTable(_ key: ForeignKey) -> String { self.engine == .postgres ? key.referencedTable : Self.quote(key.referencedTable) }
-
     // MARK: - Batch parameters
 
     /// The JSON object of one batch row: its item index `i` and values `c<column>`.

@@ -500,7 +500,7 @@ struct TableStore: Sendable {
         let statements = self.statements
         var refused: Set<Int> = []
         // A table referring to itself may refer to rows of this very batch: the database decides those.
-        for foreignKey in self.schema.foreignKeys where foreignKey.referencedTable != self.schema.name {
+        for foreignKey in self.schema.foreignKeys where !foreignKey.refersToItself {
             var rows: [String] = []
             var owners: [Int: Pending] = [:]
             for item in pending where !refused.contains(item.index) && item.touches(foreignKey.columns) {
@@ -515,7 +515,7 @@ struct TableStore: Sendable {
             let orphans = try await sql.jsonRows(
                 """
                 SELECT \(statements.engine.jsonRows(of: ["v.i"])) FROM \(statements.rows(ofJSON: TableStatements.batch(rows), columns: foreignKey.columns))
-                WHERE NOT EXISTS (SELECT 1 FROM \(unsafeRaw: statements.referencedTable(foreignKey)) AS p WHERE \(unsafeRaw: matching))
+                WHERE NOT EXISTS (SELECT 1 FROM \(unsafeRaw: foreignKey.referencedSQL) AS p WHERE \(unsafeRaw: matching))
                 """
             )
             for row in orphans {
