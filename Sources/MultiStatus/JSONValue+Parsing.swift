@@ -29,6 +29,9 @@ private struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// The member count of the object read last: the items of a batch mostly share one shape, so an
+    /// object's storage is made that large at once rather than grown and rehashed member by member.
+    private var membersHint = 0
 
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONSyntaxError> {
         var parser = JSONParser(bytes: bytes)
@@ -119,7 +122,7 @@ private struct JSONParser {
 
     private mutating func object() throws(JSONSyntaxError) -> JSONValue {
         try self.enterContainer()
-        var members: [String: JSONValue] = [:]
+        var members = [String: JSONValue](minimumCapacity: self.membersHint)
         if try self.leaves(at: UInt8(ascii: "}"), expecting: "a member name or '}'") { return .object(members) }
         repeat {
             guard try self.peek(expecting: "a member name") == UInt8(ascii: "\"") else { throw self.error("expected a member name in double quotes") }
@@ -128,6 +131,7 @@ private struct JSONParser {
             self.index += 1
             members[key] = try self.value()
         } while try !self.endsAfterItem(at: UInt8(ascii: "}"), expecting: "',' or '}'", otherwise: "expected ',' or '}' in an object")
+        self.membersHint = members.count
         return .object(members)
     }
 

@@ -3,6 +3,7 @@
 /// ```swift
 /// let id: JSONValue = 42
 /// let name: JSONValue = "file1.txt"
+/// let row = JSONValue.raw(#"{"id":1,"name":"Ann"}"#)  // written as it is
 /// ```
 public enum JSONValue: Sendable, Hashable {
     case null
@@ -12,6 +13,11 @@ public enum JSONValue: Sendable, Hashable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+    /// One JSON value already in text form, written as it is: a value a trusted producer encoded
+    /// (a row a database folded into JSON), passed on without being parsed and written again.
+    /// The text is not checked, so it must be one valid JSON value; it equals only the same text,
+    /// never the parsed value it stands for.
+    case raw(String)
 
     /// The string, when this is a string.
     public var stringValue: String? {
@@ -52,6 +58,7 @@ public enum JSONValue: Sendable, Hashable {
         case .int(let value): out += String(value)
         case .double(let value): out += value.isFinite ? "\(value)" : "null"
         case .string(let value): JSONValue.writeString(value, into: &out)
+        case .raw(let text): out += text
         case .array(let values):
             out += "["
             for (index, value) in values.enumerated() {
@@ -148,6 +155,13 @@ extension JSONValue: Codable {
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
+        case .raw(let text):
+            // Parsed to be written by the encoder in its own form; text that is not JSON is an encoding error.
+            do {
+                try container.encode(try JSONValue.parse(text.utf8))
+            } catch {
+                throw EncodingError.invalidValue(text, .init(codingPath: encoder.codingPath, debugDescription: "raw JSON text is not valid JSON"))
+            }
         }
     }
 }

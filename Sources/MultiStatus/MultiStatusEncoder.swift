@@ -189,7 +189,7 @@ enum XMLFieldType: String {
         case .double: self = .number
         case .bool: self = .boolean
         case .null: self = .null
-        case .array, .object: self = .json
+        case .array, .object, .raw: self = .json
         }
     }
 }

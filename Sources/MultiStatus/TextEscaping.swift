@@ -9,6 +9,11 @@ func appendEscaping(
     mayReplace: (UInt8) -> Bool,
     _ replacement: (_ bytes: String.UTF8View, _ index: String.UTF8View.Index) -> (text: String, width: Int)?
 ) {
+    // Most texts need nothing: one scan of their contiguous bytes, then one append.
+    if text.utf8.withContiguousStorageIfAvailable({ !$0.contains(where: mayReplace) }) == true {
+        out += text
+        return
+    }
     let bytes = text.utf8
     var runStart = bytes.startIndex
     var index = bytes.startIndex

@@ -112,7 +112,9 @@ enum OpenAPIDocument {
                 "parameters": [
                     [
                         "name": "Prefer", "in": "header", "required": false, "schema": ["type": "string"],
-                        "description": "`atomic` for all or nothing",
+                        "description":
+                            "`atomic` for all or nothing; `return=representation` for each written row in its item (`row`), "
+                            + "`return=minimal` (the default) for its key and version only",
                     ],
                     ["name": "Idempotency-Key", "in": "header", "required": false, "schema": ["type": "string", "minLength": 1, "maxLength": 255]],
                     ["name": "only", "in": "query", "required": false, "schema": ["type": "string", "enum": ["failed"]]],

@@ -15,7 +15,7 @@ private let updates = tableCollection("updates", "books")
     /// Two authors by POST (keys made by the database), and book b0 straight in SQL.
     private func seed(_ client: some TestClientProtocol, _ database: Database) async throws {
         let authors = try await sendBatch(
-            client, .post, "/tables/authors", #"[{"name": "Ann"}, {"name": "Ben", "active": false}]"#,
+            client, .post, "/tables/authors", #"[{"name": "Ann"}, {"name": "Ben", "active": false}]"#, headers: [.prefer: "return=representation"],
             collection: tableCollection("created", "authors"))
         let items = try #require(authors.body).items
         #expect(items.map(\.status.code) == [201, 201])
@@ -45,7 +45,7 @@ private let updates = tableCollection("updates", "books")
                     {"title": "No key"}
                 ]
                 """
-            let result = try await sendBatch(client, .post, "/tables/books", body, collection: created)
+            let result = try await sendBatch(client, .post, "/tables/books", body, headers: [.prefer: "return=representation"], collection: created)
             #expect(result.status == .multiStatus)
             let items = try #require(result.body).items
             #expect(items.map(\.status.code) == [201, 400, 422, 422, 409, 409, 422, 409, 403, 201, 400])
@@ -97,7 +97,7 @@ private let updates = tableCollection("updates", "books")
                     {"isbn": "b0", "author_id": 2, "title": "Zero, revised"}
                 ]
                 """
-            let result = try await sendBatch(client, .patch, "/tables/books", body, collection: updates)
+            let result = try await sendBatch(client, .patch, "/tables/books", body, headers: [.prefer: "return=representation"], collection: updates)
             let items = try #require(result.body).items
             #expect(items.map(\.status.code) == [200, 409, 404, 412, 409, 422, 409, 403, 422, 200])
             #expect(items[0].fields["version"] == 2)
@@ -251,24 +251,35 @@ private let updates = tableCollection("updates", "books")
                 client, .post, "/tables/books?only=failed", #"[{"isbn": "b3", "title": "Three"}, {"isbn": "b1", "title": "Dup"}]"#,
                 collection: created)
             #expect(onlyFailed.body?.items.map(\.status.code) == [409])
-            // Prefer: return=minimal answers keys and versions, not rows.
+            // Answers carry keys and versions; Prefer: return=representation adds the rows.
             let minimal = try await sendBatch(
                 client, .post, "/tables/books", #"[{"isbn": "b4", "title": "Four"}]"#, headers: [.prefer: "return=minimal"], collection: created)
             #expect(minimal.body?.items.first?.fields == ["version": 1])
             #expect(minimal.headers[.init("Preference-Applied")!] == "return=minimal")
-            // A key used for one shape of answer does not replay in another.
+            // A key used for one shape of answer replays in that shape however it is asked for, and not in another.
             let shaped = #"[{"isbn": "b5", "title": "Five"}]"#
             let key: HTTPFields = [.init("Idempotency-Key")!: "t-2"]
-            #expect(try await sendBatch(client, .post, "/tables/books", shaped, headers: key, collection: created).body?.summary.succeeded == 1)
-            let otherShape = try await sendBatch(
+            let plain = try await sendBatch(client, .post, "/tables/books", shaped, headers: key, collection: created)
+            #expect(plain.body?.summary.succeeded == 1)
+            #expect(plain.headers[.init("Preference-Applied")!] == nil)
+            let sameShape = try await sendBatch(
                 client, .post, "/tables/books", shaped, headers: key + [.prefer: "return=minimal"], collection: created)
+            #expect(sameShape.headers[.init("Idempotency-Replayed")!] == "true")
+            #expect(sameShape.body == plain.body)
+            let otherShape = try await sendBatch(
+                client, .post, "/tables/books", shaped, headers: key + [.prefer: "return=representation"], collection: created)
             #expect(otherShape.status == .unprocessableContent)
-            let minimalPatch = try await sendBatch(
-                client, .patch, "/tables/books", #"[{"isbn": "b4", "title": "Four!"}]"#, headers: [.prefer: "return=minimal"], collection: updates)
+            let minimalPatch = try await sendBatch(client, .patch, "/tables/books", #"[{"isbn": "b4", "title": "Four!"}]"#, collection: updates)
             #expect(minimalPatch.body?.items.first?.fields == ["version": 2])
+            let fullPatch = try await sendBatch(
+                client, .patch, "/tables/books", #"[{"isbn": "b4", "title": "Four!!"}]"#, headers: [.prefer: "return=representation"],
+                collection: updates)
+            #expect(fullPatch.body?.items.first?.fields["row"]?.objectMembers["title"] == "Four!!")
+            #expect(fullPatch.body?.items.first?.fields["version"] == 3)
+            #expect(fullPatch.headers[.init("Preference-Applied")!] == "return=representation")
             #expect(
                 try await storedRows(db, "SELECT isbn, title, version FROM books ORDER BY isbn", columns: ["isbn", "title", "version"]) == [
-                    ["b0", "Zero", "1"], ["b1", "One", "1"], ["b3", "Three", "1"], ["b4", "Four!", "2"], ["b5", "Five", "1"],
+                    ["b0", "Zero", "1"], ["b1", "One", "1"], ["b3", "Three", "1"], ["b4", "Four!!", "3"], ["b5", "Five", "1"],
                 ])
 
             let unserved = try await sendBatch(client, .post, "/tables/users", "[]", collection: created)
@@ -302,7 +313,9 @@ private let updates = tableCollection("updates", "books")
                     {"id": 12, "code": "e\\u0301e\\u0301"}
                 ]
                 """
-            let result = try await sendBatch(client, .post, "/tables/measures", body, collection: tableCollection("created", "measures"))
+            let result = try await sendBatch(
+                client, .post, "/tables/measures", body, headers: [.prefer: "return=representation"],
+                collection: tableCollection("created", "measures"))
             let items = try #require(result.body).items
             // SQLite's SMALLINT is an integer of any size, as SQLite stores it.
             // PostgreSQL alone reads dates, and refuses one it cannot read: the row is found by bisection.
@@ -437,7 +450,8 @@ private let updates = tableCollection("updates", "books")
                     client, .post, "/users", #"[{"name": "Ben", "email": "b@x.io"}]"#,
                     collection: ResourceCollection(key: "created", identifierKey: "email", hrefPrefix: "/users/"))
                 #expect(created.body?.items.first?.location == "/users/3")
-                let notes = try await sendBatch(client, .post, "/tables/notes", #"[{"text": "kept"}]"#, collection: tableCollection("created", "notes"))
+                let notes = try await sendBatch(
+                    client, .post, "/tables/notes", #"[{"text": "kept"}]"#, collection: tableCollection("created", "notes"))
                 #expect(notes.body?.items.map(\.status.code) == [201])
                 let operatorFile = try await Database.open(url: url, migrating: false, logger: testLogger())
                 let left = try await storedRows(

@@ -20,9 +20,12 @@ struct BatchResponder: Sendable {
         var under: String? = nil
         /// A body of the right shape, quoted in the 400 for one of the wrong shape.
         let example: String
-        /// A preference of the request that shapes the answer and was honoured (`return=minimal`):
-        /// answered in `Preference-Applied` (RFC 7240) and part of the idempotency fingerprint.
+        /// A preference of the request that was honoured (`return=minimal`), answered in
+        /// `Preference-Applied` (RFC 7240).
         var preferenceApplied: String? = nil
+        /// What the answer's shape depends on besides the body (`return=minimal`): part of the
+        /// idempotency fingerprint, so that a replay asking for another shape is refused.
+        var shape: String? = nil
     }
 
     /// A report and its body in the format the request asked for.
@@ -51,7 +54,7 @@ struct BatchResponder: Sendable {
         }
         let body = try await BatchBody.collect(request, limits: self.limits)
         if let idempotencyKey {
-            let fingerprint = IdempotencyStore.fingerprint(atomic: options.atomic, preference: endpoint.preferenceApplied, body: body)
+            let fingerprint = IdempotencyStore.fingerprint(atomic: options.atomic, preference: endpoint.shape, body: body)
             if case .replay(let report) = try await self.idempotency.claim(idempotencyKey, fingerprint: fingerprint, collection: endpoint.collection)
             {
                 return try MultiStatusResponse(report, headers: self.preference(endpoint, [.idempotencyReplayed: "true"])).response(

@@ -5,11 +5,18 @@ import MultiStatus
 /// unknown column, 403 a column the request may not set). Nothing here touches the database.
 struct TableInput: Sendable {
     let schema: TableSchema
-    private let readOnly: Set<Int>
+    /// Why a request may not set each column: `nil` when it may.
+    private let refusals: [String?]
 
     init(schema: TableSchema) {
         self.schema = schema
-        self.readOnly = Set(schema.options.readOnly.compactMap(schema.column(named:)))
+        let readOnly = Set(schema.options.readOnly.compactMap(schema.column(named:)))
+        self.refusals = schema.columns.indices.map { column in
+            if schema.columns[column].generated { return "is computed by the database and cannot be set" }
+            if readOnly.contains(column) { return "is read-only" }
+            if column == schema.version { return "is the version, counted by the server" }
+            return nil
+        }
     }
 
     /// Values by column index, in column order.
@@ -23,7 +30,11 @@ struct TableInput: Sendable {
         }
 
         mutating func set(_ column: Int, _ value: JSONValue) {
-            if let position = self.columns.firstIndex(of: column) {
+            // Items are read in column order, so a value mostly goes at the end.
+            if self.columns.last.map({ $0 < column }) ?? true {
+                self.columns.append(column)
+                self.values.append(value)
+            } else if let position = self.columns.firstIndex(of: column) {
                 self.values[position] = value
             } else {
                 let position = self.columns.firstIndex(where: { $0 > column }) ?? self.columns.endIndex
@@ -33,13 +44,56 @@ struct TableInput: Sendable {
         }
     }
 
+    /// What one member of an item is, read in column order by ``read(_:_:_:)``.
+    private enum Member {
+        case key, version, value
+    }
+
+    /// Reads the members of `members` in column order, each checked against its column, then
+    /// refuses any member that names no column (by name, so that an item with several faults
+    /// always gets the same problem). `role` says what each column is to this kind of item.
+    private func read(
+        _ members: [String: JSONValue],
+        role: (Int) -> Member,
+        _ take: (Member, Int, JSONValue) throws(ProblemDetails) -> Void
+    ) throws(ProblemDetails) {
+        // One lookup per member (items mostly give fewer members than the table has columns), then
+        // the members in column order.
+        var known: [(column: Int, value: JSONValue)] = []
+        known.reserveCapacity(members.count)
+        var unknown: String?
+        for (name, value) in members {
+            guard let column = self.schema.column(named: name) else {
+                if unknown.map({ name < $0 }) ?? true { unknown = name }
+                continue
+            }
+            var position = known.endIndex
+            while position > 0 && known[position - 1].column > column { position -= 1 }
+            known.insert((column, value), at: position)
+        }
+        for (column, value) in known {
+            let member = role(column)
+            if member == .value, let refusal = self.refusals[column] {
+                let name = self.schema.columns[column].name
+                throw ProblemDetails(status: .forbidden, detail: "column \(name) \(refusal)", extensions: ["column": .string(name)])
+            }
+            try take(member, column, member == .version ? value : try self.value(value, column))
+        }
+        guard let unknown else { return }
+        throw ProblemDetails(
+            status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(unknown.prefix(100))",
+            extensions: ["column": .string(String(unknown.prefix(100)))])
+    }
+
     /// A `POST` item: a new row.
     func insert(_ item: JSONValue) throws(ProblemDetails) -> Values {
         let members = try self.object(item, "a new row")
         var values = Values()
-        for (name, value) in self.ordered(members) {
-            let column = try self.writable(name)
-            values.set(column, try self.value(value, column))
+        values.columns.reserveCapacity(members.count)
+        values.values.reserveCapacity(members.count)
+        try self.read(members, role: { _ in .value }) { _, column, value throws(ProblemDetails) in
+            values.columns.append(column)
+            values.values.append(value)
         }
         try self.requireKey(values, generatedAllowed: true)
         try self.requireMissing(values)
@@ -60,17 +114,12 @@ struct TableInput: Sendable {
         var changes = Values()
         var key = Values()
         var expected: Int?
-        for (name, value) in self.ordered(members) {
-            if let version = self.schema.version, name == self.schema.columns[version].name {
-                expected = try self.expectedVersion(value)
-                continue
+        try self.read(members, role: self.role) { member, column, value throws(ProblemDetails) in
+            switch member {
+            case .version: expected = try self.expectedVersion(value)
+            case .key: key.set(column, value)
+            case .value: changes.set(column, value)
             }
-            if let column = self.schema.column(named: name), self.schema.key.contains(column) {
-                key.set(column, try self.value(value, column))
-                continue
-            }
-            let column = try self.writable(name)
-            changes.set(column, try self.value(value, column))
         }
         try self.requireKey(key, generatedAllowed: false)
         guard !changes.columns.isEmpty else {
@@ -84,18 +133,12 @@ struct TableInput: Sendable {
         let members = try self.object(item, "a row")
         var values = Values()
         var expected: Int?
-        for (name, value) in self.ordered(members) {
-            if let version = self.schema.version, name == self.schema.columns[version].name {
+        try self.read(members, role: self.role) { member, column, value throws(ProblemDetails) in
+            if member == .version {
                 expected = try self.expectedVersion(value)
-                continue
-            }
-            let position: Int
-            if let column = self.schema.column(named: name), self.schema.key.contains(column) {
-                position = column
             } else {
-                position = try self.writable(name)
+                values.set(column, value)
             }
-            values.set(position, try self.value(value, position))
         }
         try self.requireKey(values, generatedAllowed: false)
         return Keyed(key: self.schema.key.map { values[$0]! }, values: values, expectedVersion: expected)
@@ -177,18 +220,10 @@ struct TableInput: Sendable {
 
     // MARK: - Values
 
-    /// The members of an item in column order, then those that name no column, by name: so that
-    /// an item with several faults always gets the same problem, without sorting every item.
-    private func ordered(_ members: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
-        var ordered: [(key: String, value: JSONValue)] = []
-        ordered.reserveCapacity(members.count)
-        for column in self.schema.columns {
-            if let value = members[column.name] { ordered.append((column.name, value)) }
-        }
-        if ordered.count < members.count {
-            ordered += members.filter { self.schema.column(named: $0.key) == nil }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        }
-        return ordered
+    /// What a column is to an item that names its row by key: a key, the version it expects, or a value.
+    private func role(_ column: Int) -> Member {
+        if column == self.schema.version { return .version }
+        return self.schema.key.contains(column) ? .key : .value
     }
 
     private func object(_ item: JSONValue, _ what: String) throws(ProblemDetails) -> [String: JSONValue] {
@@ -204,27 +239,6 @@ struct TableInput: Sendable {
     }
 
     private var versionName: String { self.schema.version.map { self.schema.columns[$0].name } ?? "" }
-
-    /// The column a request may set under `name`.
-    private func writable(_ name: String) throws(ProblemDetails) -> Int {
-        guard let column = self.schema.column(named: name) else {
-            throw ProblemDetails(
-                status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(name.prefix(100))",
-                extensions: ["column": .string(String(name.prefix(100)))])
-        }
-        if self.schema.columns[column].generated {
-            throw ProblemDetails(
-                status: .forbidden, detail: "column \(name) is computed by the database and cannot be set", extensions: ["column": .string(name)])
-        }
-        if self.readOnly.contains(column) {
-            throw ProblemDetails(status: .forbidden, detail: "column \(name) is read-only", extensions: ["column": .string(name)])
-        }
-        if column == self.schema.version {
-            throw ProblemDetails(
-                status: .forbidden, detail: "column \(name) is the version, counted by the server", extensions: ["column": .string(name)])
-        }
-        return column
-    }
 
     private func requireKey(_ values: Values, generatedAllowed: Bool) throws(ProblemDetails) {
         if generatedAllowed && self.schema.keyIsGenerated { return }

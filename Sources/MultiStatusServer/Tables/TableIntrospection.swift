@@ -49,6 +49,8 @@ enum TableIntrospection {
         var referencedBy: [String] = []
         /// CHECK constraints whose expression the database gives (PostgreSQL's `pg_get_constraintdef`).
         var checks: [(name: String, columns: [String], expression: String)] = []
+        /// Whether some foreign key is checked only at COMMIT, which PostgreSQL can be told not to do, SQLite not.
+        var deferredForeignKeys = false
     }
 
     private static func schema(_ catalog: Catalog, qualifiedName: String, options: TableOptions) throws -> TableSchema {
@@ -96,7 +98,7 @@ enum TableIntrospection {
         }
         return TableSchema(
             name: name, qualifiedName: qualifiedName, columns: columns, key: key, version: version, uniques: uniques, foreignKeys: foreignKeys,
-            referencedBy: catalog.referencedBy, checks: checks, options: options)
+            referencedBy: catalog.referencedBy, checks: checks, deferredForeignKeys: catalog.deferredForeignKeys, options: options)
     }
 
     // MARK: - PostgreSQL
@@ -310,9 +312,10 @@ enum TableIntrospection {
             var referenced = pairs.compactMap(\.to)
             if referenced.count != pairs.count {
                 // No parent columns named: the parent's primary key.
-                referenced = try await sql.raw("SELECT name FROM pragma_table_info(\(bind: group.table), \(bind: schema)) WHERE pk > 0 ORDER BY pk").all().map {
-                    try $0.decode(column: "name", as: String.self)
-                }
+                referenced = try await sql.raw("SELECT name FROM pragma_table_info(\(bind: group.table), \(bind: schema)) WHERE pk > 0 ORDER BY pk")
+                    .all().map {
+                        try $0.decode(column: "name", as: String.self)
+                    }
             }
             let from = pairs.map(\.from)
             let name = named[NamedConstraintKey("FOREIGN KEY", Set(from))] ?? "foreign key (\(from.joined(separator: ", ")))"
@@ -334,7 +337,10 @@ enum TableIntrospection {
             let columns = pairs.sorted { $0.seq < $1.seq }.map(\.from).joined(separator: ", ")
             return "foreign key (\(columns)) of \(key.split(separator: "\u{0}")[0])"
         }
-        return Catalog(columns: columns, uniques: uniques, foreignKeys: foreignKeys, referencedBy: referencedBy)
+        let deferred = definition.range(of: #"DEFERRABLE\s+INITIALLY\s+DEFERRED"#, options: [.regularExpression, .caseInsensitive]) != nil
+        return Catalog(
+            columns: columns, uniques: uniques, foreignKeys: foreignKeys, referencedBy: referencedBy,
+            deferredForeignKeys: deferred && !foreignKeys.isEmpty)
     }
 
     /// The named table constraints of a `CREATE TABLE` statement (`CONSTRAINT name UNIQUE (a, b)`),

@@ -15,10 +15,11 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
                 request, context: context,
-                endpoint: .init(collection: store.collection("created"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied)
+                endpoint: .init(
+                    collection: store.collection("created"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied, shape: store.shape)
             ) {
                 items, atomic, render in
-                try render(try await store.insert(items, atomic: atomic))
+                try await store.insert(items, atomic: atomic, render: render)
             }
         }
         router.patch("tables/:table") { request, context in
@@ -26,19 +27,21 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             return try await self.batches.respond(
                 request, context: context,
                 endpoint: .init(
-                    collection: store.collection("updates"), example: "[{…key columns, changes…}, …]", preferenceApplied: store.preferenceApplied)
+                    collection: store.collection("updates"), example: "[{…key columns, changes…}, …]", preferenceApplied: store.preferenceApplied,
+                    shape: store.shape)
             ) { items, atomic, render in
-                try render(try await store.update(items, atomic: atomic))
+                try await store.update(items, atomic: atomic, render: render)
             }
         }
         router.put("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
                 request, context: context,
-                endpoint: .init(collection: store.collection("upserts"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied)
+                endpoint: .init(
+                    collection: store.collection("upserts"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied, shape: store.shape)
             ) {
                 items, atomic, render in
-                try render(try await store.upsert(items, atomic: atomic))
+                try await store.upsert(items, atomic: atomic, render: render)
             }
         }
         router.delete("tables/:table") { request, context in
@@ -46,7 +49,7 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             return try await self.batches.respond(
                 request, context: context, endpoint: .init(collection: store.collection("deletions"), under: "keys", example: #"{"keys": [1, 2, 3]}"#)
             ) { items, atomic, render in
-                try render(try await store.delete(items, atomic: atomic))
+                try await store.delete(items, atomic: atomic, render: render)
             }
         }
         router.get("tables/:table") { request, context in
@@ -75,10 +78,8 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
                 throw ProblemDetails(status: .notFound, detail: "table \(store.schema.name) has no row with key \(TableKey.text(key))")
             }
             var headers: HTTPFields = [:]
-            if let version = store.schema.version, let value = row[store.schema.columns[version].name]?.intValue {
-                headers[.eTag] = "\"\(value)\""
-            }
-            return Response.json(ByteBuffer(string: JSONValue.object(row).jsonText), headers: headers)
+            if let version = row.version { headers[.eTag] = "\"\(version)\"" }
+            return Response.json(ByteBuffer(string: row.object.jsonText), headers: headers)
         }
     }
 
@@ -94,10 +95,12 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         if writing && !store.schema.options.mayWrite(context.identity) {
             throw ProblemDetails(status: .forbidden, detail: "account \(context.identity?.name ?? "") may read table \(name) but not change it")
         }
-        // RFC 7240: `Prefer: return=minimal` answers each row's key and version only.
-        store.returnsRows = !request.headers[values: .prefer].contains { value in
-            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "return=minimal" }
-        }
+        // RFC 7240: `Prefer: return=representation` answers each written row; the first `return` preference counts.
+        let preference = request.headers[values: .prefer].lazy.flatMap { $0.split(separator: ",") }.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }.first { $0.hasPrefix("return=") }
+        store.returnsRows = preference == "return=representation"
+        store.preferenceApplied = preference == "return=representation" || preference == "return=minimal" ? preference : nil
         return store
     }
 
@@ -124,10 +127,10 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             }
             after = try store.input.key(parts: parts)
         }
-        let (rows, last) = try await store.page(limit: limit, after: after)
-        var body: [String: JSONValue] = ["rows": .array(rows.map(JSONValue.object))]
+        let rows = try await store.page(limit: limit, after: after)
+        var body: [String: JSONValue] = ["rows": .array(rows.map(\.object))]
         var headers: HTTPFields = [:]
-        if let last {
+        if rows.count == limit, let last = rows.last?.key {
             let next = "/tables/\(TableKey.encodePart(store.schema.name))?limit=\(limit)&after=\(TableKey.text(last))"
             body["next"] = .string(next)
             headers[.link] = "<\(next)>; rel=\"next\""

@@ -23,6 +23,9 @@ struct TableSchema: Sendable {
     let referencedBy: [String]
     /// CHECK constraints the server can evaluate before writing (PostgreSQL's).
     let checks: [CheckConstraint]
+    /// Whether some foreign key is checked only when the transaction commits (SQLite's
+    /// `DEFERRABLE INITIALLY DEFERRED`), so that the server must check foreign keys before writing.
+    let deferredForeignKeys: Bool
     /// Accounts, read-only columns and the rest of the operator's options.
     let options: TableOptions
 
@@ -31,7 +34,7 @@ struct TableSchema: Sendable {
     init(
         name: String, qualifiedName: String, columns: [TableColumn], key: [Int], version: Int?, uniques: [UniqueConstraint],
         foreignKeys: [ForeignKey],
-        referencedBy: [String], checks: [CheckConstraint] = [], options: TableOptions
+        referencedBy: [String], checks: [CheckConstraint] = [], deferredForeignKeys: Bool = false, options: TableOptions
     ) {
         self.name = name
         self.qualifiedName = qualifiedName
@@ -42,6 +45,7 @@ struct TableSchema: Sendable {
         self.foreignKeys = foreignKeys
         self.referencedBy = referencedBy
         self.checks = checks
+        self.deferredForeignKeys = deferredForeignKeys
         self.options = options
         self.indexByName = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
@@ -151,7 +155,9 @@ struct ForeignKey: Sendable, Hashable {
 package enum TableKey {
     /// The text of `key` for a URL segment or a `?keys=` value (before that level's own encoding).
     package static func text(_ key: [JSONValue]) -> String {
-        key.map { part in
+        // An integer key, the most common, has nothing to encode.
+        if key.count == 1, case .int(let number) = key[0] { return String(number) }
+        return key.map { part in
             let text: String
             switch part {
             case .string(let string): text = string
@@ -188,8 +194,4 @@ package enum TableKey {
         }
         return parts
     }
-
-    /// The identity of a key, for dictionaries and sets: its values (a column's values are of
-    /// one JSON type, as the schema checks them and the database gives them back).
-    static func identity(_ values: [JSONValue]) -> [JSONValue] { values }
 }

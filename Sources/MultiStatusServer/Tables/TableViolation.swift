@@ -30,6 +30,9 @@ enum TableViolation {
                 return ProblemDetails(status: .conflict, detail: detail, extensions: ["constraint": .string(constraint ?? "")])
             case _ where state.hasPrefix("22"):
                 return ProblemDetails(status: .badRequest, detail: "the database cannot read a value of the row: \(detail)")
+            case "P0001":
+                // RAISE EXCEPTION in a trigger that refused the row.
+                return ProblemDetails(status: .unprocessableContent, detail: "the database refused the row: \(detail)")
             default:
                 return nil
             }
@@ -61,6 +64,10 @@ enum TableViolation {
             }
             if message.hasPrefix("cannot store") {
                 return ProblemDetails(status: .badRequest, detail: "the database cannot store a value of the row: \(message)")
+            }
+            if error.reason == .constraint {
+                // RAISE(ABORT, …) in a trigger that refused the row.
+                return ProblemDetails(status: .unprocessableContent, detail: "the database refused the row: \(message)")
             }
             return nil
         default:

@@ -1,0 +1,138 @@
+import MultiStatus
+import SQLKit
+
+/// The constraints a batch is checked against set-based, each refusing the items that break it
+/// with a precise problem and giving back the others.
+extension TableStore {
+    /// 409 for a later item giving a UNIQUE value (or key) an earlier item of the batch gives.
+    func checkBatchUniques(_ pending: [Pending], _ outcomes: inout Outcomes) -> [Pending] {
+        var refused: Set<Int> = []
+        for unique in self.schema.uniques {
+            var seen: Set<[JSONValue]> = []
+            seen.reserveCapacity(pending.count)
+            var seenOne: Set<JSONValue> = []
+            seenOne.reserveCapacity(unique.columns.count == 1 ? pending.count : 0)
+            for item in pending where !refused.contains(item.index) && item.touches(unique.columns) {
+                let inserted: Bool
+                if unique.columns.count == 1 {
+                    guard let value = item.final(unique.columns[0]), value != .null else { continue }
+                    inserted = seenOne.insert(value).inserted
+                } else {
+                    guard let values = item.finals(unique.columns), !values.contains(.null) else { continue }
+                    inserted = seen.insert(values).inserted
+                }
+                if !inserted {
+                    refused.insert(item.index)
+                    outcomes.items[item.index] = ItemResult(
+                        id: item.key.map(self.input.identifier) ?? .null,
+                        problem: TableViolation.unique(unique, named: unique.name, schema: self.schema, detail: "", byBatch: true))
+                }
+            }
+        }
+        return refused.isEmpty ? pending : pending.filter { !refused.contains($0.index) }
+    }
+
+    /// The items of `pending` that set some of `columns` and whose final values of `columns` are all
+    /// known (and, unless `nulls`, not null), as one batch parameter of those columns.
+    private func batch(of pending: [Pending], _ columns: [Int], nulls: Bool = false) -> (json: String, owners: [Int: Pending]) {
+        var batch = self.statements.batch(rows: pending.count, columns: columns.count)
+        var owners: [Int: Pending] = [:]
+        for item in pending where item.touches(columns) {
+            guard let values = item.finals(columns), nulls || !values.contains(.null) else { continue }
+            batch.append(index: item.index, columns: columns, values: values)
+            owners[item.index] = item
+        }
+        return (batch.json, owners)
+    }
+
+    /// 409 for an item giving a UNIQUE value (or key) that a stored row holds: one query per constraint.
+    func checkStoredUniques(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+        let statements = self.statements
+        let key = self.schema.key
+        // Rows this batch changes may give their values up; the database decides those.
+        let changing = Set(pending.compactMap { $0.isInsert ? nil : $0.key })
+        var refused: Set<Int> = []
+        for unique in self.schema.uniques {
+            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, unique.columns)
+            guard !owners.isEmpty else { continue }
+            let found = try await sql.jsonRows(
+                """
+                SELECT \(statements.engine.jsonRows(of: ["v.i"] + key.map { "t.\(statements.column($0))" })) FROM \(statements.rows(ofJSON: json, columns: unique.columns))
+                JOIN \(unsafeRaw: statements.table) AS t ON \(unsafeRaw: statements.matching(unique.columns))
+                """
+            )
+            for row in found {
+                guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
+                let holder = Array(row.dropFirst())
+                if let own = item.key, !item.isInsert, own == holder { continue }
+                if changing.contains(holder) { continue }
+                refused.insert(index)
+                outcomes.items[index] = ItemResult(
+                    id: item.key.map(self.input.identifier) ?? .null,
+                    problem: TableViolation.unique(unique, named: unique.name, schema: self.schema, detail: ""))
+            }
+        }
+        return pending.filter { !refused.contains($0.index) }
+    }
+
+    /// 409 for an item whose foreign key refers to no row: one query per foreign key.
+    func checkForeignKeys(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+        let statements = self.statements
+        var refused: Set<Int> = []
+        // A table referring to itself may refer to rows of this very batch: the database decides those.
+        for foreignKey in self.schema.foreignKeys where !foreignKey.refersToItself {
+            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, foreignKey.columns)
+            guard !owners.isEmpty else { continue }
+            let matching = zip(foreignKey.referencedColumns, foreignKey.columns).map { "p.\(TableStatements.quote($0)) = v.c\($1)" }.joined(
+                separator: " AND ")
+            let orphans = try await sql.jsonRows(
+                """
+                SELECT \(statements.engine.jsonRows(of: ["v.i"])) FROM \(statements.rows(ofJSON: json, columns: foreignKey.columns))
+                WHERE NOT EXISTS (SELECT 1 FROM \(unsafeRaw: foreignKey.referencedSQL) AS p WHERE \(unsafeRaw: matching))
+                """
+            )
+            for row in orphans {
+                guard let index = row.first?.intValue, let item = owners[index], let values = item.finals(foreignKey.columns) else {
+                    throw ProblemDetails.unexpectedDatabaseRow
+                }
+                refused.insert(index)
+                outcomes.items[index] = ItemResult(
+                    id: item.key.map(self.input.identifier) ?? .null,
+                    problem: TableViolation.foreignKey(
+                        foreignKey.name, deleting: false, detail: "\(foreignKey.referencedTable) has no row (\(TableKey.text(values)))"))
+            }
+        }
+        return pending.filter { !refused.contains($0.index) }
+    }
+
+    /// 422 for an item whose row would break a CHECK constraint the catalog gives the expression
+    /// of: the expression evaluated over the whole batch in one query per constraint. A row that
+    /// leaves a column of it to a default is left to the database.
+    func checkChecks(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+        let statements = self.statements
+        var refused: Set<Int> = []
+        for check in self.schema.checks {
+            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, check.columns, nulls: true)
+            guard !owners.isEmpty else { continue }
+            // The columns under their own names, so that the expression reads them as it does in the table.
+            let named = (["v.i"] + check.columns.map { "v.c\($0) AS \(statements.column($0))" }).joined(separator: ", ")
+            let broken = try await sql.jsonRows(
+                """
+                SELECT \(statements.engine.jsonRows(of: ["t.i"])) FROM (
+                    SELECT \(unsafeRaw: named) FROM \(statements.rows(ofJSON: json, columns: check.columns))
+                ) AS t WHERE NOT \(unsafeRaw: check.expression)
+                """
+            )
+            for row in broken {
+                guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
+                refused.insert(index)
+                outcomes.items[index] = ItemResult(
+                    id: item.key.map(self.input.identifier) ?? .null,
+                    problem: ProblemDetails(
+                        status: .unprocessableContent, detail: "the row breaks CHECK constraint \(check.name)",
+                        extensions: ["constraint": .string(check.name)]))
+            }
+        }
+        return pending.filter { !refused.contains($0.index) }
+    }
+}

@@ -1,0 +1,253 @@
+import HTTPTypes
+import MultiStatus
+import SQLKit
+
+/// A statement over some of a batch's items, giving the rows it wrote when it reads them back
+/// itself (inserts whose keys the database makes), by item index.
+typealias TableStatement = @Sendable ([TableStore.Pending], any SQLDatabase) async throws -> [Int: StoredRow]
+
+extension TableStore {
+    /// Turns a batch's outcomes into its answer, on whichever core is free (see ``write(_:_:atomic:sql:render:)``).
+    typealias Render<Output> = @Sendable ([ItemResult]) throws -> Output
+
+    /// Writes the accepted inserts and updates of a batch and answers every item: duplicates inside
+    /// the batch refused first, then each set of items giving the same columns written with one
+    /// statement (see ``write(group:_:sql:)``), then the written rows read back in one query.
+    ///
+    /// An answer without rows is known before the write, unless the database refuses a row: it is
+    /// rendered on another core meanwhile, and rendered again only when that happens.
+    func write<Output: Sendable>(
+        _ candidates: [Pending], _ start: Outcomes, atomic: Bool, sql: any SQLDatabase, render: @escaping Render<Output>
+    ) async throws -> Output {
+        var outcomes = start
+        var pending = self.checkBatchUniques(candidates, &outcomes)
+        // SQLite checks a deferred foreign key only at COMMIT, where a refusal would fail the whole
+        // request: those are decided first. PostgreSQL checks deferrable constraints as it goes.
+        if self.schema.deferredForeignKeys { pending = try await self.checkForeignKeys(pending, &outcomes, sql: sql) }
+        if atomic && outcomes.anyFailed { throw self.atomicFailure(outcomes, notApplied: pending) }
+        try await self.checkConstraintsImmediately(sql)
+
+        let decided = outcomes
+        let written = pending
+        // Keys the database makes are known only once written.
+        let guessable = !self.returnsRows && !pending.contains { $0.key == nil }
+        async let guessed: Output? = guessable ? render(self.answers(written, decided, stored: [:])) : nil
+        var groups: [[Int]: [Pending]] = [:]
+        var order: [[Int]] = []
+        for item in pending where !item.values.columns.isEmpty {
+            let columns = (item.isInsert ? [-1] : []) + item.values.columns
+            if groups[columns] == nil { order.append(columns) }
+            groups[columns, default: []].append(item)
+        }
+        var stored: [Int: StoredRow] = [:]
+        for columns in order {
+            for (index, row) in try await self.write(group: groups[columns]!, &outcomes, sql: sql) { stored[index] = row }
+        }
+        let refused = pending.contains { outcomes.decided($0.index) }
+        if !refused, let guessed = try await guessed { return guessed }
+
+        // Every written row as it is now stored, in one query, unless the answer leaves rows out.
+        let answered = pending.filter { !outcomes.decided($0.index) && $0.key != nil }
+        if self.returnsRows && !answered.isEmpty {
+            for row in try await self.statements.stored(keysJSON: self.statements.keysBatch(answered.map { $0.key! }), sql: sql) {
+                stored[answered[row.tag].index] = row
+            }
+        }
+        let items = self.answers(pending, outcomes, stored: stored)
+        if atomic && refused { throw AtomicRollback(items: items) }
+        return try render(items)
+    }
+
+    /// Every item's outcome: the decided ones as they are, the written ones from their `stored`
+    /// rows (by item index), or without a row read back, from the key and the version the write gave.
+    private func answers(_ written: [Pending], _ decided: Outcomes, stored: [Int: StoredRow]) -> [ItemResult] {
+        var outcomes = decided
+        for item in written where !outcomes.decided(item.index) {
+            let status: HTTPResponse.Status = item.isInsert ? .created : .ok
+            let message = item.isInsert ? "Created" : item.values.columns.isEmpty ? "Unchanged" : "Updated"
+            if let row = stored[item.index] {
+                outcomes.items[item.index] = self.success(
+                    status, key: row.key, version: row.version, row: self.returnsRows ? row.object : nil, message: message)
+            } else if let key = item.key {
+                let version =
+                    item.isInsert ? self.schema.version.map { _ in 1 } : item.values.columns.isEmpty ? item.version : item.version.map { $0 + 1 }
+                outcomes.items[item.index] = self.success(status, key: key, version: version, row: nil, message: message)
+            }
+        }
+        return self.finished(outcomes)
+    }
+
+    /// Deletes the rows of `pending` with one statement, bisecting when the database refuses it (a
+    /// row still referred to), and answers every item; the answer is rendered while the database
+    /// deletes, as for ``write(_:_:atomic:sql:render:)``.
+    func delete<Output: Sendable>(
+        _ pending: [Pending], _ start: Outcomes, atomic: Bool, sql: any SQLDatabase, render: @escaping Render<Output>
+    ) async throws -> Output {
+        if atomic && start.anyFailed { throw self.atomicFailure(start, notApplied: pending) }
+        try await self.checkConstraintsImmediately(sql)
+        let deleted = self.finished(self.deleted(pending, start, failures: [:]))
+        async let guessed = render(deleted)
+        let statements = self.statements
+        let key = self.schema.key
+        let (_, failures) = try await self.bisect(pending, deleting: true, knownToFail: false, sql: sql) { part, sql in
+            var rows = statements.batch(rows: part.count, columns: key.count)
+            for item in part { rows.append(index: item.index, columns: key, values: item.key!) }
+            switch statements.engine {
+            case .postgres:
+                try await sql.raw(
+                    "DELETE FROM \(unsafeRaw: statements.table) AS t USING \(statements.rows(ofJSON: rows.json, columns: key)) WHERE \(unsafeRaw: statements.matching(key))"
+                ).run()
+            case .sqlite:
+                let columns = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
+                let values = key.map { "v.c\($0)" }.joined(separator: ", ")
+                try await sql.raw(
+                    "DELETE FROM \(unsafeRaw: statements.table) AS t WHERE (\(unsafeRaw: columns)) IN (SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: rows.json, columns: key)))"
+                ).run()
+            }
+            return [:]
+        }
+        if failures.isEmpty { return try await guessed }
+        let items = self.finished(self.deleted(pending, start, failures: failures))
+        if atomic { throw AtomicRollback(items: items) }
+        return try render(items)
+    }
+
+    /// The outcomes of a delete: 204 for each item of `pending` but those `failures` refused.
+    private func deleted(_ pending: [Pending], _ start: Outcomes, failures: [Int: ProblemDetails]) -> Outcomes {
+        var outcomes = start
+        for item in pending {
+            let id = self.input.identifier(item.key!)
+            outcomes.items[item.index] =
+                failures[item.index].map { ItemResult(id: id, problem: $0) } ?? ItemResult(id: id, status: .noContent, message: "Deleted")
+        }
+        return outcomes
+    }
+
+    /// On PostgreSQL, makes deferrable constraints checked by each statement, so that a refusal
+    /// falls on the statement that caused it, where it is answered per row, not on COMMIT.
+    private func checkConstraintsImmediately(_ sql: any SQLDatabase) async throws {
+        guard self.statements.engine == .postgres else { return }
+        try await sql.raw("SET CONSTRAINTS ALL IMMEDIATE").run()
+    }
+
+    /// Writes one set of items that give the same columns: optimistically with one statement; when
+    /// the database refuses it, rolls it back, refuses what one query per constraint finds (UNIQUE
+    /// values other rows hold, foreign keys to missing rows, broken CHECKs), and bisects the rest.
+    /// The rows the statements read back themselves, by item index; refused items are decided in
+    /// `outcomes`.
+    private func write(group: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Int: StoredRow] {
+        let statement: TableStatement = { part, sql in
+            try await part[0].isInsert ? self.insertRows(part, sql: sql) : self.updateRows(part, sql: sql)
+        }
+        if let rows = try await self.attempt(group, deleting: false, sql: sql, statement) { return rows }
+        var remaining = group
+        if !group[0].isInsert {
+            // What the constraints are checked against: the stored values of the columns an update leaves.
+            let current = try await self.statements.current(keysJSON: self.statements.keysBatch(group.map { $0.key! }), sql: sql)
+            for position in remaining.indices { remaining[position].current = current[remaining[position].key!] }
+        }
+        remaining = try await self.checkStoredUniques(remaining, &outcomes, sql: sql)
+        remaining = try await self.checkForeignKeys(remaining, &outcomes, sql: sql)
+        remaining = try await self.checkChecks(remaining, &outcomes, sql: sql)
+        let (rows, failures) = try await self.bisect(
+            remaining, deleting: false, knownToFail: remaining.count == group.count, sql: sql, statement)
+        for (index, problem) in failures {
+            outcomes.items[index] = ItemResult(id: group.first { $0.index == index }?.key.map(self.input.identifier) ?? .null, problem: problem)
+        }
+        return rows
+    }
+
+    /// Runs `statement` for `items` in a savepoint: its rows when the database takes it; `nil`,
+    /// rolled back, when it refuses it for a reason about a row. Any other failure is thrown.
+    private func attempt(_ items: [Pending], deleting: Bool, sql: any SQLDatabase, _ statement: TableStatement) async throws -> [Int: StoredRow]? {
+        try await sql.raw("SAVEPOINT batch_part").run()
+        do {
+            let rows = try await statement(items, sql)
+            try await sql.raw("RELEASE SAVEPOINT batch_part").run()
+            return rows
+        } catch {
+            try await sql.raw("ROLLBACK TO SAVEPOINT batch_part").run()
+            try await sql.raw("RELEASE SAVEPOINT batch_part").run()
+            guard TableViolation.problem(error, schema: self.schema, deleting: deleting) != nil else { throw error }
+            return nil
+        }
+    }
+
+    /// Bisection over savepoints: runs `statement` for `items`, and when the database refuses it for
+    /// a reason about a row, splits the items in halves and runs each again, until each refused item
+    /// is alone and gets the database's own error. `knownToFail` skips running the whole of
+    /// `items` when that just failed. k refused items of n cost about 2·k·log₂(n/k) statements.
+    func bisect(
+        _ items: [Pending],
+        deleting: Bool,
+        knownToFail: Bool,
+        sql: any SQLDatabase,
+        _ statement: @escaping TableStatement
+    ) async throws -> (rows: [Int: StoredRow], failures: [Int: ProblemDetails]) {
+        guard !items.isEmpty else { return ([:], [:]) }
+        if !knownToFail || items.count == 1 {
+            try await sql.raw("SAVEPOINT batch_part").run()
+            do {
+                let rows = try await statement(items, sql)
+                try await sql.raw("RELEASE SAVEPOINT batch_part").run()
+                return (rows, [:])
+            } catch {
+                try await sql.raw("ROLLBACK TO SAVEPOINT batch_part").run()
+                try await sql.raw("RELEASE SAVEPOINT batch_part").run()
+                guard let problem = TableViolation.problem(error, schema: self.schema, deleting: deleting) else { throw error }
+                if items.count == 1 { return ([:], [items[0].index: problem]) }
+            }
+        }
+        let middle = items.count / 2
+        let first = try await self.bisect(Array(items[..<middle]), deleting: deleting, knownToFail: false, sql: sql, statement)
+        let second = try await self.bisect(Array(items[middle...]), deleting: deleting, knownToFail: false, sql: sql, statement)
+        return (first.rows.merging(second.rows) { first, _ in first }, first.failures.merging(second.failures) { first, _ in first })
+    }
+
+    // MARK: - Statements
+
+    /// One INSERT for `part` (all giving the same columns). When the database makes the keys, the
+    /// stored rows, by item index; otherwise nothing (they are read back by key).
+    private func insertRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [Int: StoredRow] {
+        let statements = self.statements
+        let columns = part[0].values.columns
+        var batch = statements.batch(rows: part.count, columns: columns.count)
+        for item in part { batch.append(index: item.index, columns: columns, values: item.values.values) }
+        let names = columns.map(statements.column).joined(separator: ", ")
+        let values = columns.map { "v.c\($0)" }.joined(separator: ", ")
+        let insert: SQLQueryString =
+            "INSERT INTO \(unsafeRaw: statements.table) AS t (\(unsafeRaw: names)) SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: batch.json, columns: columns))"
+        guard part[0].key == nil else {
+            try await sql.raw(insert).run()
+            return [:]
+        }
+        // Keys the database makes: a sequence or rowid counts up in the order rows are inserted,
+        // which the sort makes the items' order (only here: it has SQLite's insert take half again as long).
+        var rows = try await statements.returning("\(insert) ORDER BY v.i", sql: sql)
+        guard rows.count == part.count else { throw ProblemDetails.unexpectedDatabaseRow }
+        if case .integer = self.schema.columns[self.schema.key[0]].type {
+            rows.sort { ($0.key.first?.intValue ?? 0) < ($1.key.first?.intValue ?? 0) }
+        }
+        var made: [Int: StoredRow] = [:]
+        for (item, row) in zip(part, rows) { made[item.index] = row }
+        return made
+    }
+
+    /// One UPDATE for `part` (all changing the same columns).
+    private func updateRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [Int: StoredRow] {
+        let statements = self.statements
+        let key = self.schema.key
+        let changed = part[0].values.columns
+        var batch = statements.batch(rows: part.count, columns: key.count + changed.count)
+        for item in part { batch.append(index: item.index, columns: key + changed, values: item.key! + item.values.values) }
+        var assignments = changed.map { "\(statements.column($0)) = v.c\($0)" }
+        if let version = self.schema.version { assignments.append("\(statements.column(version)) = t.\(statements.column(version)) + 1") }
+        try await sql.raw(
+            """
+            UPDATE \(unsafeRaw: statements.table) AS t SET \(unsafeRaw: assignments.joined(separator: ", "))
+            FROM \(statements.rows(ofJSON: batch.json, columns: key + changed)) WHERE \(unsafeRaw: statements.matching(key))
+            """
+        ).run()
+        return [:]
+    }
+}
