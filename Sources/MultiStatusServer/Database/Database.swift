@@ -221,7 +221,7 @@ public final class Database: Sendable {
             switch self.backend {
             case .sqlite(let writer, let writerGate, let reader, let readerGate):
                 let (connection, gate) = onReader ? (reader, readerGate) : (writer, writerGate)
-                return try await gate.run { try await body(connection.sql()) }
+                return try await gate.run { try await body(SQLiteSession(connection)) }
             case .postgres(let pool):
                 return try await pool.lease(waitingAtMost: wait, body)
             }

@@ -7,6 +7,8 @@ struct TableInput: Sendable {
     let schema: TableSchema
     /// Why a request may not set each column: `nil` when it may.
     private let refusals: [String?]
+    /// What each column is to an item that names its row by key (`PATCH`, `PUT`).
+    private let keyedRoles: [Member]
 
     init(schema: TableSchema) {
         self.schema = schema
@@ -17,12 +19,23 @@ struct TableInput: Sendable {
             if column == schema.version { return "is the version, counted by the server" }
             return nil
         }
+        self.keyedRoles = schema.columns.indices.map { column in
+            column == schema.version ? .version : schema.key.contains(column) ? .key : .value
+        }
     }
 
     /// Values by column index, in column order.
     struct Values: Sendable {
         var columns: [Int] = []
         var values: [JSONValue] = []
+
+        init() {}
+
+        /// The values of `members`, which are in column order.
+        init(_ members: [(column: Int, value: JSONValue)]) {
+            self.columns = members.map(\.column)
+            self.values = members.map(\.value)
+        }
 
         subscript(column: Int) -> JSONValue? {
             guard let position = self.columns.firstIndex(of: column) else { return nil }
@@ -44,21 +57,18 @@ struct TableInput: Sendable {
         }
     }
 
-    /// What one member of an item is, read in column order by ``read(_:_:_:)``.
+    /// What a column is to an item: part of its key, the version it expects, or a value.
     private enum Member {
         case key, version, value
     }
 
-    /// Reads the members of `members` in column order, each checked against its column, then
-    /// refuses any member that names no column (by name, so that an item with several faults
-    /// always gets the same problem). `role` says what each column is to this kind of item.
-    private func read(
-        _ members: [String: JSONValue],
-        role: (Int) -> Member,
-        _ take: (Member, Int, JSONValue) throws(ProblemDetails) -> Void
-    ) throws(ProblemDetails) {
-        // One lookup per member (items mostly give fewer members than the table has columns), then
-        // the members in column order.
+    /// The members of an item in column order, each value checked against its column (a key's too;
+    /// the version is left as given), then a refusal of any member that names no column (by
+    /// name, so that an item with several faults always gets the same problem). `keyed` says
+    /// that the item names its row by key, so that key and version columns are not values to set.
+    private func read(_ members: [String: JSONValue], keyed: Bool) throws(ProblemDetails) -> [(column: Int, value: JSONValue)] {
+        // One lookup per member (items mostly give fewer members than the table has columns),
+        // each put in column order as it comes.
         var known: [(column: Int, value: JSONValue)] = []
         known.reserveCapacity(members.count)
         var unknown: String?
@@ -67,19 +77,23 @@ struct TableInput: Sendable {
                 if unknown.map({ name < $0 }) ?? true { unknown = name }
                 continue
             }
-            var position = known.endIndex
-            while position > 0 && known[position - 1].column > column { position -= 1 }
-            known.insert((column, value), at: position)
+            known.append((column, value))
+            var position = known.count - 1
+            while position > 0 && known[position - 1].column > column {
+                known.swapAt(position - 1, position)
+                position -= 1
+            }
         }
-        for (column, value) in known {
-            let member = role(column)
+        for position in known.indices {
+            let column = known[position].column
+            let member = keyed ? self.keyedRoles[column] : .value
             if member == .value, let refusal = self.refusals[column] {
                 let name = self.schema.columns[column].name
                 throw ProblemDetails(status: .forbidden, detail: "column \(name) \(refusal)", extensions: ["column": .string(name)])
             }
-            try take(member, column, member == .version ? value : try self.value(value, column))
+            if member != .version { known[position].value = try self.value(known[position].value, column) }
         }
-        guard let unknown else { return }
+        guard let unknown else { return known }
         throw ProblemDetails(
             status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(unknown.prefix(100))",
             extensions: ["column": .string(String(unknown.prefix(100)))])
@@ -87,14 +101,7 @@ struct TableInput: Sendable {
 
     /// A `POST` item: a new row.
     func insert(_ item: JSONValue) throws(ProblemDetails) -> Values {
-        let members = try self.object(item, "a new row")
-        var values = Values()
-        values.columns.reserveCapacity(members.count)
-        values.values.reserveCapacity(members.count)
-        try self.read(members, role: { _ in .value }) { _, column, value throws(ProblemDetails) in
-            values.columns.append(column)
-            values.values.append(value)
-        }
+        let values = Values(try self.read(try self.object(item, "a new row"), keyed: false))
         try self.requireKey(values, generatedAllowed: true)
         try self.requireMissing(values)
         return values
@@ -110,38 +117,63 @@ struct TableInput: Sendable {
 
     /// A `PATCH` item: the key, the changes, and the version it expects.
     func update(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
-        let members = try self.object(item, "an update")
+        let members = try self.read(try self.object(item, "an update"), keyed: true)
         var changes = Values()
-        var key = Values()
+        changes.columns.reserveCapacity(members.count)
+        changes.values.reserveCapacity(members.count)
         var expected: Int?
-        try self.read(members, role: self.role) { member, column, value throws(ProblemDetails) in
-            switch member {
+        for (column, value) in members {
+            switch self.keyedRoles[column] {
             case .version: expected = try self.expectedVersion(value)
-            case .key: key.set(column, value)
-            case .value: changes.set(column, value)
+            case .key: break
+            case .value:
+                changes.columns.append(column)
+                changes.values.append(value)
             }
         }
-        try self.requireKey(key, generatedAllowed: false)
+        let key = try self.key(of: members)
         guard !changes.columns.isEmpty else {
             throw ProblemDetails(status: .unprocessableContent, detail: "the update changes nothing; give a column besides the key")
         }
-        return Keyed(key: self.schema.key.map { key[$0]! }, values: changes, expectedVersion: expected)
+        return Keyed(key: key, values: changes, expectedVersion: expected)
     }
 
     /// A `PUT` item: a whole row by its key, inserted or changed.
     func upsert(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
-        let members = try self.object(item, "a row")
-        var values = Values()
+        var members = try self.read(try self.object(item, "a row"), keyed: true)
         var expected: Int?
-        try self.read(members, role: self.role) { member, column, value throws(ProblemDetails) in
-            if member == .version {
-                expected = try self.expectedVersion(value)
-            } else {
-                values.set(column, value)
-            }
+        if let version = self.schema.version, let position = members.firstIndex(where: { $0.column == version }) {
+            expected = try self.expectedVersion(members.remove(at: position).value)
         }
-        try self.requireKey(values, generatedAllowed: false)
-        return Keyed(key: self.schema.key.map { values[$0]! }, values: values, expectedVersion: expected)
+        let key = try self.key(of: members)
+        return Keyed(key: key, values: Values(members), expectedVersion: expected)
+    }
+
+    /// The key columns' values among `members`, in key order.
+    /// - Throws: 400 for a key column missing or null.
+    private func key(of members: [(column: Int, value: JSONValue)]) throws(ProblemDetails) -> [JSONValue] {
+        try self.key { column in members.first { $0.column == column }?.value }
+    }
+
+    /// The key columns' values, each found by `value`, in key order.
+    /// - Throws: 400 for a key column missing or null.
+    private func key(_ value: (Int) -> JSONValue?) throws(ProblemDetails) -> [JSONValue] {
+        var key: [JSONValue] = []
+        key.reserveCapacity(self.schema.key.count)
+        for column in self.schema.key {
+            guard let value = value(column) else {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is missing",
+                    extensions: ["column": .string(self.schema.columns[column].name)])
+            }
+            if value == .null {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is null",
+                    extensions: ["column": .string(self.schema.columns[column].name)])
+            }
+            key.append(value)
+        }
+        return key
     }
 
     /// The NOT NULL columns without a default that `values` leaves out: 422 for an insert.
@@ -166,8 +198,7 @@ struct TableInput: Sendable {
                 }
                 key.set(column, try self.value(value, column))
             }
-            try self.requireKey(key, generatedAllowed: false)
-            return self.schema.key.map { key[$0]! }
+            return try self.key { key[$0] }
         }
         guard self.schema.key.count == 1 else {
             throw ProblemDetails(status: .badRequest, detail: "the key has several columns; give each key as an object of \(self.keyNames)")
@@ -220,12 +251,6 @@ struct TableInput: Sendable {
 
     // MARK: - Values
 
-    /// What a column is to an item that names its row by key: a key, the version it expects, or a value.
-    private func role(_ column: Int) -> Member {
-        if column == self.schema.version { return .version }
-        return self.schema.key.contains(column) ? .key : .value
-    }
-
     private func object(_ item: JSONValue, _ what: String) throws(ProblemDetails) -> [String: JSONValue] {
         guard case .object(let members) = item else { throw ProblemDetails(status: .badRequest, detail: "\(what) must be a JSON object") }
         return members
@@ -242,18 +267,7 @@ struct TableInput: Sendable {
 
     private func requireKey(_ values: Values, generatedAllowed: Bool) throws(ProblemDetails) {
         if generatedAllowed && self.schema.keyIsGenerated { return }
-        for column in self.schema.key {
-            guard let value = values[column] else {
-                throw ProblemDetails(
-                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is missing",
-                    extensions: ["column": .string(self.schema.columns[column].name)])
-            }
-            if value == .null {
-                throw ProblemDetails(
-                    status: .badRequest, detail: "key column \(self.schema.columns[column].name) is null",
-                    extensions: ["column": .string(self.schema.columns[column].name)])
-            }
-        }
+        _ = try self.key { values[$0] }
     }
 
     /// `value` checked against the column's type, NULL and length.

@@ -33,16 +33,16 @@ extension TableStore {
     }
 
     /// The items of `pending` that set some of `columns` and whose final values of `columns` are all
-    /// known (and, unless `nulls`, not null), as one batch parameter of those columns.
-    private func batch(of pending: [Pending], _ columns: [Int], nulls: Bool = false) -> (json: String, owners: [Int: Pending]) {
-        var batch = self.statements.batch(rows: pending.count, columns: columns.count)
+    /// known (and, unless `nulls`, not null), as one batch of those columns.
+    private func batch(of pending: [Pending], _ columns: [Int], nulls: Bool = false) -> (batch: TableStatements.Batch, owners: [Int: Pending]) {
+        var batch = TableStatements.Batch(columns: columns, capacity: pending.count)
         var owners: [Int: Pending] = [:]
         for item in pending where item.touches(columns) {
             guard let values = item.finals(columns), nulls || !values.contains(.null) else { continue }
-            batch.append(index: item.index, columns: columns, values: values)
+            batch.append(index: item.index, values: values)
             owners[item.index] = item
         }
-        return (batch.json, owners)
+        return (batch, owners)
     }
 
     /// 409 for an item giving a UNIQUE value (or key) that a stored row holds: one query per constraint.
@@ -53,14 +53,14 @@ extension TableStore {
         let changing = Set(pending.compactMap { $0.isInsert ? nil : $0.key })
         var refused: Set<Int> = []
         for unique in self.schema.uniques {
-            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, unique.columns)
-            guard !owners.isEmpty else { continue }
-            let found = try await sql.jsonRows(
-                """
-                SELECT \(statements.engine.jsonRows(of: ["v.i"] + key.map { "t.\(statements.column($0))" })) FROM \(statements.rows(ofJSON: json, columns: unique.columns))
-                JOIN \(unsafeRaw: statements.table) AS t ON \(unsafeRaw: statements.matching(unique.columns))
-                """
-            )
+            let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, unique.columns)
+            let found = try statements.foldedRows(
+                try await statements.run(batch, sql: sql) { rows in
+                    """
+                    SELECT \(statements.engine.jsonRows(of: ["v.i"] + key.map { "t.\(statements.column($0))" })) FROM \(rows)
+                    JOIN \(unsafeRaw: statements.table) AS t ON \(unsafeRaw: statements.matching(unique.columns))
+                    """
+                })
             for row in found {
                 guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
                 let holder = Array(row.dropFirst())
@@ -81,16 +81,16 @@ extension TableStore {
         var refused: Set<Int> = []
         // A table referring to itself may refer to rows of this very batch: the database decides those.
         for foreignKey in self.schema.foreignKeys where !foreignKey.refersToItself {
-            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, foreignKey.columns)
-            guard !owners.isEmpty else { continue }
+            let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, foreignKey.columns)
             let matching = zip(foreignKey.referencedColumns, foreignKey.columns).map { "p.\(TableStatements.quote($0)) = v.c\($1)" }.joined(
                 separator: " AND ")
-            let orphans = try await sql.jsonRows(
-                """
-                SELECT \(statements.engine.jsonRows(of: ["v.i"])) FROM \(statements.rows(ofJSON: json, columns: foreignKey.columns))
-                WHERE NOT EXISTS (SELECT 1 FROM \(unsafeRaw: foreignKey.referencedSQL) AS p WHERE \(unsafeRaw: matching))
-                """
-            )
+            let orphans = try statements.foldedRows(
+                try await statements.run(batch, sql: sql) { rows in
+                    """
+                    SELECT \(statements.engine.jsonRows(of: ["v.i"])) FROM \(rows)
+                    WHERE NOT EXISTS (SELECT 1 FROM \(unsafeRaw: foreignKey.referencedSQL) AS p WHERE \(unsafeRaw: matching))
+                    """
+                })
             for row in orphans {
                 guard let index = row.first?.intValue, let item = owners[index], let values = item.finals(foreignKey.columns) else {
                     throw ProblemDetails.unexpectedDatabaseRow
@@ -112,17 +112,17 @@ extension TableStore {
         let statements = self.statements
         var refused: Set<Int> = []
         for check in self.schema.checks {
-            let (json, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, check.columns, nulls: true)
-            guard !owners.isEmpty else { continue }
+            let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, check.columns, nulls: true)
             // The columns under their own names, so that the expression reads them as it does in the table.
             let named = (["v.i"] + check.columns.map { "v.c\($0) AS \(statements.column($0))" }).joined(separator: ", ")
-            let broken = try await sql.jsonRows(
-                """
-                SELECT \(statements.engine.jsonRows(of: ["t.i"])) FROM (
-                    SELECT \(unsafeRaw: named) FROM \(statements.rows(ofJSON: json, columns: check.columns))
-                ) AS t WHERE NOT \(unsafeRaw: check.expression)
-                """
-            )
+            let broken = try statements.foldedRows(
+                try await statements.run(batch, sql: sql) { rows in
+                    """
+                    SELECT \(statements.engine.jsonRows(of: ["t.i"])) FROM (
+                        SELECT \(unsafeRaw: named) FROM \(rows)
+                    ) AS t WHERE NOT \(unsafeRaw: check.expression)
+                    """
+                })
             for row in broken {
                 guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
                 refused.insert(index)

@@ -49,7 +49,7 @@ extension TableStore {
         // Every written row as it is now stored, in one query, unless the answer leaves rows out.
         let answered = pending.filter { !outcomes.decided($0.index) && $0.key != nil }
         if self.returnsRows && !answered.isEmpty {
-            for row in try await self.statements.stored(keysJSON: self.statements.keysBatch(answered.map { $0.key! }), sql: sql) {
+            for row in try await self.statements.stored(self.statements.keysBatch(answered.map { $0.key! }), sql: sql) {
                 stored[answered[row.tag].index] = row
             }
         }
@@ -90,19 +90,18 @@ extension TableStore {
         let statements = self.statements
         let key = self.schema.key
         let (_, failures) = try await self.bisect(pending, deleting: true, knownToFail: false, sql: sql) { part, sql in
-            var rows = statements.batch(rows: part.count, columns: key.count)
-            for item in part { rows.append(index: item.index, columns: key, values: item.key!) }
-            switch statements.engine {
-            case .postgres:
-                try await sql.raw(
-                    "DELETE FROM \(unsafeRaw: statements.table) AS t USING \(statements.rows(ofJSON: rows.json, columns: key)) WHERE \(unsafeRaw: statements.matching(key))"
-                ).run()
-            case .sqlite:
-                let columns = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
-                let values = key.map { "v.c\($0)" }.joined(separator: ", ")
-                try await sql.raw(
-                    "DELETE FROM \(unsafeRaw: statements.table) AS t WHERE (\(unsafeRaw: columns)) IN (SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: rows.json, columns: key)))"
-                ).run()
+            var batch = TableStatements.Batch(columns: key, capacity: part.count)
+            for item in part { batch.append(index: item.index, values: item.key!) }
+            _ = try await statements.run(batch, sql: sql) { rows in
+                switch statements.engine {
+                case .postgres:
+                    return "DELETE FROM \(unsafeRaw: statements.table) AS t USING \(rows) WHERE \(unsafeRaw: statements.matching(key))"
+                case .sqlite:
+                    let columns = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
+                    let values = key.map { "v.c\($0)" }.joined(separator: ", ")
+                    return
+                        "DELETE FROM \(unsafeRaw: statements.table) AS t WHERE (\(unsafeRaw: columns)) IN (SELECT \(unsafeRaw: values) FROM \(rows))"
+                }
             }
             return [:]
         }
@@ -143,7 +142,7 @@ extension TableStore {
         var remaining = group
         if !group[0].isInsert {
             // What the constraints are checked against: the stored values of the columns an update leaves.
-            let current = try await self.statements.current(keysJSON: self.statements.keysBatch(group.map { $0.key! }), sql: sql)
+            let current = try await self.statements.current(self.statements.keysBatch(group.map { $0.key! }), sql: sql)
             for position in remaining.indices { remaining[position].current = current[remaining[position].key!] }
         }
         remaining = try await self.checkStoredUniques(remaining, &outcomes, sql: sql)
@@ -211,19 +210,20 @@ extension TableStore {
     private func insertRows(_ part: [Pending], sql: any SQLDatabase) async throws -> [Int: StoredRow] {
         let statements = self.statements
         let columns = part[0].values.columns
-        var batch = statements.batch(rows: part.count, columns: columns.count)
-        for item in part { batch.append(index: item.index, columns: columns, values: item.values.values) }
+        var batch = TableStatements.Batch(columns: columns, capacity: part.count)
+        for item in part { batch.append(index: item.index, values: item.values.values) }
         let names = columns.map(statements.column).joined(separator: ", ")
         let values = columns.map { "v.c\($0)" }.joined(separator: ", ")
-        let insert: SQLQueryString =
-            "INSERT INTO \(unsafeRaw: statements.table) AS t (\(unsafeRaw: names)) SELECT \(unsafeRaw: values) FROM \(statements.rows(ofJSON: batch.json, columns: columns))"
+        let insert: (SQLQueryString) -> SQLQueryString = { rows in
+            "INSERT INTO \(unsafeRaw: statements.table) AS t (\(unsafeRaw: names)) SELECT \(unsafeRaw: values) FROM \(rows)"
+        }
         guard part[0].key == nil else {
-            try await sql.raw(insert).run()
+            _ = try await statements.run(batch, sql: sql, insert)
             return [:]
         }
         // Keys the database makes: a sequence or rowid counts up in the order rows are inserted,
         // which the sort makes the items' order (only here: it has SQLite's insert take half again as long).
-        var rows = try await statements.returning("\(insert) ORDER BY v.i", sql: sql)
+        var rows = try await statements.returning(batch, sql: sql) { "\(insert($0)) ORDER BY v.i" }
         guard rows.count == part.count else { throw ProblemDetails.unexpectedDatabaseRow }
         if case .integer = self.schema.columns[self.schema.key[0]].type {
             rows.sort { ($0.key.first?.intValue ?? 0) < ($1.key.first?.intValue ?? 0) }
@@ -238,16 +238,16 @@ extension TableStore {
         let statements = self.statements
         let key = self.schema.key
         let changed = part[0].values.columns
-        var batch = statements.batch(rows: part.count, columns: key.count + changed.count)
-        for item in part { batch.append(index: item.index, columns: key + changed, values: item.key! + item.values.values) }
+        var batch = TableStatements.Batch(columns: key + changed, capacity: part.count)
+        for item in part { batch.append(index: item.index, values: item.key!.lazy + item.values.values) }
         var assignments = changed.map { "\(statements.column($0)) = v.c\($0)" }
         if let version = self.schema.version { assignments.append("\(statements.column(version)) = t.\(statements.column(version)) + 1") }
-        try await sql.raw(
+        _ = try await statements.run(batch, sql: sql) { rows in
             """
             UPDATE \(unsafeRaw: statements.table) AS t SET \(unsafeRaw: assignments.joined(separator: ", "))
-            FROM \(statements.rows(ofJSON: batch.json, columns: key + changed)) WHERE \(unsafeRaw: statements.matching(key))
+            FROM \(rows) WHERE \(unsafeRaw: statements.matching(key))
             """
-        ).run()
+        }
         return [:]
     }
 }

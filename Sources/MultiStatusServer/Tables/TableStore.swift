@@ -182,7 +182,7 @@ struct TableStore: Sendable {
         let start = outcomes
         return try await self.database.batchTransaction { sql in
             let versions = try await self.statements.versions(
-                keysJSON: self.statements.keysBatch(accepted.map(\.key)), count: accepted.count, sql: sql)
+                self.statements.keysBatch(accepted.map(\.key)), count: accepted.count, sql: sql)
             var outcomes = start
             var pending: [Pending] = []
             pending.reserveCapacity(accepted.count)
@@ -213,7 +213,7 @@ struct TableStore: Sendable {
         let given = keys
         let start = outcomes
         return try await self.database.batchTransaction { sql in
-            let versions = try await self.statements.versions(keysJSON: self.statements.keysBatch(given.map(\.key)), count: given.count, sql: sql)
+            let versions = try await self.statements.versions(self.statements.keysBatch(given.map(\.key)), count: given.count, sql: sql)
             var outcomes = start
             var pending: [Pending] = []
             var deleted: Set<[JSONValue]> = []
@@ -262,23 +262,21 @@ struct TableStore: Sendable {
         let statements = self.statements
         let key = self.schema.key
         let order = key.map { "page.\(statements.column($0))" }.joined(separator: ", ")
+        let ordered = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
+        let select: @Sendable (SQLQueryString, SQLQueryString) -> SQLQueryString = { from, condition in
+            """
+            SELECT \(statements.storedRows(tag: "0", order: order, alias: "page")) FROM (
+                SELECT t.* FROM \(unsafeRaw: statements.table) AS t\(from)\(condition) ORDER BY \(unsafeRaw: ordered) LIMIT \(unsafeRaw: String(limit))
+            ) AS page
+            """
+        }
         return try await self.database.withReader { sql in
-            var from: SQLQueryString = "\(unsafeRaw: statements.table) AS t"
-            var condition: SQLQueryString = ""
-            if let after {
-                let values = key.map { "v.c\($0)" }.joined(separator: ", ")
-                let columns = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
-                from = "\(from) CROSS JOIN \(statements.rows(ofJSON: statements.keysBatch([after]), columns: key))"
-                condition = " WHERE (\(unsafeRaw: columns)) > (\(unsafeRaw: values))"
-            }
-            let ordered = key.map { "t.\(statements.column($0))" }.joined(separator: ", ")
-            return try await statements.readRows(
-                """
-                SELECT \(statements.storedRows(tag: "0", order: order, alias: "page")) FROM (
-                    SELECT t.* FROM \(from)\(condition) ORDER BY \(unsafeRaw: ordered) LIMIT \(bind: limit)
-                ) AS page
-                """,
-                sql: sql)
+            guard let after else { return try statements.storedRows(try await sql.raw(select("", "")).all()) }
+            let values = key.map { "v.c\($0)" }.joined(separator: ", ")
+            return try statements.storedRows(
+                try await statements.run(statements.keysBatch([after]), sql: sql) { rows in
+                    select(" CROSS JOIN \(rows)", " WHERE (\(unsafeRaw: ordered)) > (\(unsafeRaw: values))")
+                })
         }
     }
 
@@ -309,7 +307,7 @@ struct TableStore: Sendable {
         guard !keys.isEmpty else { return [] }
         let statements = self.statements
         return try await self.database.withReader { sql in
-            try await statements.stored(keysJSON: statements.keysBatch(keys), sql: sql)
+            try await statements.stored(statements.keysBatch(keys), sql: sql)
         }
     }
 
