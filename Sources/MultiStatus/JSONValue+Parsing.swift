@@ -280,3 +280,128 @@ private struct JSONParser {
         return self.index - start
     }
 }
+
+/// A JSON array of objects read against a fixed list of member names, as a batch of table rows
+/// is: each object's values come back in the order of the names, without a dictionary of its
+/// members, and member names are matched by their bytes. The document is read as strictly as
+/// ``JSONValue/parse(_:)``, and the values are the same.
+///
+/// ```swift
+/// let names = JSONRecords.Names(["id", "name"])
+/// let rows = try JSONRecords.parse(Array(#"[{"name": "Ann", "id": 1}]"#.utf8), names: names)
+/// // rows == [.object([1, "Ann"], unknown: [])]
+/// ```
+public enum JSONRecords {
+    /// The member names records are read against, prepared once.
+    public struct Names: Sendable {
+        /// The names, in the order of a record's values.
+        public let names: [String]
+        fileprivate let bytes: [[UInt8]]
+        fileprivate let positions: [String: Int]
+
+        public init(_ names: [String]) {
+            self.names = names
+            self.bytes = names.map { Array($0.utf8) }
+            self.positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { _, last in last })
+        }
+    }
+
+    /// One element of the array.
+    public enum Element: Sendable, Equatable {
+        /// An object: the value of each name (`nil` where the object does not give it; the last
+        /// one where it gives it twice), and the names it gives that are not among them, each once,
+        /// in the order they come.
+        case object([JSONValue?], unknown: [String])
+        /// Anything but an object, as it is.
+        case other(JSONValue)
+    }
+
+    /// Reads `bytes` as a JSON array of records.
+    /// - Returns: the elements; `nil` when the document is JSON but not an array.
+    /// - Throws: ``MultiStatusError/malformedBody(_:)`` naming the byte offset and what was wrong.
+    public static func parse(_ bytes: some Collection<UInt8>, names: Names) throws(MultiStatusError) -> [Element]? {
+        let parsed =
+            bytes.withContiguousStorageIfAvailable { JSONParser.records($0, names: names) }
+            ?? Array(bytes).withUnsafeBufferPointer { JSONParser.records($0, names: names) }
+        switch parsed {
+        case .success(let elements): return elements
+        case .failure(let error): throw .malformedBody("invalid JSON at byte \(error.offset): \(error.reason)")
+        }
+    }
+}
+
+extension JSONParser {
+    static func records(_ bytes: UnsafeBufferPointer<UInt8>, names: JSONRecords.Names) -> Result<[JSONRecords.Element]?, JSONSyntaxError> {
+        var parser = JSONParser(bytes: bytes)
+        return Result { () throws(JSONSyntaxError) in try parser.records(names) }
+    }
+
+    private mutating func records(_ names: JSONRecords.Names) throws(JSONSyntaxError) -> [JSONRecords.Element]? {
+        if self.bytes.starts(with: [0xEF, 0xBB, 0xBF]) { self.index = 3 }
+        guard try self.peek(expecting: "a value") == UInt8(ascii: "[") else {
+            _ = try self.document()
+            return nil
+        }
+        try self.enterContainer()
+        var elements: [JSONRecords.Element] = []
+        if try !self.leaves(at: UInt8(ascii: "]"), expecting: "a value or ']'") {
+            repeat {
+                if try self.peek(expecting: "a value") == UInt8(ascii: "{") {
+                    elements.append(try self.record(names))
+                } else {
+                    elements.append(.other(try self.value()))
+                }
+            } while try !self.endsAfterItem(at: UInt8(ascii: "]"), expecting: "',' or ']'", otherwise: "expected ',' or ']' in an array")
+        }
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw self.error("unexpected data after the value") }
+        return elements
+    }
+
+    /// An object read against `names`, the index on its opening brace.
+    private mutating func record(_ names: JSONRecords.Names) throws(JSONSyntaxError) -> JSONRecords.Element {
+        try self.enterContainer()
+        var values = [JSONValue?](repeating: nil, count: names.names.count)
+        var unknown: [String] = []
+        if try self.leaves(at: UInt8(ascii: "}"), expecting: "a member name or '}'") { return .object(values, unknown: unknown) }
+        repeat {
+            guard try self.peek(expecting: "a member name") == UInt8(ascii: "\"") else { throw self.error("expected a member name in double quotes") }
+            let position = try self.memberPosition(names)
+            guard try self.peek(expecting: "':'") == UInt8(ascii: ":") else { throw self.error("expected ':' after a member name") }
+            self.index += 1
+            let value = try self.value()
+            switch position {
+            case .known(let position): values[position] = value
+            case .unknown(let name): if !unknown.contains(name) { unknown.append(name) }
+            }
+        } while try !self.endsAfterItem(at: UInt8(ascii: "}"), expecting: "',' or '}'", otherwise: "expected ',' or '}' in an object")
+        return .object(values, unknown: unknown)
+    }
+
+    private enum MemberPosition {
+        case known(Int)
+        case unknown(String)
+    }
+
+    /// A member name, the index on its opening quote: which of `names` it is. A plain ASCII name
+    /// is compared byte by byte where it lies; any other is read as ``string()`` reads it.
+    private mutating func memberPosition(_ names: JSONRecords.Names) throws(JSONSyntaxError) -> MemberPosition {
+        let opening = self.index
+        var end = opening + 1
+        while end < self.bytes.count, case let byte = self.bytes[end], byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""),
+            byte != UInt8(ascii: "\\")
+        {
+            end += 1
+        }
+        if end < self.bytes.count, self.bytes[end] == UInt8(ascii: "\"") {
+            let name = UnsafeBufferPointer(rebasing: self.bytes[(opening + 1)..<end])
+            self.index = end + 1
+            for (position, candidate) in names.bytes.enumerated() where candidate.count == name.count && candidate.elementsEqual(name) {
+                return .known(position)
+            }
+            return .unknown(String(decoding: name, as: UTF8.self))
+        }
+        let name = try self.string()
+        return names.positions[name].map(MemberPosition.known) ?? .unknown(name)
+    }
+}

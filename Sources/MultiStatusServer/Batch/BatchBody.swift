@@ -33,6 +33,23 @@ enum BatchBody {
         guard case .array(let items)? = list else {
             throw ProblemDetails(status: .badRequest, detail: "expected \(example)")
         }
+        return try self.counted(items, example: example, limits: limits)
+    }
+
+    /// The items of a batch that is an array of objects read against `names` (rows of a table).
+    static func records(_ body: ByteBuffer, names: JSONRecords.Names, example: String, limits: Limits) throws -> [JSONRecords.Element] {
+        let records: [JSONRecords.Element]?
+        do {
+            records = try JSONRecords.parse(body.readableBytesView, names: names)
+        } catch {
+            throw ProblemDetails.invalidJSON(error)
+        }
+        guard let records else { throw ProblemDetails(status: .badRequest, detail: "expected \(example)") }
+        return try self.counted(records, example: example, limits: limits)
+    }
+
+    /// `items`, once it is known to be neither empty (400) nor over the item limit (413).
+    private static func counted<Item>(_ items: [Item], example: String, limits: Limits) throws -> [Item] {
         guard !items.isEmpty else { throw ProblemDetails(status: .badRequest, detail: "the batch has no items; expected \(example)") }
         guard items.count <= limits.itemsPerBatch else {
             throw ProblemDetails.overLimit(

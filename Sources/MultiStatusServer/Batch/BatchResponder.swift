@@ -38,15 +38,31 @@ struct BatchResponder: Sendable {
     typealias Render = @Sendable ([ItemResult]) throws -> RenderedReport
     /// Applies the items, atomically when the flag says so, and renders the outcomes. Rendering is
     /// handed over so that an endpoint may render while the database writes what it decided.
-    typealias Apply = @Sendable (_ items: [JSONValue], _ atomic: Bool, _ render: @escaping Render) async throws -> RenderedReport
+    typealias Apply<Item> = @Sendable (_ items: [Item], _ atomic: Bool, _ render: @escaping Render) async throws -> RenderedReport
 
-    /// Answers a batch request: a replay for a repeated `Idempotency-Key`, otherwise the items
-    /// applied by `apply` and reported one status each.
+    /// Answers a batch request of JSON items (the body's array, or the array under
+    /// ``Endpoint/under``): a replay for a repeated `Idempotency-Key`, otherwise the items applied
+    /// by `apply` and reported one status each.
     func respond<Context: AuthRequestContext<Account>>(
         _ request: Request,
         context: Context,
         endpoint: Endpoint,
-        apply: @escaping Apply
+        apply: @escaping Apply<JSONValue>
+    ) async throws -> Response {
+        let limits = self.limits
+        return try await self.respond(
+            request, context: context, endpoint: endpoint,
+            decode: { try BatchBody.items(try BatchBody.parse($0), under: endpoint.under, example: endpoint.example, limits: limits) },
+            apply: apply)
+    }
+
+    /// The same for items that `decode` reads out of the body.
+    func respond<Context: AuthRequestContext<Account>, Item: Sendable>(
+        _ request: Request,
+        context: Context,
+        endpoint: Endpoint,
+        decode: (ByteBuffer) throws -> [Item],
+        apply: @escaping Apply<Item>
     ) async throws -> Response {
         let options = try MultiStatusRequestOptions(request)
         let idempotencyKey = try request.headers[.idempotencyKey].map {
@@ -62,7 +78,7 @@ struct BatchResponder: Sendable {
             }
         }
         do {
-            let items = try BatchBody.items(try BatchBody.parse(body), under: endpoint.under, example: endpoint.example, limits: self.limits)
+            let items = try decode(body)
             let collection = endpoint.collection
             let rendered = try await apply(items, options.atomic) { results in
                 let report =

@@ -9,6 +9,7 @@ struct TableInput: Sendable {
     private let refusals: [String?]
     /// What each column is to an item that names its row by key (`PATCH`, `PUT`).
     private let keyedRoles: [Member]
+    private let columnNames: JSONRecords.Names
 
     init(schema: TableSchema) {
         self.schema = schema
@@ -19,6 +20,7 @@ struct TableInput: Sendable {
             if column == schema.version { return "is the version, counted by the server" }
             return nil
         }
+        self.columnNames = JSONRecords.Names(schema.columns.map(\.name))
         self.keyedRoles = schema.columns.indices.map { column in
             column == schema.version ? .version : schema.key.contains(column) ? .key : .value
         }
@@ -62,46 +64,36 @@ struct TableInput: Sendable {
         case key, version, value
     }
 
-    /// The members of an item in column order, each value checked against its column (a key's too;
-    /// the version is left as given), then a refusal of any member that names no column (by
-    /// name, so that an item with several faults always gets the same problem). `keyed` says
-    /// that the item names its row by key, so that key and version columns are not values to set.
-    private func read(_ members: [String: JSONValue], keyed: Bool) throws(ProblemDetails) -> [(column: Int, value: JSONValue)] {
-        // One lookup per member (items mostly give fewer members than the table has columns),
-        // each put in column order as it comes.
+    /// The members of an item, read against the table's columns (``names``), in column order:
+    /// each value checked against its column (a key's too; the version is left as given), then a
+    /// refusal of any member that names no column (the first by name, so that an item with several
+    /// faults always gets the same problem). `keyed` says that the item names its row by key, so
+    /// that key and version columns are not values to set.
+    private func read(_ item: JSONRecords.Element, _ what: String, keyed: Bool) throws(ProblemDetails) -> [(column: Int, value: JSONValue)] {
+        guard case .object(let values, let unknown) = item else { throw ProblemDetails(status: .badRequest, detail: "\(what) must be a JSON object") }
         var known: [(column: Int, value: JSONValue)] = []
-        known.reserveCapacity(members.count)
-        var unknown: String?
-        for (name, value) in members {
-            guard let column = self.schema.column(named: name) else {
-                if unknown.map({ name < $0 }) ?? true { unknown = name }
-                continue
-            }
-            known.append((column, value))
-            var position = known.count - 1
-            while position > 0 && known[position - 1].column > column {
-                known.swapAt(position - 1, position)
-                position -= 1
-            }
-        }
-        for position in known.indices {
-            let column = known[position].column
+        known.reserveCapacity(values.count)
+        for (column, given) in values.enumerated() {
+            guard let given else { continue }
             let member = keyed ? self.keyedRoles[column] : .value
             if member == .value, let refusal = self.refusals[column] {
                 let name = self.schema.columns[column].name
                 throw ProblemDetails(status: .forbidden, detail: "column \(name) \(refusal)", extensions: ["column": .string(name)])
             }
-            if member != .version { known[position].value = try self.value(known[position].value, column) }
+            known.append((column, member == .version ? given : try self.value(given, column)))
         }
-        guard let unknown else { return known }
+        guard let first = unknown.min() else { return known }
         throw ProblemDetails(
-            status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(unknown.prefix(100))",
-            extensions: ["column": .string(String(unknown.prefix(100)))])
+            status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(first.prefix(100))",
+            extensions: ["column": .string(String(first.prefix(100)))])
     }
 
+    /// The table's columns, which request items are read against.
+    var names: JSONRecords.Names { self.columnNames }
+
     /// A `POST` item: a new row.
-    func insert(_ item: JSONValue) throws(ProblemDetails) -> Values {
-        let values = Values(try self.read(try self.object(item, "a new row"), keyed: false))
+    func insert(_ item: JSONRecords.Element) throws(ProblemDetails) -> Values {
+        let values = Values(try self.read(item, "a new row", keyed: false))
         try self.requireKey(values, generatedAllowed: true)
         try self.requireMissing(values)
         return values
@@ -116,8 +108,8 @@ struct TableInput: Sendable {
     }
 
     /// A `PATCH` item: the key, the changes, and the version it expects.
-    func update(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
-        let members = try self.read(try self.object(item, "an update"), keyed: true)
+    func update(_ item: JSONRecords.Element) throws(ProblemDetails) -> Keyed {
+        let members = try self.read(item, "an update", keyed: true)
         var changes = Values()
         changes.columns.reserveCapacity(members.count)
         changes.values.reserveCapacity(members.count)
@@ -139,8 +131,8 @@ struct TableInput: Sendable {
     }
 
     /// A `PUT` item: a whole row by its key, inserted or changed.
-    func upsert(_ item: JSONValue) throws(ProblemDetails) -> Keyed {
-        var members = try self.read(try self.object(item, "a row"), keyed: true)
+    func upsert(_ item: JSONRecords.Element) throws(ProblemDetails) -> Keyed {
+        var members = try self.read(item, "a row", keyed: true)
         var expected: Int?
         if let version = self.schema.version, let position = members.firstIndex(where: { $0.column == version }) {
             expected = try self.expectedVersion(members.remove(at: position).value)
@@ -242,19 +234,14 @@ struct TableInput: Sendable {
     }
 
     /// The id an item gave, whatever its shape, for an item refused before its key was read.
-    func givenIdentifier(_ item: JSONValue) -> JSONValue {
-        let members = item.objectMembers
-        let parts = self.schema.key.map { members[self.schema.columns[$0].name] }
-        guard !parts.contains(where: { $0 == nil }) else { return .null }
-        return self.identifier(parts.map { $0! })
+    func givenIdentifier(_ item: JSONRecords.Element) -> JSONValue {
+        guard case .object(let values, _) = item else { return .null }
+        let parts = self.schema.key.compactMap { values[$0] }
+        guard parts.count == self.schema.key.count else { return .null }
+        return self.identifier(parts)
     }
 
     // MARK: - Values
-
-    private func object(_ item: JSONValue, _ what: String) throws(ProblemDetails) -> [String: JSONValue] {
-        guard case .object(let members) = item else { throw ProblemDetails(status: .badRequest, detail: "\(what) must be a JSON object") }
-        return members
-    }
 
     private func expectedVersion(_ value: JSONValue) throws(ProblemDetails) -> Int {
         guard case .int(let version) = value else {

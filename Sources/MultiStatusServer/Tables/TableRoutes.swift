@@ -11,38 +11,14 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
     let limits: Limits
 
     func register(on router: Router<Context>) {
-        router.post("tables/:table") { request, context in
-            let store = try self.store(request, context, writing: true)
-            return try await self.batches.respond(
-                request, context: context,
-                endpoint: .init(
-                    collection: store.collection("created"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied, shape: store.shape)
-            ) {
-                items, atomic, render in
-                try await store.insert(items, atomic: atomic, render: render)
-            }
+        self.rows(on: router, .post, "created", example: "[{…row…}, …]") { store, items, atomic, render in
+            try await store.insert(items, atomic: atomic, render: render)
         }
-        router.patch("tables/:table") { request, context in
-            let store = try self.store(request, context, writing: true)
-            return try await self.batches.respond(
-                request, context: context,
-                endpoint: .init(
-                    collection: store.collection("updates"), example: "[{…key columns, changes…}, …]", preferenceApplied: store.preferenceApplied,
-                    shape: store.shape)
-            ) { items, atomic, render in
-                try await store.update(items, atomic: atomic, render: render)
-            }
+        self.rows(on: router, .patch, "updates", example: "[{…key columns, changes…}, …]") { store, items, atomic, render in
+            try await store.update(items, atomic: atomic, render: render)
         }
-        router.put("tables/:table") { request, context in
-            let store = try self.store(request, context, writing: true)
-            return try await self.batches.respond(
-                request, context: context,
-                endpoint: .init(
-                    collection: store.collection("upserts"), example: "[{…row…}, …]", preferenceApplied: store.preferenceApplied, shape: store.shape)
-            ) {
-                items, atomic, render in
-                try await store.upsert(items, atomic: atomic, render: render)
-            }
+        self.rows(on: router, .put, "upserts", example: "[{…row…}, …]") { store, items, atomic, render in
+            try await store.upsert(items, atomic: atomic, render: render)
         }
         router.delete("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
@@ -80,6 +56,30 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             var headers: HTTPFields = [:]
             if let version = row.version { headers[.eTag] = "\"\(version)\"" }
             return Response.json(ByteBuffer(string: row.object.jsonText), headers: headers)
+        }
+    }
+
+    /// A batch of rows on `method` (`POST`, `PATCH`, `PUT`), each item read against the table's
+    /// columns, applied by `apply` and answered in `collection`.
+    private func rows(
+        on router: Router<Context>,
+        _ method: HTTPRequest.Method,
+        _ collection: String,
+        example: String,
+        apply: @escaping @Sendable (TableStore, [JSONRecords.Element], Bool, @escaping BatchResponder.Render) async throws -> BatchResponder
+            .RenderedReport
+    ) {
+        router.on("tables/:table", method: method) { request, context in
+            let store = try self.store(request, context, writing: true)
+            let limits = self.limits
+            return try await self.batches.respond(
+                request, context: context,
+                endpoint: .init(
+                    collection: store.collection(collection), example: example, preferenceApplied: store.preferenceApplied, shape: store.shape),
+                decode: { try BatchBody.records($0, names: store.input.names, example: example, limits: limits) }
+            ) { items, atomic, render in
+                try await apply(store, items, atomic, render)
+            }
         }
     }
 

@@ -84,7 +84,7 @@ struct TableStore: Sendable {
 
     /// `POST /tables/T`: inserts; 201 with the stored row (defaults filled in) for each. The
     /// outcomes, one per item in request order, are handed to `render`.
-    func insert<Output: Sendable>(_ items: [JSONValue], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
+    func insert<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
         var outcomes = Outcomes(count: items.count)
         var pending: [Pending] = []
         pending.reserveCapacity(items.count)
@@ -115,7 +115,7 @@ struct TableStore: Sendable {
     }
 
     /// `PATCH /tables/T`: updates by key; 200 with the changed row, 404, or 412 for a stale version.
-    func update<Output: Sendable>(_ items: [JSONValue], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
+    func update<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
         try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.input.update(item) }) {
             item, version, outcomes in
             guard let version else {
@@ -127,7 +127,7 @@ struct TableStore: Sendable {
     }
 
     /// `PUT /tables/T`: each row inserted (201) when its key is new, changed (200) when it exists.
-    func upsert<Output: Sendable>(_ items: [JSONValue], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
+    func upsert<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
         try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.input.upsert(item) }) {
             item, version, outcomes in
             guard let version else {
@@ -162,10 +162,10 @@ struct TableStore: Sendable {
     /// `.some(nil)` for a table without a version column), which gives `nil` when it refused the
     /// item, and the rest written.
     private func keyed<Output: Sendable>(
-        _ items: [JSONValue],
+        _ items: [JSONRecords.Element],
         atomic: Bool,
         render: @escaping Render<Output>,
-        read: (JSONValue) throws(ProblemDetails) -> TableInput.Keyed,
+        read: (JSONRecords.Element) throws(ProblemDetails) -> TableInput.Keyed,
         decide: @escaping @Sendable (IndexedKeyed, Int??, inout Outcomes) -> Pending?
     ) async throws -> Output {
         var outcomes = Outcomes(count: items.count)
