@@ -338,8 +338,17 @@ enum TableIntrospection {
             return "foreign key (\(columns)) of \(key.split(separator: "\u{0}")[0])"
         }
         let deferred = definition.range(of: #"DEFERRABLE\s+INITIALLY\s+DEFERRED"#, options: [.regularExpression, .caseInsensitive]) != nil
+        // SQLite's names are the same whatever their case.
+        let byLowercase = Dictionary(columns.map { ($0.name.lowercased(), $0.name) }, uniquingKeysWith: { first, _ in first })
+        let checks = SQLiteTableDefinition.checks(in: definition).map { check in
+            var names: [String] = []
+            for identifier in check.identifiers {
+                if let column = byLowercase[identifier.lowercased()], !names.contains(column) { names.append(column) }
+            }
+            return (name: check.name, columns: names, expression: "(" + check.expression + ")")
+        }
         return Catalog(
-            columns: columns, uniques: uniques, foreignKeys: foreignKeys, referencedBy: referencedBy,
+            columns: columns, uniques: uniques, foreignKeys: foreignKeys, referencedBy: referencedBy, checks: checks,
             deferredForeignKeys: deferred && !foreignKeys.isEmpty)
     }
 

@@ -66,7 +66,9 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         _ method: HTTPRequest.Method,
         _ collection: String,
         example: String,
-        apply: @escaping @Sendable (TableStore, [JSONRecords.Element], Bool, @escaping BatchResponder.Render) async throws -> BatchResponder
+        apply:
+            @escaping @Sendable (TableStore, [JSONRecords.Element], Bool, @escaping BatchResponder.Render) async throws ->
+            BatchResponder
             .RenderedReport
     ) {
         router.on("tables/:table", method: method) { request, context in

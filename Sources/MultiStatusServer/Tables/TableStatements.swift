@@ -122,6 +122,20 @@ struct TableStatements: Sendable {
         return "jsonb_to_recordset(\(bind: text)::jsonb) AS v(\(unsafeRaw: declared))"
     }
 
+    /// `value` as column `column` would store it. PostgreSQL's batch rows have the column's own type
+    /// already. SQLite converts a value to a column's affinity when it stores it: a REAL or NUMERIC
+    /// column takes `3` as `3.0` and `"12.50"` as `12.5`, which a CHECK then compares, so the value is
+    /// cast the same way (the values a request may give those columns are numbers, or for NUMERIC
+    /// numeric strings, which the cast and the affinity read alike).
+    func stored(_ value: String, as column: Int) -> String {
+        guard self.engine == .sqlite else { return value }
+        switch self.schema.columns[column].type {
+        case .real: return "CAST(\(value) AS REAL)"
+        case .numeric: return "CAST(\(value) AS NUMERIC)"
+        default: return value
+        }
+    }
+
     /// `t.col = v.c<col>` for each column, joined by AND.
     func matching(_ columns: [Int], table alias: String = "t") -> String {
         columns.map { "\(alias).\(self.column($0)) = v.c\($0)" }.joined(separator: " AND ")

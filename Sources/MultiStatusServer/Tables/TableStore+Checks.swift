@@ -114,7 +114,8 @@ extension TableStore {
         for check in self.schema.checks {
             let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, check.columns, nulls: true)
             // The columns under their own names, so that the expression reads them as it does in the table.
-            let named = (["v.i"] + check.columns.map { "v.c\($0) AS \(statements.column($0))" }).joined(separator: ", ")
+            let named = (["v.i"] + check.columns.map { "\(statements.stored("v.c\($0)", as: $0)) AS \(statements.column($0))" }).joined(
+                separator: ", ")
             let broken = try statements.foldedRows(
                 try await statements.run(batch, sql: sql) { rows in
                     """

@@ -65,7 +65,7 @@ enum TableViolation {
             if message.hasPrefix("cannot store") {
                 return ProblemDetails(status: .badRequest, detail: "the database cannot store a value of the row: \(message)")
             }
-            if error.reason == .constraint {
+            if error.reason == .constraintTriggerFailed || error.reason == .constraint {
                 // RAISE(ABORT, …) in a trigger that refused the row.
                 return ProblemDetails(status: .unprocessableContent, detail: "the database refused the row: \(message)")
             }
