@@ -4,6 +4,19 @@ import SQLKit
 /// The constraints a batch is checked against set-based, each refusing the items that break it
 /// with a precise problem and giving back the others.
 extension TableStore {
+    /// Which constraints to check: all, or the one a refusal named.
+    enum Constraints {
+        case all
+        case named(String)
+
+        func includes(_ name: String) -> Bool {
+            switch self {
+            case .all: true
+            case .named(let named): named == name
+            }
+        }
+    }
+
     /// 409 for a later item giving a UNIQUE value (or key) an earlier item of the batch gives.
     func checkBatchUniques(_ pending: [Pending], _ outcomes: inout Outcomes) -> [Pending] {
         var refused: Set<Int> = []
@@ -46,13 +59,15 @@ extension TableStore {
     }
 
     /// 409 for an item giving a UNIQUE value (or key) that a stored row holds: one query per constraint.
-    func checkStoredUniques(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+    func checkStoredUniques(
+        _ pending: [Pending], _ outcomes: inout Outcomes, only: Constraints = .all, sql: any SQLDatabase
+    ) async throws -> [Pending] {
         let statements = self.statements
         let key = self.schema.key
         // Rows this batch changes may give their values up; the database decides those.
         let changing = Set(pending.compactMap { $0.isInsert ? nil : $0.key })
         var refused: Set<Int> = []
-        for unique in self.schema.uniques {
+        for unique in self.schema.uniques where only.includes(unique.name) {
             let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, unique.columns)
             let found = try statements.foldedRows(
                 try await statements.run(batch, sql: sql) { rows in
@@ -76,11 +91,13 @@ extension TableStore {
     }
 
     /// 409 for an item whose foreign key refers to no row: one query per foreign key.
-    func checkForeignKeys(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+    func checkForeignKeys(
+        _ pending: [Pending], _ outcomes: inout Outcomes, only: Constraints = .all, sql: any SQLDatabase
+    ) async throws -> [Pending] {
         let statements = self.statements
         var refused: Set<Int> = []
         // A table referring to itself may refer to rows of this very batch: the database decides those.
-        for foreignKey in self.schema.foreignKeys where !foreignKey.refersToItself {
+        for foreignKey in self.schema.foreignKeys where !foreignKey.refersToItself && only.includes(foreignKey.name) {
             let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, foreignKey.columns)
             let matching = zip(foreignKey.referencedColumns, foreignKey.columns).map { "p.\(TableStatements.quote($0)) = v.c\($1)" }.joined(
                 separator: " AND ")
@@ -108,10 +125,10 @@ extension TableStore {
     /// 422 for an item whose row would break a CHECK constraint the catalog gives the expression
     /// of: the expression evaluated over the whole batch in one query per constraint. A row that
     /// leaves a column of it to a default is left to the database.
-    func checkChecks(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+    func checkChecks(_ pending: [Pending], _ outcomes: inout Outcomes, only: Constraints = .all, sql: any SQLDatabase) async throws -> [Pending] {
         let statements = self.statements
         var refused: Set<Int> = []
-        for check in self.schema.checks {
+        for check in self.schema.checks where only.includes(check.name) {
             let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, check.columns, nulls: true)
             // The columns under their own names, so that the expression reads them as it does in the table.
             let named = (["v.i"] + check.columns.map { "\(statements.stored("v.c\($0)", as: $0)) AS \(statements.column($0))" }).joined(

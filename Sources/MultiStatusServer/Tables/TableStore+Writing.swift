@@ -139,30 +139,48 @@ extension TableStore {
     }
 
     /// Writes one set of items that give the same columns: optimistically with one statement; when
-    /// the database refuses it, rolls it back, refuses what ``explain(_:_:sql:)`` finds (unless the
-    /// items were explained already), and bisects the rest. The rows the statements read back
+    /// the database refuses it, rolls it back and refuses the rows that break the constraint the
+    /// refusal names (one query), then tries again; when a refusal names none the server can
+    /// check, or checking it found nothing, refuses what ``explain(_:_:sql:)`` finds (unless the
+    /// items were explained already) and bisects the rest. The rows the statements read back
     /// themselves, by item index; refused items are decided in `outcomes`.
     private func write(group: [Pending], explained: Bool, _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Int: StoredRow] {
         let statement: TableStatement = { part, sql in
             try await part[0].isInsert ? self.insertRows(part, sql: sql) : self.updateRows(part, sql: sql)
         }
-        if let rows = try await self.attempt(group, deleting: false, sql: sql, statement) { return rows }
-        let remaining = explained ? group : try await self.explain(group, &outcomes, sql: sql)
-        let (rows, failures) = try await self.bisect(
-            remaining, deleting: false, knownToFail: remaining.count == group.count, sql: sql, statement)
+        var remaining = group
+        var tried: Set<String> = []
+        while true {
+            guard !remaining.isEmpty else { return [:] }
+            let refusal: ProblemDetails
+            switch try await self.attempt(remaining, deleting: false, sql: sql, statement) {
+            case .written(let rows): return rows
+            case .refused(let problem): refusal = problem
+            }
+            // Most refused batches break one constraint: checking that one costs one query, not one per constraint.
+            guard !explained, case .string(let name)? = refusal.extensions["constraint"], tried.insert(name).inserted else { break }
+            let before = remaining.count
+            remaining = try await self.explain(remaining, &outcomes, only: .named(name), sql: sql)
+            if remaining.count == before { break }
+        }
+        let before = remaining.count
+        if !explained { remaining = try await self.explain(remaining, &outcomes, sql: sql) }
+        let (rows, failures) = try await self.bisect(remaining, deleting: false, knownToFail: remaining.count == before, sql: sql, statement)
         for (index, problem) in failures {
             outcomes.items[index] = ItemResult(id: group.first { $0.index == index }?.key.map(self.input.identifier) ?? .null, problem: problem)
         }
         return rows
     }
 
-    /// Refuses the items of `pending` that break a constraint one query over them all can tell:
-    /// UNIQUE values other rows hold, foreign keys to missing rows, broken CHECKs. An update that
-    /// sets some columns of a constraint but not all first gets its stored row, which the
-    /// constraint is checked against. The items not refused.
-    private func explain(_ pending: [Pending], _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Pending] {
+    /// Refuses the items of `pending` that break a constraint (of `only`) one query over them all
+    /// can tell: UNIQUE values other rows hold, foreign keys to missing rows, broken CHECKs. An
+    /// update that sets some columns of a constraint but not all first gets its stored row, which
+    /// the constraint is checked against. The items not refused.
+    private func explain(_ pending: [Pending], _ outcomes: inout Outcomes, only: Constraints = .all, sql: any SQLDatabase) async throws -> [Pending] {
         var remaining = pending
-        let constraints = self.schema.uniques.map(\.columns) + self.schema.foreignKeys.map(\.columns) + self.schema.checks.map(\.columns)
+        let constraints =
+            (self.schema.uniques.map { ($0.name, $0.columns) } + self.schema.foreignKeys.map { ($0.name, $0.columns) }
+            + self.schema.checks.map { ($0.name, $0.columns) }).filter { only.includes($0.0) }.map(\.1)
         let updated = pending.compactMap { item in
             !item.isInsert && constraints.contains { item.touches($0) && item.finals($0) == nil } ? item.key : nil
         }
@@ -172,24 +190,31 @@ extension TableStore {
                 remaining[position].current = current[remaining[position].key!]
             }
         }
-        remaining = try await self.checkStoredUniques(remaining, &outcomes, sql: sql)
-        remaining = try await self.checkForeignKeys(remaining, &outcomes, sql: sql)
-        return try await self.checkChecks(remaining, &outcomes, sql: sql)
+        remaining = try await self.checkStoredUniques(remaining, &outcomes, only: only, sql: sql)
+        remaining = try await self.checkForeignKeys(remaining, &outcomes, only: only, sql: sql)
+        return try await self.checkChecks(remaining, &outcomes, only: only, sql: sql)
     }
 
-    /// Runs `statement` for `items` in a savepoint: its rows when the database takes it; `nil`,
-    /// rolled back, when it refuses it for a reason about a row. Any other failure is thrown.
-    private func attempt(_ items: [Pending], deleting: Bool, sql: any SQLDatabase, _ statement: TableStatement) async throws -> [Int: StoredRow]? {
+    /// What became of an ``attempt(_:deleting:sql:_:)``.
+    private enum Attempt {
+        case written([Int: StoredRow])
+        /// Rolled back: the database refused it for a reason about a row, this one.
+        case refused(ProblemDetails)
+    }
+
+    /// Runs `statement` for `items` in a savepoint, and rolls it back when the database refuses it
+    /// for a reason about a row. Any other failure is thrown.
+    private func attempt(_ items: [Pending], deleting: Bool, sql: any SQLDatabase, _ statement: TableStatement) async throws -> Attempt {
         try await sql.raw("SAVEPOINT batch_part").run()
         do {
             let rows = try await statement(items, sql)
             try await sql.raw("RELEASE SAVEPOINT batch_part").run()
-            return rows
+            return .written(rows)
         } catch {
             try await sql.raw("ROLLBACK TO SAVEPOINT batch_part").run()
             try await sql.raw("RELEASE SAVEPOINT batch_part").run()
-            guard TableViolation.problem(error, schema: self.schema, deleting: deleting) != nil else { throw error }
-            return nil
+            guard let problem = TableViolation.problem(error, schema: self.schema, deleting: deleting) else { throw error }
+            return .refused(problem)
         }
     }
 
@@ -206,16 +231,9 @@ extension TableStore {
     ) async throws -> (rows: [Int: StoredRow], failures: [Int: ProblemDetails]) {
         guard !items.isEmpty else { return ([:], [:]) }
         if !knownToFail || items.count == 1 {
-            try await sql.raw("SAVEPOINT batch_part").run()
-            do {
-                let rows = try await statement(items, sql)
-                try await sql.raw("RELEASE SAVEPOINT batch_part").run()
-                return (rows, [:])
-            } catch {
-                try await sql.raw("ROLLBACK TO SAVEPOINT batch_part").run()
-                try await sql.raw("RELEASE SAVEPOINT batch_part").run()
-                guard let problem = TableViolation.problem(error, schema: self.schema, deleting: deleting) else { throw error }
-                if items.count == 1 { return ([:], [items[0].index: problem]) }
+            switch try await self.attempt(items, deleting: deleting, sql: sql, statement) {
+            case .written(let rows): return (rows, [:])
+            case .refused(let problem): if items.count == 1 { return ([:], [items[0].index: problem]) }
             }
         }
         let middle = items.count / 2
