@@ -38,8 +38,11 @@ public func buildApplication(
         url: configuration.resolvedDatabaseURL, connectionWait: configuration.limits.databaseWait, schema: configuration.databaseSchema,
         dataDirectory: configuration.dataDirectory, logger: logger)
     let tables: [String: TableSchema]
+    let users: UserTable
     do {
         tables = try await TableIntrospection.schemas(of: configuration.tables, in: database)
+        users = try UserTable(
+            schema: try await TableIntrospection.serverSchema(of: TableOptions(name: "users", key: ["id"], version: "version"), in: database))
     } catch {
         await database.close()
         throw error
@@ -107,7 +110,7 @@ public func buildApplication(
         limits: configuration.limits
     ).register(on: router)
     let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits, metrics: metrics)
-    UserRoutes<AppRequestContext>(store: UserStore(database: database), batches: batches).register(on: router)
+    UserRoutes<AppRequestContext>(table: users, database: database, batches: batches, limits: configuration.limits).register(on: router)
     TableRoutes<AppRequestContext>(
         stores: tables.mapValues { TableStore(database: database, schema: $0) }, batches: batches, limits: configuration.limits
     ).register(on: router)

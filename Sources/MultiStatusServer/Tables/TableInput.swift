@@ -9,7 +9,8 @@ struct TableInput: Sendable {
     private let refusals: [String?]
     /// What each column is to an item that names its row by key (`PATCH`, `PUT`).
     private let keyedRoles: [Member]
-    private let columnNames: JSONRecords.Names
+    /// The table's columns, which request items are read against.
+    let names: JSONRecords.Names
 
     init(schema: TableSchema) {
         self.schema = schema
@@ -20,7 +21,7 @@ struct TableInput: Sendable {
             if column == schema.version { return "is the version, counted by the server" }
             return nil
         }
-        self.columnNames = JSONRecords.Names(schema.columns.map(\.name))
+        self.names = JSONRecords.Names(schema.columns.map(\.name))
         self.keyedRoles = schema.columns.indices.map { column in
             column == schema.version ? .version : schema.key.contains(column) ? .key : .value
         }
@@ -87,9 +88,6 @@ struct TableInput: Sendable {
             status: .unprocessableContent, detail: "table \(self.schema.name) has no column \(first.prefix(100))",
             extensions: ["column": .string(String(first.prefix(100)))])
     }
-
-    /// The table's columns, which request items are read against.
-    var names: JSONRecords.Names { self.columnNames }
 
     /// A `POST` item: a new row.
     func insert(_ item: JSONRecords.Element) throws(ProblemDetails) -> Values {
@@ -234,7 +232,7 @@ struct TableInput: Sendable {
     }
 
     /// The id an item gave, whatever its shape, for an item refused before its key was read.
-    func givenIdentifier(_ item: JSONRecords.Element) -> JSONValue {
+    func givenIdentifier(_ item: JSONRecords.Element, inserting: Bool = false) -> JSONValue {
         guard case .object(let values, _) = item else { return .null }
         let parts = self.schema.key.compactMap { values[$0] }
         guard parts.count == self.schema.key.count else { return .null }

@@ -21,16 +21,28 @@ enum TableIntrospection {
             if engine == .sqlite ? database.operatorSchema == nil && Migrations.serverTables.contains(options.name) : schema == database.schema {
                 throw ConfigurationError("table \(options.name) is one of the server's own (in \(database.schema ?? "the SQLite file"))")
             }
-            let catalog = try await database.withReader { sql in
-                engine == .postgres
-                    ? try await self.postgres(options.name, schema: schema, sql) : try await self.sqlite(options.name, schema: schema, sql)
-            }
-            guard let catalog else {
-                throw ConfigurationError("table \(options.name) does not exist in the database\(engine == .postgres ? " (schema \(schema))" : "")")
-            }
-            schemas[options.name] = try self.schema(catalog, qualifiedName: self.qualified(schema, options.name), options: options)
+            schemas[options.name] = try await self.schema(of: options, in: schema, database)
         }
         return schemas
+    }
+
+    /// The schema of one of the server's own tables (`users`), served with `options`: in the
+    /// server's schema on PostgreSQL, in its main file on SQLite.
+    static func serverSchema(of options: TableOptions, in database: Database) async throws -> TableSchema {
+        try await self.schema(of: options, in: database.schema ?? "main", database)
+    }
+
+    /// The table `options` names in `schema` (on SQLite, the name of an attached file).
+    private static func schema(of options: TableOptions, in schema: String, _ database: Database) async throws -> TableSchema {
+        let engine = database.engine
+        let catalog = try await database.withReader { sql in
+            engine == .postgres
+                ? try await self.postgres(options.name, schema: schema, sql) : try await self.sqlite(options.name, schema: schema, sql)
+        }
+        guard let catalog else {
+            throw ConfigurationError("table \(options.name) does not exist in the database\(engine == .postgres ? " (schema \(schema))" : "")")
+        }
+        return try self.schema(catalog, qualifiedName: self.qualified(schema, options.name), options: options)
     }
 
     /// `table` of `schema` as SQL names it.

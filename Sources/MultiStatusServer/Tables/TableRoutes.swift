@@ -49,7 +49,7 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             guard let parts = TableKey.parts(text[...]) else {
                 throw ProblemDetails(status: .badRequest, detail: "the key is not percent-encoded correctly")
             }
-            let key = try store.input.key(parts: parts)
+            let key = try store.items.key(parts: parts)
             guard let row = try await store.row(key) else {
                 throw ProblemDetails(status: .notFound, detail: "table \(store.schema.name) has no row with key \(TableKey.text(key))")
             }
@@ -78,7 +78,7 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
                 request, context: context,
                 endpoint: .init(
                     collection: store.collection(collection), example: example, preferenceApplied: store.preferenceApplied, shape: store.shape),
-                decode: { try BatchBody.records($0, names: store.input.names, example: example, limits: limits) }
+                decode: { try BatchBody.records($0, names: store.items.names, example: example, limits: limits) }
             ) { items, atomic, render in
                 try await apply(store, items, atomic, render)
             }
@@ -127,7 +127,7 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
             guard let parts = TableKey.parts(text) else {
                 throw ProblemDetails(status: .badRequest, detail: "after is not percent-encoded correctly")
             }
-            after = try store.input.key(parts: parts)
+            after = try store.items.key(parts: parts)
         }
         let rows = try await store.page(limit: limit, after: after)
         var body: [String: JSONValue] = ["rows": .array(rows.map(\.object))]

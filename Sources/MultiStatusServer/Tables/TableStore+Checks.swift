@@ -37,8 +37,8 @@ extension TableStore {
                 if !inserted {
                     refused.insert(item.index)
                     outcomes.items[item.index] = ItemResult(
-                        id: item.key.map(self.input.identifier) ?? .null,
-                        problem: TableViolation.unique(unique, named: unique.name, schema: self.schema, detail: "", byBatch: true))
+                        id: self.id(item),
+                        problem: self.items.taken(unique, values: item.values, holder: nil, byBatch: true))
                 }
             }
         }
@@ -64,10 +64,10 @@ extension TableStore {
     ) async throws -> [Pending] {
         let statements = self.statements
         let key = self.schema.key
-        // Rows this batch changes may give their values up; the database decides those.
-        let changing = Set(pending.compactMap { $0.isInsert ? nil : $0.key })
         var refused: Set<Int> = []
         for unique in self.schema.uniques where only.includes(unique.name) {
+            // Rows this batch changes there may give their values up; the database decides those.
+            let changing = Set(pending.compactMap { !$0.isInsert && $0.touches(unique.columns) ? $0.key : nil })
             let (batch, owners) = self.batch(of: pending.filter { !refused.contains($0.index) }, unique.columns)
             let found = try statements.foldedRows(
                 try await statements.run(batch, sql: sql) { rows in
@@ -83,8 +83,8 @@ extension TableStore {
                 if changing.contains(holder) { continue }
                 refused.insert(index)
                 outcomes.items[index] = ItemResult(
-                    id: item.key.map(self.input.identifier) ?? .null,
-                    problem: TableViolation.unique(unique, named: unique.name, schema: self.schema, detail: ""))
+                    id: self.id(item),
+                    problem: self.items.taken(unique, values: item.values, holder: holder, byBatch: false))
             }
         }
         return pending.filter { !refused.contains($0.index) }
@@ -114,7 +114,7 @@ extension TableStore {
                 }
                 refused.insert(index)
                 outcomes.items[index] = ItemResult(
-                    id: item.key.map(self.input.identifier) ?? .null,
+                    id: self.id(item),
                     problem: TableViolation.foreignKey(
                         foreignKey.name, deleting: false, detail: "\(foreignKey.referencedTable) has no row (\(TableKey.text(values)))"))
             }
@@ -145,7 +145,7 @@ extension TableStore {
                 guard let index = row.first?.intValue, let item = owners[index] else { throw ProblemDetails.unexpectedDatabaseRow }
                 refused.insert(index)
                 outcomes.items[index] = ItemResult(
-                    id: item.key.map(self.input.identifier) ?? .null,
+                    id: self.id(item),
                     problem: ProblemDetails(
                         status: .unprocessableContent, detail: "the row breaks CHECK constraint \(check.name)",
                         extensions: ["constraint": .string(check.name)]))

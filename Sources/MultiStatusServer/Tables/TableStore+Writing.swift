@@ -76,11 +76,13 @@ extension TableStore {
             let message = item.isInsert ? "Created" : item.values.columns.isEmpty ? "Unchanged" : "Updated"
             if let row = stored[item.index] {
                 outcomes.items[item.index] = self.success(
-                    status, key: row.key, version: row.version, row: self.returnsRows ? row.object : nil, message: message)
+                    status, id: self.items.identifier(key: row.key, values: item.values, inserting: item.isInsert), key: row.key,
+                    version: row.version,
+                    row: self.returnsRows ? row.object : nil, message: message)
             } else if let key = item.key {
                 let version =
                     item.isInsert ? self.schema.version.map { _ in 1 } : item.values.columns.isEmpty ? item.version : item.version.map { $0 + 1 }
-                outcomes.items[item.index] = self.success(status, key: key, version: version, row: nil, message: message)
+                outcomes.items[item.index] = self.success(status, id: self.id(item), key: key, version: version, row: nil, message: message)
             }
         }
         return self.finished(outcomes)
@@ -124,7 +126,7 @@ extension TableStore {
     private func deleted(_ pending: [Pending], _ start: Outcomes, failures: [Int: ProblemDetails]) -> Outcomes {
         var outcomes = start
         for item in pending {
-            let id = self.input.identifier(item.key!)
+            let id = self.id(item)
             outcomes.items[item.index] =
                 failures[item.index].map { ItemResult(id: id, problem: $0) } ?? ItemResult(id: id, status: .noContent, message: "Deleted")
         }
@@ -167,7 +169,7 @@ extension TableStore {
         if !explained { remaining = try await self.explain(remaining, &outcomes, sql: sql) }
         let (rows, failures) = try await self.bisect(remaining, deleting: false, knownToFail: remaining.count == before, sql: sql, statement)
         for (index, problem) in failures {
-            outcomes.items[index] = ItemResult(id: group.first { $0.index == index }?.key.map(self.input.identifier) ?? .null, problem: problem)
+            outcomes.items[index] = ItemResult(id: group.first { $0.index == index }.map(self.id) ?? .null, problem: problem)
         }
         return rows
     }
@@ -218,6 +220,15 @@ extension TableStore {
         }
     }
 
+    /// `problem`, the database's refusal of `item` alone, in the table's own words when it is a
+    /// UNIQUE value another row holds.
+    private func worded(_ problem: ProblemDetails, for item: Pending) -> ProblemDetails {
+        guard case .string(let name)? = problem.extensions["constraint"], problem.status == .conflict,
+            let unique = self.schema.uniques.first(where: { $0.name == name })
+        else { return problem }
+        return self.items.taken(unique, values: item.values, holder: nil, byBatch: false)
+    }
+
     /// Bisection over savepoints: runs `statement` for `items`, and when the database refuses it for
     /// a reason about a row, splits the items in halves and runs each again, until each refused item
     /// is alone and gets the database's own error. `knownToFail` skips running the whole of
@@ -233,7 +244,7 @@ extension TableStore {
         if !knownToFail || items.count == 1 {
             switch try await self.attempt(items, deleting: deleting, sql: sql, statement) {
             case .written(let rows): return (rows, [:])
-            case .refused(let problem): if items.count == 1 { return ([:], [items[0].index: problem]) }
+            case .refused(let problem): if items.count == 1 { return ([:], [items[0].index: self.worded(problem, for: items[0])]) }
             }
         }
         let middle = items.count / 2

@@ -14,7 +14,8 @@ import SQLKit
 struct TableStore: Sendable {
     let database: Database
     let schema: TableSchema
-    let input: TableInput
+    /// How the table's items are read and answered.
+    let items: any TableItems
     let statements: TableStatements
     /// Whether answers carry each written row (`Prefer: return=representation`), or only its key
     /// and version (`Prefer: return=minimal`, the default), which saves reading the rows back: a
@@ -27,11 +28,16 @@ struct TableStore: Sendable {
     /// The shape of the answers, for the idempotency fingerprint.
     var shape: String { self.returnsRows ? "return=representation" : "return=minimal" }
 
-    init(database: Database, schema: TableSchema) {
+    init(database: Database, items: any TableItems) {
         self.database = database
-        self.schema = schema
-        self.input = TableInput(schema: schema)
-        self.statements = TableStatements(schema: schema, engine: database.engine)
+        self.schema = items.schema
+        self.items = items
+        self.statements = TableStatements(schema: items.schema, engine: database.engine)
+    }
+
+    /// A table read from its schema alone.
+    init(database: Database, schema: TableSchema) {
+        self.init(database: database, items: TableInput(schema: schema))
     }
 
     /// The collections of a table's answers, with items under `key`.
@@ -90,7 +96,7 @@ struct TableStore: Sendable {
         pending.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
             do throws(ProblemDetails) {
-                var values = try self.input.insert(item)
+                var values = try self.items.insert(item)
                 if let version = self.schema.version { values.set(version, .int(1)) }
                 var key: [JSONValue]? = []
                 for column in self.schema.key {
@@ -102,7 +108,7 @@ struct TableStore: Sendable {
                 }
                 pending.append(Pending(index: index, key: key, values: values, isInsert: true, version: nil))
             } catch {
-                outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
+                outcomes.items[index] = ItemResult(id: self.items.givenIdentifier(item, inserting: true), problem: error)
             }
         }
         let start = outcomes
@@ -116,10 +122,10 @@ struct TableStore: Sendable {
 
     /// `PATCH /tables/T`: updates by key; 200 with the changed row, 404, or 412 for a stale version.
     func update<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
-        try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.input.update(item) }) {
+        try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.items.update(item) }) {
             item, version, outcomes in
             guard let version else {
-                outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: self.notFound(item.key))
+                outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: self.items.notFound(item.key))
                 return nil
             }
             return Pending(index: item.index, key: item.key, values: item.values, isInsert: false, version: version)
@@ -128,19 +134,19 @@ struct TableStore: Sendable {
 
     /// `PUT /tables/T`: each row inserted (201) when its key is new, changed (200) when it exists.
     func upsert<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
-        try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.input.upsert(item) }) {
+        try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.items.upsert(item) }) {
             item, version, outcomes in
             guard let version else {
                 if let expected = item.expectedVersion {
                     outcomes.items[item.index] = ItemResult(
-                        id: self.input.identifier(item.key),
+                        id: self.id(item.key),
                         problem: ProblemDetails(status: .preconditionFailed, detail: "version \(expected) was expected, but the row does not exist"))
                     return nil
                 }
                 do throws(ProblemDetails) {
-                    try self.input.requireMissing(item.values)
+                    try self.items.requireMissing(item.values)
                 } catch {
-                    outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: error)
+                    outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: error)
                     return nil
                 }
                 var values = item.values
@@ -175,7 +181,7 @@ struct TableStore: Sendable {
             do throws(ProblemDetails) {
                 decoded.append(IndexedKeyed(index: index, keyed: try read(item)))
             } catch {
-                outcomes.items[index] = ItemResult(id: self.input.givenIdentifier(item), problem: error)
+                outcomes.items[index] = ItemResult(id: self.items.givenIdentifier(item, inserting: false), problem: error)
             }
         }
         let accepted = self.firstOccurrences(decoded, &outcomes)
@@ -188,7 +194,7 @@ struct TableStore: Sendable {
             pending.reserveCapacity(accepted.count)
             for (item, version) in zip(accepted, versions) {
                 if let stored = version, let problem = self.staleVersion(item.expectedVersion, stored: stored) {
-                    outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: problem)
+                    outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: problem)
                     continue
                 }
                 if let decided = decide(item, version, &outcomes) { pending.append(decided) }
@@ -205,7 +211,7 @@ struct TableStore: Sendable {
         var keys: [(index: Int, key: [JSONValue])] = []
         for (index, item) in items.enumerated() {
             do throws(ProblemDetails) {
-                keys.append((index, try self.input.key(item)))
+                keys.append((index, try self.items.key(item)))
             } catch {
                 outcomes.items[index] = ItemResult(id: item, problem: error)
             }
@@ -220,7 +226,7 @@ struct TableStore: Sendable {
             for (item, version) in zip(given, versions) {
                 // A key given twice is deleted once; its second occurrence finds no row.
                 guard let version, deleted.insert(item.key).inserted else {
-                    outcomes.items[item.index] = ItemResult(id: self.input.identifier(item.key), problem: self.notFound(item.key))
+                    outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: self.items.notFound(item.key))
                     continue
                 }
                 pending.append(Pending(index: item.index, key: item.key, values: TableInput.Values(), isInsert: false, version: version))
@@ -237,7 +243,7 @@ struct TableStore: Sendable {
             guard let parts = TableKey.parts(text) else {
                 return .failure(ProblemDetails(status: .badRequest, detail: "key \(text.prefix(100)) is not percent-encoded correctly"))
             }
-            do throws(ProblemDetails) { return .success(try self.input.key(parts: parts)) } catch { return .failure(error) }
+            do throws(ProblemDetails) { return .success(try self.items.key(parts: parts)) } catch { return .failure(error) }
         }
         let wanted = parsed.compactMap { try? $0.get() }
         var found: [[JSONValue]: StoredRow] = [:]
@@ -246,8 +252,8 @@ struct TableStore: Sendable {
             switch outcome {
             case .failure(let problem): return ItemResult(id: .string(String(text)), problem: problem)
             case .success(let key):
-                guard let row = found[key] else { return ItemResult(id: self.input.identifier(key), problem: self.notFound(key)) }
-                return self.success(.ok, key: key, version: row.version, row: row.object, message: nil)
+                guard let row = found[key] else { return ItemResult(id: self.id(key), problem: self.items.notFound(key)) }
+                return self.success(.ok, id: self.id(key), key: key, version: row.version, row: row.object, message: nil)
             }
         }
     }
@@ -292,11 +298,7 @@ struct TableStore: Sendable {
             if seen.insert(item.key).inserted {
                 first.append(item)
             } else {
-                outcomes.items[item.index] = ItemResult(
-                    id: self.input.identifier(item.key),
-                    problem: ProblemDetails(
-                        status: .conflict,
-                        detail: "key \(TableKey.text(item.key)) appears more than once in this batch; only its first occurrence is applied"))
+                outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: self.items.repeated(item.key))
             }
         }
         return first
@@ -311,9 +313,11 @@ struct TableStore: Sendable {
         }
     }
 
-    func notFound(_ key: [JSONValue]) -> ProblemDetails {
-        ProblemDetails(status: .notFound, detail: "table \(self.schema.name) has no row with key \(TableKey.text(key))")
-    }
+    /// What `item` is answered under.
+    func id(_ item: Pending) -> JSONValue { self.items.identifier(key: item.key, values: item.values, inserting: item.isInsert) }
+
+    /// What the item of the row with `key` is answered under.
+    func id(_ key: [JSONValue]) -> JSONValue { self.items.identifier(key: key, values: TableInput.Values(), inserting: false) }
 
     private func staleVersion(_ expected: Int?, stored: Int?) -> ProblemDetails? {
         guard let expected, let stored, stored != expected else { return nil }
@@ -322,14 +326,14 @@ struct TableStore: Sendable {
             extensions: ["currentVersion": .int(stored)])
     }
 
-    /// A written or read row's outcome: its location, version (as `etag` too) and the row, when given.
-    func success(_ status: HTTPResponse.Status, key: [JSONValue], version: Int?, row: JSONValue?, message: String?) -> ItemResult {
-        var fields: [String: JSONValue] = [:]
-        if let row { fields["row"] = row }
-        if let version { fields["version"] = .int(version) }
-        return ItemResult(
-            id: self.input.identifier(key), status: status, message: message, location: self.schema.location(key), etag: version.map { "\"\($0)\"" },
-            fields: fields)
+    /// A written or read row's outcome, answered under `id`: its location, version (as `etag`
+    /// too) and the row, when given.
+    func success(
+        _ status: HTTPResponse.Status, id: JSONValue, key: [JSONValue], version: Int?, row: JSONValue?, message: String?
+    ) -> ItemResult {
+        ItemResult(
+            id: id, status: status, message: message, location: self.items.location(key), etag: version.map { "\"\($0)\"" },
+            fields: self.items.fields(version: version, row: row))
     }
 
     /// The rollback of an atomic batch: the items that would have been applied are reported as
@@ -337,7 +341,7 @@ struct TableStore: Sendable {
     func atomicFailure(_ outcomes: Outcomes, notApplied pending: [Pending]) -> AtomicRollback {
         var outcomes = outcomes
         for item in pending where !outcomes.decided(item.index) {
-            outcomes.items[item.index] = ItemResult(id: item.key.map(self.input.identifier) ?? .null, status: item.isInsert ? .created : .ok)
+            outcomes.items[item.index] = ItemResult(id: self.id(item), status: item.isInsert ? .created : .ok)
         }
         return AtomicRollback(items: self.finished(outcomes))
     }

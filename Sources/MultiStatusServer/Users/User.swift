@@ -1,102 +1,38 @@
 import MultiStatus
 
-/// A user record as stored and as answered.
-struct User: Sendable, Hashable {
-    var id: Int
-    var name: String
-    var email: String
-    var role: Role
-    var version: Int
-    var createdAt: String
-    var updatedAt: String
-
+/// What is special about a user record: its fields as a request gives them, their rules, and an
+/// email that is unique compared case-insensitively (the `email_key` column).
+enum User {
     enum Role: String, Sendable, CaseIterable {
         case admin, member, viewer
     }
 
-    /// The record as item fields (`id` is the item's identifier).
-    var fields: [String: JSONValue] {
-        [
-            "name": .string(self.name), "email": .string(self.email), "role": .string(self.role.rawValue),
-            "version": .int(self.version), "createdAt": .string(self.createdAt), "updatedAt": .string(self.updatedAt),
-        ]
-    }
-
-    /// The record as a JSON object.
-    var json: JSONValue {
-        var members = self.fields
-        members["id"] = .int(self.id)
-        return .object(members)
-    }
-
-    var location: String { "/users/\(self.id)" }
+    /// The members a request item may give, in the order ``JSONRecords`` reads them.
+    static let members = JSONRecords.Names(["id", "version", "name", "email", "role"])
+    /// Positions in ``members``.
+    static let id = 0, version = 1, name = 2, email = 3, role = 4
+    /// The members a request may set.
+    static let writable = ["name", "email", "role"]
 
     /// Emails are unique compared case-insensitively.
     static func emailKey(_ email: String) -> String { email.lowercased() }
-}
 
-/// The fields a create or update may set, already validated.
-struct UserChanges: Sendable, Hashable {
-    var name: String?
-    var email: String?
-    var role: User.Role?
-
-    /// Adds the changed fields, and the email's unique key, to the batch row being written.
-    func addMembers(to batch: inout JSONBatchWriter) {
-        batch.add("name", self.name.map(JSONValue.string))
-        batch.add("email", self.email.map(JSONValue.string))
-        batch.add("email_key", self.email.map { .string(User.emailKey($0)) })
-        batch.add("role", self.role.map { .string($0.rawValue) })
-    }
-}
-
-/// Reading request items for `/users`, with the precise error each wrong item gets.
-enum UserInput {
-    static let writableFields: Set<String> = ["name", "email", "role"]
-    /// Members of a patch that are not changes: which user, and the version it expects.
-    static let patchControlFields: Set<String> = ["id", "version"]
-
-    /// A `PATCH /users` item: `{"id": 1, "name": "Alice", "version": 3}`.
-    struct Patch: Sendable {
-        var id: Int
-        var changes: UserChanges
-        var expectedVersion: Int?
+    /// The fields a create or update sets, each checked.
+    struct Changes: Sendable, Equatable {
+        var name: String?
+        var email: String?
+        var role: Role?
     }
 
-    static func patch(_ value: JSONValue) throws(ProblemDetails) -> Patch {
-        guard case .object(let members) = value else { throw ProblemDetails(status: .badRequest, detail: "an update must be a JSON object") }
-        guard let idValue = members["id"] else { throw ProblemDetails(status: .badRequest, detail: "\"id\" is missing") }
-        guard case .int(let id) = idValue else { throw ProblemDetails(status: .badRequest, detail: "\"id\" must be an integer") }
-        var expectedVersion: Int?
-        switch members["version"] {
-        case nil: break
-        case .int(let version)?: expectedVersion = version
-        default: throw ProblemDetails(status: .badRequest, detail: "\"version\" must be an integer")
+    /// The changes an item gives, read from its `values` (by position in ``members``); `unknown`
+    /// are the members it gives that are not fields, with `ignoring` (the id and version of an
+    /// update) taken as known.
+    /// - Throws: 422 for an unknown field or a value a field does not take, 400 for one that is not a string.
+    static func changes(_ values: [JSONValue?], unknown: [String], ignoring: Set<Int>) throws(ProblemDetails) -> Changes {
+        var unknown = unknown
+        for position in [Self.id, Self.version] where values[position] != nil && !ignoring.contains(position) {
+            unknown.append(Self.members.names[position])
         }
-        let changes = try self.changes(members, ignoring: Self.patchControlFields)
-        if changes == UserChanges() {
-            throw ProblemDetails(status: .unprocessableContent, detail: "the update changes nothing; give name, email or role")
-        }
-        return Patch(id: id, changes: changes, expectedVersion: expectedVersion)
-    }
-
-    /// A `POST /users` item: `{"name": "Alice", "email": "a@example.com", "role": "member"}` (role defaults to member).
-    static func create(_ value: JSONValue) throws(ProblemDetails) -> UserChanges {
-        guard case .object(let members) = value else { throw ProblemDetails(status: .badRequest, detail: "a new user must be a JSON object") }
-        var changes = try self.changes(members, ignoring: [])
-        guard changes.name != nil else {
-            throw ProblemDetails(status: .unprocessableContent, detail: "\"name\" is required", extensions: ["field": "name"])
-        }
-        guard changes.email != nil else {
-            throw ProblemDetails(status: .unprocessableContent, detail: "\"email\" is required", extensions: ["field": "email"])
-        }
-        changes.role = changes.role ?? .member
-        return changes
-    }
-
-    private static func changes(_ members: [String: JSONValue], ignoring: Set<String>) throws(ProblemDetails) -> UserChanges {
-        var unknown: [String] = []
-        for key in members.keys where !self.writableFields.contains(key) && !ignoring.contains(key) { unknown.append(key) }
         if !unknown.isEmpty {
             unknown.sort()
             throw ProblemDetails(
@@ -106,14 +42,15 @@ enum UserInput {
                 extensions: ["field": .string(unknown[0])]
             )
         }
-        var changes = UserChanges()
-        for key in ["name", "email", "role"] {
-            guard let value = members[key] else { continue }
+        var changes = Changes()
+        for position in [Self.name, Self.email, Self.role] {
+            guard let value = values[position] else { continue }
+            let key = Self.members.names[position]
             guard case .string(let text) = value else {
                 throw ProblemDetails(status: .badRequest, detail: "\"\(key)\" must be a string", extensions: ["field": .string(key)])
             }
-            switch key {
-            case "name":
+            switch position {
+            case Self.name:
                 // Most names are ASCII: characters are bytes then, and the checks need no grapheme breaking.
                 let ascii = text.utf8.allSatisfy { $0 < 0x80 }
                 let count = ascii ? text.utf8.count : text.count
@@ -127,7 +64,7 @@ enum UserInput {
                         status: .unprocessableContent, detail: "\"name\" must not contain control characters", extensions: ["field": "name"])
                 }
                 changes.name = text
-            case "email":
+            case Self.email:
                 guard self.isValidEmail(text) else {
                     throw ProblemDetails(
                         status: .unprocessableContent, detail: "\"email\" is not a valid address: \(text.prefix(100))", extensions: ["field": "email"]
@@ -135,7 +72,7 @@ enum UserInput {
                 }
                 changes.email = text
             default:
-                guard let role = User.Role(rawValue: text) else {
+                guard let role = Role(rawValue: text) else {
                     throw ProblemDetails(
                         status: .unprocessableContent, detail: "\"role\" must be admin, member or viewer, not \(text.prefix(50))",
                         extensions: ["field": "role"])

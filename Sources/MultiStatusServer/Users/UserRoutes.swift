@@ -4,33 +4,40 @@ import HummingbirdAuth
 import MultiStatus
 import MultiStatusHummingbird
 
-/// `/users`: batch create, update, delete and read, each answered 207 per record.
+/// `/users`: batch create, update, delete and read, each answered 207 per record; the server's
+/// `users` table served as any table is (``TableStore``), by the rules of ``UserItems``.
 struct UserRoutes<Context: AuthRequestContext<Account>> {
-    let store: UserStore
+    let table: UserTable
+    let database: Database
     let batches: BatchResponder
+    let limits: Limits
+
+    /// The store of one request's items; `records` answers with each written record, as `POST` does.
+    private func store(records: Bool = false) -> TableStore {
+        var store = TableStore(database: self.database, items: self.table.items(now: Timestamp.now()))
+        store.returnsRows = records
+        return store
+    }
 
     func register(on router: Router<Context>) {
         router.patch("users") { request, context in
-            try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#)
-            ) { items, atomic, render in
-                try await self.store.update(items, atomic: atomic, render: render)
+            try await self.batch(request, context, collection: .updates, example: #"[{"id": 1, "name": "Alice"}, …]"#) { items, atomic, render in
+                try await self.store().update(items, atomic: atomic, render: render)
             }
         }
         router.post("users") { request, context in
-            try await self.batches.respond(
-                request, context: context,
-                endpoint: .init(
-                    collection: UserCollections.created, example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#)
+            try await self.batch(
+                request, context, collection: UserCollections.created,
+                example: #"[{"name": "Alice", "email": "alice@example.com", "role": "member"}, …]"#
             ) { items, atomic, render in
-                try render(try await self.store.create(items, atomic: atomic))
+                try await self.store(records: true).insert(items, atomic: atomic, render: render)
             }
         }
         router.delete("users") { request, context in
             try await self.batches.respond(
                 request, context: context, endpoint: .init(collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#)
             ) { items, atomic, render in
-                try render(try await self.store.delete(items, atomic: atomic))
+                try await self.store().delete(items, atomic: atomic, render: render)
             }
         }
         router.get("users") { request, context in
@@ -40,17 +47,31 @@ struct UserRoutes<Context: AuthRequestContext<Account>> {
             return try await self.batches.read(
                 request, context: context, keys: texts, collection: UserCollections.users, example: "GET /users?ids=1,2,3"
             ) { texts in
-                try await self.store.read(texts)
+                try await self.store().read(texts)
             }
         }
         router.get("users/:id") { _, context in
-            let text = try context.parameters.require("id")
-            guard let id = Int(text) else { throw ProblemDetails(status: .badRequest, detail: "\"\(text)\" is not an integer id") }
-            guard let user = try await self.store.find(ids: [id])[id] else {
-                throw ProblemDetails(status: .notFound, detail: "no user with id \(id)")
-            }
-            return Response.json(ByteBuffer(string: user.json.jsonText), headers: [.eTag: "\"\(user.version)\""])
+            let store = self.store()
+            let key = try store.items.key(parts: [try context.parameters.require("id")])
+            guard let row = try await store.row(key) else { throw store.items.notFound(key) }
+            var headers: HTTPFields = [:]
+            if let version = row.version { headers[.eTag] = "\"\(version)\"" }
+            return Response.json(ByteBuffer(string: JSONValue.object(self.table.record(row.object)).jsonText), headers: headers)
         }
+    }
+
+    /// A batch of user items, each read by the user fields' rules and applied by `apply`.
+    private func batch(
+        _ request: Request,
+        _ context: Context,
+        collection: ResourceCollection,
+        example: String,
+        apply: @escaping BatchResponder.Apply<JSONRecords.Element>
+    ) async throws -> Response {
+        let limits = self.limits
+        return try await self.batches.respond(
+            request, context: context, endpoint: .init(collection: collection, example: example),
+            decode: { try BatchBody.records($0, names: User.members, example: example, limits: limits) }, apply: apply)
     }
 }
 
