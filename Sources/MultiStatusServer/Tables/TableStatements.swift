@@ -199,15 +199,7 @@ struct TableStatements: Sendable {
 
     /// The rows that `Database.Engine.jsonRows(of:)` folded into the `rows` of each of `results`.
     func foldedRows(_ results: [any SQLRow]) throws -> [[JSONValue]] {
-        try results.flatMap { result in
-            guard case .array(let rows) = try JSONValue.parse(try result.decode(column: "rows", as: String.self).utf8) else {
-                throw ProblemDetails.unexpectedDatabaseRow
-            }
-            return try rows.map { row in
-                guard case .array(let values) = row else { throw ProblemDetails.unexpectedDatabaseRow }
-                return values
-            }
-        }
+        try results.flatMap { try $0.foldedRows() }
     }
 
     /// For each key of `keys` (by its `i`), the stored row's version: `nil` when no row has the
