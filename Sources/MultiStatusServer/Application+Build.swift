@@ -99,7 +99,7 @@ public func buildApplication(
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
     router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "tables", "upload"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
-    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, metrics: metrics).register(on: router)
+
     FileRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
     try await properties.marker.reconcile()
@@ -109,7 +109,10 @@ public func buildApplication(
         locks: locks,
         limits: configuration.limits
     ).register(on: router)
-    let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits, metrics: metrics)
+    let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits.batch) {
+        metrics.batch(endpoint: $0, items: $1)
+    }
+    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, batches: batches).register(on: router)
     UserRoutes<AppRequestContext>(table: users, database: database, batches: batches, limits: configuration.limits).register(on: router)
     TableRoutes<AppRequestContext>(
         stores: tables.mapValues { TableStore(database: database, schema: $0) }, batches: batches, limits: configuration.limits

@@ -27,6 +27,25 @@ private func filesDir(_ configuration: ServerConfiguration) -> String { configur
 private func stagingDir(_ configuration: ServerConfiguration) -> String { configuration.dataDirectory + "/tmp/uploads" }
 
 @Suite struct UploadTests {
+    /// An upload retried under its `Idempotency-Key` is replayed, not stored twice, though a client
+    /// frames it with a new boundary and the store now holds its files: the fingerprint is what the
+    /// request carries. Another file under the key is refused, and nothing of it is staged.
+    @Test func anIdempotentUploadReplaysUnderANewBoundary() async throws {
+        try await withServer { client, configuration in
+            let key: HTTPFields = [.init("Idempotency-Key")!: "u-1"]
+            let parts: [MultipartBody.Part] = [.init(filename: "one.txt", content: file("1")), .init(filename: "../up.txt", content: file("2"))]
+            let first = try await upload(client, MultipartBody(parts), headers: key)
+            #expect(first.body?.items.map(\.status.code) == [201, 400])
+            let retry = try await upload(client, MultipartBody(parts), headers: key)
+            #expect(retry.status == .multiStatus)
+            #expect(String(buffer: retry.raw) == String(buffer: first.raw))
+            let other = try await upload(client, MultipartBody([.init(filename: "one.txt", content: file("changed"))]), headers: key)
+            #expect(other.status == .unprocessableContent)
+            #expect(try String(contentsOfFile: filesDir(configuration) + "/one.txt", encoding: .utf8) == "1")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: stagingDir(configuration)).isEmpty)
+        }
+    }
+
     @Test func seedExchange() async throws {
         try await withServer { client, configuration in
             let one = randomBytes(3_000)

@@ -1,17 +1,14 @@
-import Crypto
 import Foundation
 import MultiStatus
+import MultiStatusHummingbird
 import NIOCore
 import SQLKit
 import Synchronization
 
-/// `Idempotency-Key` (CONTRACT §6): the first request with a key is applied and its answer stored
-/// for 24 h; a replay with the same body gets the stored answer without anything applied twice.
-///
-/// A key is unique per account, method and path, as a client names its own operations: the same
-/// key on `PATCH /users` and on `DELETE /users` are two keys, and one account can neither replay
-/// nor block another's.
-final class IdempotencyStore: Sendable {
+/// `Idempotency-Key` (CONTRACT §6) in the database: the first request with a key is applied and
+/// its answer stored for 24 h; a replay with the same fingerprint gets the stored answer without
+/// anything applied twice. Keys are per account, method and path (``IdempotencyKey``).
+final class IdempotencyStore: IdempotencyRecords {
     let database: Database
     let retention: Duration = .seconds(24 * 3600)
     private let lastSweep = Mutex(ContinuousClock.Instant.now - .seconds(3600))
@@ -20,46 +17,9 @@ final class IdempotencyStore: Sendable {
         self.database = database
     }
 
-    /// What to do with a request that carries a key.
-    enum Claim: Sendable {
-        /// First use: apply the request, then ``complete(key:report:)``.
-        case claimed
-        /// Seen before with the same body: answer with the stored report.
-        case replay(MultiStatusReport)
-    }
-
-    /// A client's key and the operation it names.
-    struct Key: Sendable {
-        /// The key as the client sent it.
-        let given: String
-        /// The key as stored: method, path, key and account, separated by spaces. None of the
-        /// first three can hold a space, so no two operations share a stored key.
-        let stored: String
-
-        /// Validates `given`: 1–255 visible ASCII characters.
-        init(_ given: String, method: String, path: String, account: String?) throws {
-            guard (1...255).contains(given.utf8.count), given.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
-                throw ProblemDetails(status: .badRequest, detail: "Idempotency-Key must be 1 to 255 visible ASCII characters")
-            }
-            self.given = given
-            self.stored = "\(method) \(path) \(given) \(account ?? "")"
-        }
-    }
-
-    /// The fingerprint of a request's options and body, so a key cannot be reused with another body.
-    /// `preference` is a preference that shapes the answer (`return=minimal`), so that a replay
-    /// asking for another shape is refused rather than answered in the stored one.
-    static func fingerprint(atomic: Bool, preference: String? = nil, body: ByteBuffer) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Array("atomic=\(atomic)\n".utf8))
-        if let preference { hasher.update(data: Array("prefer=\(preference)\n".utf8)) }
-        body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-        return hasher.finalize().hex
-    }
-
     /// Claims `key` for this request, or finds its earlier answer.
     /// - Throws: 422 when the key was used with another body, 409 while the first request with it still runs.
-    func claim(_ key: Key, fingerprint: String, collection: ResourceCollection) async throws -> Claim {
+    func claim(_ key: IdempotencyKey, fingerprint: String, collection: ResourceCollection) async throws -> IdempotencyClaim {
         try await self.sweepIfDue()
         let now = Date()
         let created = Timestamp.format(now)
@@ -84,7 +44,7 @@ final class IdempotencyStore: Sendable {
         }
         guard let stored else { return .claimed }
         guard stored.fingerprint == fingerprint else {
-            throw ProblemDetails(status: .unprocessableContent, detail: "Idempotency-Key \(key.given) was used with a different body")
+            throw ProblemDetails(status: .unprocessableContent, detail: "Idempotency-Key \(key.given) was used with a different request")
         }
         guard stored.state == "done", let status = stored.status, let body = stored.body else {
             throw ProblemDetails(status: .conflict, detail: "a request with Idempotency-Key \(key.given) is still being processed")
@@ -94,7 +54,7 @@ final class IdempotencyStore: Sendable {
     }
 
     /// Stores the answer of a claimed key.
-    func complete(_ key: Key, report: MultiStatusReport) async throws {
+    func complete(_ key: IdempotencyKey, report: MultiStatusReport) async throws {
         let body = report.encoded(as: .json)
         let status = report.status.code
         try await self.database.withConnection { sql in
@@ -106,7 +66,7 @@ final class IdempotencyStore: Sendable {
     }
 
     /// Frees a claimed key whose request failed as a whole, so that the client may retry with it.
-    func release(_ key: Key) async {
+    func release(_ key: IdempotencyKey) async {
         _ = try? await self.database.withConnection { sql in
             try await sql.raw("DELETE FROM idempotency_keys WHERE key = \(bind: key.stored) AND state = 'running'").run()
         }

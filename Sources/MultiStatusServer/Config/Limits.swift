@@ -1,3 +1,5 @@
+import MultiStatusHummingbird
+
 /// Every limit the server enforces, in one place; `GET /limits` shows them.
 public struct Limits: Sendable, Hashable, Codable {
     /// Most items one batch request may carry (`PATCH /users` …).
@@ -106,4 +108,9 @@ public struct Limits: Sendable, Hashable, Codable {
     public var databaseWait: Duration { .milliseconds(self.databaseWaitMs) }
     /// `statusCacheMs` as a duration.
     public var statusCacheInterval: Duration { .milliseconds(self.statusCacheMs) }
+}
+
+extension Limits {
+    /// The limits a JSON batch's body is read within.
+    var batch: BatchLimits { BatchLimits(documentBytes: self.bytesPerDocument, items: self.itemsPerBatch) }
 }

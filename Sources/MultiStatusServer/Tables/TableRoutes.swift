@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
 import MultiStatus
+import MultiStatusHummingbird
 
 /// `/tables/NAME`: batch insert, update, upsert, delete and read on the operator's own tables,
 /// each answered 207 with one status per row.
@@ -23,7 +24,8 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
         router.delete("tables/:table") { request, context in
             let store = try self.store(request, context, writing: true)
             return try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: store.collection("deletions"), under: "keys", example: #"{"keys": [1, 2, 3]}"#)
+                request, context: context, owner: context.identity?.name,
+                endpoint: .init(collection: store.collection("deletions"), under: "keys", example: #"{"keys": [1, 2, 3]}"#)
             ) { items, atomic, render in
                 try await store.delete(items, atomic: atomic, render: render)
             }
@@ -73,9 +75,9 @@ struct TableRoutes<Context: AuthRequestContext<Account>> {
     ) {
         router.on("tables/:table", method: method) { request, context in
             let store = try self.store(request, context, writing: true)
-            let limits = self.limits
+            let limits = self.limits.batch
             return try await self.batches.respond(
-                request, context: context,
+                request, context: context, owner: context.identity?.name,
                 endpoint: .init(
                     collection: store.collection(collection), example: example, preferenceApplied: store.preferenceApplied, shape: store.shape),
                 decode: { try BatchBody.records($0, names: store.items.names, example: example, limits: limits) }

@@ -18,13 +18,17 @@ enum JSONUpload {
             throw batch.tooManyFiles(count: files.count)
         }
         for (index, entry) in files.enumerated() {
+            /// Refuses the entry, which the request carries as it is.
+            func refuse(_ id: String, _ detail: String) {
+                batch.carry(name: entry.jsonText, contentType: nil)
+                batch.refuse(id: .string(id), ProblemDetails(status: .badRequest, detail: detail))
+            }
             guard case .object(let members) = entry, case .string(let filename)? = members["filename"] else {
-                batch.refuse(
-                    id: .string("files[\(index)]"), ProblemDetails(status: .badRequest, detail: "files[\(index)] needs a string \"filename\""))
+                refuse("files[\(index)]", "files[\(index)] needs a string \"filename\"")
                 continue
             }
             guard case .string(let base64)? = members["content"] else {
-                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"content\" must be a base64 string"))
+                refuse(filename, "\"content\" must be a base64 string")
                 continue
             }
             let contentType: String?
@@ -32,15 +36,18 @@ enum JSONUpload {
             case nil, .null?: contentType = nil
             case .string(let type)?: contentType = type
             default:
-                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"contentType\" must be a string"))
+                refuse(filename, "\"contentType\" must be a string")
                 continue
             }
             guard let bytes = Data(base64Encoded: base64) else {
-                batch.refuse(id: .string(filename), ProblemDetails(status: .badRequest, detail: "\"content\" is not valid base64"))
+                refuse(filename, "\"content\" is not valid base64")
                 continue
             }
+            let buffer = ByteBuffer(bytes: bytes)
+            batch.carry(name: filename, contentType: contentType)
+            batch.carry(buffer)
             guard try await batch.begin(filename: filename, contentType: contentType) else { continue }
-            if await batch.append(ByteBuffer(bytes: bytes)) { await batch.finishCurrent() }
+            if await batch.append(buffer) { await batch.finishCurrent() }
         }
     }
 }

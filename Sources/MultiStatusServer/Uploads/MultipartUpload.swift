@@ -46,6 +46,7 @@ package enum MultipartUpload {
 
         var headers: [(String, String)] = []
         var partOpen = false
+        var isFile = false
         var accepting = false
         let closing = Array("--\(boundary)--".utf8)
         var tail: [UInt8] = []
@@ -55,11 +56,14 @@ package enum MultipartUpload {
             guard !range.isEmpty else { return }
             if !partOpen {
                 partOpen = true
-                accepting = try await self.open(headers, batch: batch)
+                (isFile, accepting) = try await self.open(headers, batch: batch)
             }
-            if accepting, let bytes = queue.body.getSlice(at: queue.body.readerIndex + range.lowerBound, length: range.count) {
-                accepting = await batch.append(bytes)
-            }
+            // A refused file's bytes are skipped, unless what the request carries is kept.
+            guard accepting || (isFile && batch.isCarrying),
+                let bytes = queue.body.getSlice(at: queue.body.readerIndex + range.lowerBound, length: range.count)
+            else { return }
+            if isFile { batch.carry(bytes) }
+            if accepting { accepting = await batch.append(bytes) }
         }
 
         let limits = batch.limits
@@ -93,10 +97,11 @@ package enum MultipartUpload {
                 case .header(let name, let value):
                     headers.append((name, value))
                 case .partEnd:
-                    if !partOpen { accepting = try await self.open(headers, batch: batch) }
+                    if !partOpen { (isFile, accepting) = try await self.open(headers, batch: batch) }
                     if accepting { await batch.finishCurrent() }
                     headers = []
                     partOpen = false
+                    isFile = false
                     accepting = false
                 }
             }
@@ -112,20 +117,23 @@ package enum MultipartUpload {
         return .truncated
     }
 
-    /// Starts a part: a file when its Content-Disposition has a filename, else skipped.
-    private static func open(_ headers: [(String, String)], batch: UploadBatch) async throws -> Bool {
-        guard let disposition = headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { return false }
+    /// Starts a part: a file when its Content-Disposition has a filename, else skipped. Whether
+    /// it is a file, and whether the file is taken.
+    private static func open(_ headers: [(String, String)], batch: UploadBatch) async throws -> (file: Bool, accepting: Bool) {
+        guard let disposition = headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { return (false, false) }
         // multipart-kit hands over an empty value for a header that is not valid UTF-8.
         if disposition.isEmpty {
+            batch.carry(name: "", contentType: nil)
             _ = try await batch.begin(filename: "", contentType: nil)
-            return false
+            return (true, false)
         }
         let parameters = HeaderParameters.parse(disposition)
         guard let filename = parameters["filename*"].flatMap(HeaderParameters.decodeExtended) ?? parameters["filename"] else {
-            return false
+            return (false, false)
         }
         let contentType = headers.first(where: { $0.0.lowercased() == "content-type" })?.1
-        return try await batch.begin(filename: filename, contentType: contentType)
+        batch.carry(name: filename, contentType: contentType)
+        return (true, try await batch.begin(filename: filename, contentType: contentType))
     }
 }
 

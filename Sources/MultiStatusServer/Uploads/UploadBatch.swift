@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import MultiStatus
+import MultiStatusHummingbird
 import NIOCore
 
 /// The files of one upload request: each refused on its own or staged, then committed together.
@@ -12,11 +14,15 @@ package final class UploadBatch {
         var folder: StorePath
         var overwrite: Bool
         var atomic: Bool
+        /// Whether to keep a digest of what the request carries, for an `Idempotency-Key`'s
+        /// fingerprint (``fingerprint``).
+        var fingerprinting: Bool
 
-        package init(folder: StorePath, overwrite: Bool, atomic: Bool) {
+        package init(folder: StorePath, overwrite: Bool, atomic: Bool, fingerprinting: Bool = false) {
             self.folder = folder
             self.overwrite = overwrite
             self.atomic = atomic
+            self.fingerprinting = fingerprinting
         }
     }
 
@@ -31,12 +37,29 @@ package final class UploadBatch {
     let options: Options
     private var slots: [Slot] = []
     private var names: Set<StorePath> = []
+    /// What the request carries, when ``Options/fingerprinting``: each file's name, type and bytes,
+    /// whether the file is staged or refused.
+    private var carried: SHA256?
 
     package init(store: any FileStore, limits: Limits, options: Options) {
         self.store = store
         self.limits = limits
         self.options = options
+        self.carried = options.fingerprinting ? SHA256() : nil
     }
+
+    /// Adds a file's name and declared type to what the request carries.
+    func carry(name: String, contentType: String?) {
+        self.carried?.update(data: Array("\u{0}file\u{0}\(name)\u{0}\(contentType ?? "")\u{0}".utf8))
+    }
+
+    /// Adds bytes of the current file to what the request carries.
+    func carry(_ bytes: ByteBuffer) {
+        bytes.withUnsafeReadableBytes { self.carried?.update(bufferPointer: $0) }
+    }
+
+    /// Whether the bytes of files refused too are to be handed to ``carry(_:)``.
+    var isCarrying: Bool { self.carried != nil }
 
     package var fileCount: Int { self.slots.count }
 
@@ -150,15 +173,17 @@ package final class UploadBatch {
         self.slots = []
     }
 
-    /// Commits the staged files in request order and reports every file.
-    package func commit() async throws -> MultiStatusReport {
+    /// Commits the staged files in request order and gives every file's outcome. An atomic batch
+    /// with a refused file, or one that failed to commit, commits none of them; the outcomes then
+    /// say what each would have been, for the atomic report.
+    package func commit() async throws -> [ItemResult] {
         guard !self.slots.isEmpty else {
             throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
         }
         if self.options.atomic, self.slots.contains(where: { if case .refused = $0 { true } else { false } }) {
             let items = self.slots.map(Self.pendingItem)
             await self.discardAll()
-            return try MultiStatusReport.atomic(collection: .files, items: items)
+            return items
         }
         let staged = self.slots.compactMap { slot -> (staged: any StagedFile, path: StorePath)? in
             if case .staged(_, let path, let file, _) = slot { (file, path) } else { nil }
@@ -176,7 +201,7 @@ package final class UploadBatch {
                 return ItemResult(id: id, problem: Self.problem(error), fields: ["path": .string(path.description)])
             }
             await self.discardAll()
-            return try MultiStatusReport.atomic(collection: .files, items: items)
+            return items
         }
         var outcomes = results.makeIterator()
         var items: [ItemResult] = []
@@ -210,8 +235,16 @@ package final class UploadBatch {
         }
         self.slots = []
         try await self.store.syncFolders(folders)
-        if self.options.atomic { return try MultiStatusReport.atomic(collection: .files, items: items) }
-        return try MultiStatusReport(collection: .files, items: items)
+        return items
+    }
+
+    /// What a replay of this upload under the same `Idempotency-Key` must carry the same: where it
+    /// goes, and every file's name, type and bytes, as the request carried them (not the
+    /// multipart framing around them, whose boundary a client may choose anew for a retry, nor
+    /// what the store made of them).
+    package var fingerprint: ByteBuffer {
+        let digest = self.carried.map { $0.finalize().map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined() } ?? ""
+        return ByteBuffer(string: "folder=\(self.options.folder)\noverwrite=\(self.options.overwrite)\nfiles=\(digest)\n")
     }
 
     /// What an item would report if the batch were applied: used to list the 424s of an atomic failure.
@@ -228,7 +261,7 @@ package final class UploadBatch {
 
     /// The media type of a file: the declared one, else by extension, else `application/octet-stream`.
     static func mediaType(contentType: String?, name: String) -> String {
-        FileTypes.essence(ofContentType: contentType) ?? FileTypes.mediaType(forName: name)
+        ContentType.essence(contentType) ?? FileTypes.mediaType(forName: name)
     }
 
     /// `image/png` matches `image/png`, `image/*` and `*/*`.

@@ -35,7 +35,8 @@ struct UserRoutes<Context: AuthRequestContext<Account>> {
         }
         router.delete("users") { request, context in
             try await self.batches.respond(
-                request, context: context, endpoint: .init(collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#)
+                request, context: context, owner: context.identity?.name,
+                endpoint: .init(collection: UserCollections.deletions, under: "ids", example: #"{"ids": [1, 2, 3]}"#)
             ) { items, atomic, render in
                 try await self.store().delete(items, atomic: atomic, render: render)
             }
@@ -68,9 +69,9 @@ struct UserRoutes<Context: AuthRequestContext<Account>> {
         example: String,
         apply: @escaping BatchResponder.Apply<JSONRecords.Element>
     ) async throws -> Response {
-        let limits = self.limits
+        let limits = self.limits.batch
         return try await self.batches.respond(
-            request, context: context, endpoint: .init(collection: collection, example: example),
+            request, context: context, owner: context.identity?.name, endpoint: .init(collection: collection, example: example),
             decode: { try BatchBody.records($0, names: User.members, example: example, limits: limits) }, apply: apply)
     }
 }

@@ -19,7 +19,9 @@ public func fuzzMultipart(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let done = DispatchSemaphore(value: 0)
     Task {
         let limits = Limits(filesPerRequest: 16, bytesPerFile: 4096)
-        let batch = UploadBatch(store: store, limits: limits, options: .init(folder: .root, overwrite: false, atomic: false))
+        // Half the inputs keep what the request carries, as an upload with an Idempotency-Key does.
+        let batch = UploadBatch(
+            store: store, limits: limits, options: .init(folder: .root, overwrite: false, atomic: false, fingerprinting: bytes.count % 2 == 0))
         // Cut the body in two, as a network would, at a place the input chooses.
         let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
         let body = RequestBody(
@@ -33,6 +35,7 @@ public func fuzzMultipart(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         } catch {
             Fuzz.check(error is ProblemDetails, "the reader failed with \(error), not a problem")
         }
+        _ = batch.fingerprint
         await batch.discardAll()
         let left = (try? FileManager.default.contentsOfDirectory(atPath: store.staging)) ?? []
         Fuzz.check(left.isEmpty, "staged files left behind: \(left)")
