@@ -88,8 +88,9 @@ struct TableStore: Sendable {
 
     // MARK: - Operations
 
-    /// `POST /tables/T`: inserts; 201 with the stored row (defaults filled in) for each. The
-    /// outcomes, one per item in request order, are handed to `render`.
+    /// `POST /tables/T`: inserts; 201 with each row's location and version (and, when
+    /// ``returnsRows``, the stored row, defaults filled in). The outcomes, one per item in request
+    /// order, are handed to `render`.
     func insert<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
         var outcomes = Outcomes(count: items.count)
         var pending: [Pending] = []
@@ -120,7 +121,8 @@ struct TableStore: Sendable {
         }
     }
 
-    /// `PATCH /tables/T`: updates by key; 200 with the changed row, 404, or 412 for a stale version.
+    /// `PATCH /tables/T`: updates by key; 200 with the new version (and the row when asked), 404,
+    /// or 412 for a stale version.
     func update<Output: Sendable>(_ items: [JSONRecords.Element], atomic: Bool, render: @escaping Render<Output>) async throws -> Output {
         try await self.keyed(items, atomic: atomic, render: render, read: { item throws(ProblemDetails) in try self.items.update(item) }) {
             item, version, outcomes in
