@@ -35,10 +35,12 @@ struct TableStatements: Sendable {
 
         var isEmpty: Bool { self.tags.isEmpty }
 
-        /// Adds the row of item `index`: one value for each of ``columns``, in that order.
-        mutating func append(index: Int, values: some Sequence<JSONValue>) {
+        /// Adds the row of item `index`: one value for each of ``columns``, in that order, given as
+        /// `values` and then `more`.
+        mutating func append(index: Int, values: [JSONValue], _ more: [JSONValue] = []) {
             self.tags.append(index)
             self.values.append(contentsOf: values)
+            self.values.append(contentsOf: more)
         }
     }
 
@@ -66,6 +68,22 @@ struct TableStatements: Sendable {
         guard !batch.isEmpty else { return [] }
         guard let session = sql as? SQLiteSession else {
             return try await sql.raw(statement(self.jsonRecordset(batch))).all()
+        }
+        if batch.columns.count == 1 && batch.tags.elementsEqual(batch.tags.indices) {
+            // A list of keys tagged by position is one JSON array, whose positions json_each gives
+            // as `key`: one short statement, no value looked up by path (with SQLite 3.51 alone, a
+            // lookup of 10,000 keys took 3.2 ms so, 3.7 ms bound as VALUES in statements of 500,
+            // 11 ms from an array of objects).
+            var text = "["
+            text.reserveCapacity(batch.values.count * 12)
+            for (position, value) in batch.values.enumerated() {
+                if position > 0 { text += "," }
+                value.writeJSON(into: &text)
+            }
+            text += "]"
+            return try await sql.raw(
+                statement("(SELECT key AS i, value AS c\(unsafeRaw: String(batch.columns[0])) FROM json_each(\(bind: text))) AS v")
+            ).all()
         }
         let width = batch.columns.count
         let names = (["column1 AS i"] + batch.columns.enumerated().map { "column\($0 + 2) AS c\($1)" }).joined(separator: ", ")

@@ -41,16 +41,28 @@ extension TableStore {
         // Keys the database makes are known only once written.
         let guessable = !self.returnsRows && !pending.contains { $0.key == nil }
         async let guessed: Output? = guessable ? render(self.answers(written, decided, stored: [:])) : nil
-        var groups: [[Int]: [Pending]] = [:]
-        var order: [[Int]] = []
+        // Items of a batch mostly give the same columns: an item like the one before joins its group
+        // without a lookup.
+        var groups: [[Pending]] = []
+        var groupOf: [GroupKey: Int] = [:]
+        var last: (key: GroupKey, group: Int)?
         for item in pending where !item.values.columns.isEmpty {
-            let columns = (item.isInsert ? [-1] : []) + item.values.columns
-            if groups[columns] == nil { order.append(columns) }
-            groups[columns, default: []].append(item)
+            let key = GroupKey(isInsert: item.isInsert, columns: item.values.columns)
+            if let last, last.key == key {
+                groups[last.group].append(item)
+                continue
+            }
+            let group = groupOf[key] ?? groups.count
+            if group == groups.count {
+                groupOf[key] = group
+                groups.append([])
+            }
+            groups[group].append(item)
+            last = (key, group)
         }
         var stored: [Int: StoredRow] = [:]
-        for columns in order {
-            for (index, row) in try await self.write(group: groups[columns]!, explained: explained, &outcomes, sql: sql) { stored[index] = row }
+        for group in groups {
+            for (index, row) in try await self.write(group: group, explained: explained, &outcomes, sql: sql) { stored[index] = row }
         }
         let refused = pending.contains { outcomes.decided($0.index) }
         if !refused, let guessed = try await guessed { return guessed }
@@ -101,9 +113,7 @@ extension TableStore {
         let statements = self.statements
         let key = self.schema.key
         let (_, failures) = try await self.bisect(pending, deleting: true, knownToFail: false, sql: sql) { part, sql in
-            var batch = TableStatements.Batch(columns: key, capacity: part.count)
-            for item in part { batch.append(index: item.index, values: item.key!) }
-            _ = try await statements.run(batch, sql: sql) { rows in
+            _ = try await statements.run(statements.keysBatch(part.map { $0.key! }), sql: sql) { rows in
                 switch statements.engine {
                 case .postgres:
                     return "DELETE FROM \(unsafeRaw: statements.table) AS t USING \(rows) WHERE \(unsafeRaw: statements.matching(key))"
@@ -195,6 +205,12 @@ extension TableStore {
         remaining = try await self.checkStoredUniques(remaining, &outcomes, only: only, sql: sql)
         remaining = try await self.checkForeignKeys(remaining, &outcomes, only: only, sql: sql)
         return try await self.checkChecks(remaining, &outcomes, only: only, sql: sql)
+    }
+
+    /// What the items of one statement share: inserts or updates, of the same columns.
+    private struct GroupKey: Hashable {
+        let isInsert: Bool
+        let columns: [Int]
     }
 
     /// What became of an ``attempt(_:deleting:sql:_:)``.
@@ -289,7 +305,7 @@ extension TableStore {
         let key = self.schema.key
         let changed = part[0].values.columns
         var batch = TableStatements.Batch(columns: key + changed, capacity: part.count)
-        for item in part { batch.append(index: item.index, values: item.key!.lazy + item.values.values) }
+        for item in part { batch.append(index: item.index, values: item.key!, item.values.values) }
         var assignments = changed.map { "\(statements.column($0)) = v.c\($0)" }
         if let version = self.schema.version { assignments.append("\(statements.column(version)) = t.\(statements.column(version)) + 1") }
         _ = try await statements.run(batch, sql: sql) { rows in

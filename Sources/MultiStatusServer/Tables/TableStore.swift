@@ -293,11 +293,13 @@ struct TableStore: Sendable {
     /// The indices of the items whose key appears for the first time; later ones get 409.
     private func firstOccurrences(_ items: [IndexedKeyed], _ outcomes: inout Outcomes) -> [IndexedKeyed] {
         var seen: Set<[JSONValue]> = []
-        seen.reserveCapacity(items.count)
+        var seenOne: Set<JSONValue> = []
+        let single = self.schema.key.count == 1
+        if single { seenOne.reserveCapacity(items.count) } else { seen.reserveCapacity(items.count) }
         var first: [IndexedKeyed] = []
         first.reserveCapacity(items.count)
         for item in items {
-            if seen.insert(item.key).inserted {
+            if single ? seenOne.insert(item.key[0]).inserted : seen.insert(item.key).inserted {
                 first.append(item)
             } else {
                 outcomes.items[item.index] = ItemResult(id: self.id(item.key), problem: self.items.repeated(item.key))
