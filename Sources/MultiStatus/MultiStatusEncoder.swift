@@ -17,12 +17,17 @@ public struct MultiStatusEncoder: Sendable {
     /// When true, succeeded items are left out of the list (`?only=failed`); the summary still counts them.
     public let onlyFailed: Bool
     private var wroteItem = false
+    /// `"<identifier key>":`, the same in every JSON item.
+    private let identifierMember: String
 
     /// Creates an encoder.
     public init(format: MultiStatusFormat, collection: ResourceCollection, onlyFailed: Bool = false) {
         self.format = format
         self.collection = collection
         self.onlyFailed = onlyFailed
+        var member = ""
+        JSONValue.writeString(collection.identifierKey, into: &member)
+        self.identifierMember = member + ":"
     }
 
     /// Namespace of this library's XML extension elements (identifier, typed fields).
@@ -80,13 +85,19 @@ public struct MultiStatusEncoder: Sendable {
         }
     }
 
+    /// One item as JSON, piece by piece: a batch writes thousands, so nothing is formatted twice.
     private func writeJSONItem(_ item: ItemResult, index: Int?, into out: inout String) {
         out += "{"
-        if let index { out += "\"index\":\(index)," }
-        JSONValue.writeString(self.collection.identifierKey, into: &out)
-        out += ":"
+        if let index {
+            out += "\"index\":"
+            out += String(index)
+            out += ","
+        }
+        out += self.identifierMember
         item.id.writeJSON(into: &out)
-        out += ",\"status\":\(item.status.code),\"message\":"
+        out += ",\"status\":"
+        out += String(item.status.code)
+        out += ",\"message\":"
         JSONValue.writeString(item.message, into: &out)
         if let location = item.location {
             out += ",\"location\":"
@@ -97,7 +108,7 @@ public struct MultiStatusEncoder: Sendable {
             JSONValue.writeString(etag, into: &out)
         }
         if let retryAfter = item.retryAfter { out += ",\"retryAfter\":\(retryAfter)" }
-        for key in item.fields.sortedKeys where !ItemFields.reserved.contains(key) && key != self.collection.identifierKey {
+        for key in item.fields.sortedKeys where !ItemFields.isReserved(key) && key != self.collection.identifierKey {
             out += ","
             JSONValue.writeString(key, into: &out)
             out += ":"
@@ -151,7 +162,7 @@ public struct MultiStatusEncoder: Sendable {
             out += "</M:etag>"
         }
         if let retryAfter = item.retryAfter { out += "<M:retryAfter>\(retryAfter)</M:retryAfter>" }
-        for key in item.fields.sortedKeys where !ItemFields.reserved.contains(key) {
+        for key in item.fields.sortedKeys where !ItemFields.isReserved(key) {
             Self.writeXMLField(key, item.fields[key]!, into: &out)
         }
         return out + "</D:response>\n"
@@ -168,7 +179,13 @@ public struct MultiStatusEncoder: Sendable {
 
 /// Item members with a fixed meaning; extra fields may not take these names.
 enum ItemFields {
-    static let reserved: Set<String> = ["index", "status", "message", "error", "location", "etag", "retryAfter"]
+    /// Whether `key` is one of them: compared, not hashed, as it is asked for every field of every item.
+    static func isReserved(_ key: String) -> Bool {
+        switch key {
+        case "index", "status", "message", "error", "location", "etag", "retryAfter": true
+        default: false
+        }
+    }
 }
 
 extension Dictionary where Key == String {

@@ -30,6 +30,8 @@ struct TableSchema: Sendable {
     let options: TableOptions
 
     private let indexByName: [String: Int]
+    /// `/tables/NAME/`, which every row's location starts with.
+    private let rowsPath: String
 
     init(
         name: String, qualifiedName: String, columns: [TableColumn], key: [Int], version: Int?, uniques: [UniqueConstraint],
@@ -48,6 +50,7 @@ struct TableSchema: Sendable {
         self.deferredForeignKeys = deferredForeignKeys
         self.options = options
         self.indexByName = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.rowsPath = "/tables/\(TableKey.encodePart(name))/"
     }
 
     /// The index of the column named `name`, if the table has one.
@@ -57,9 +60,7 @@ struct TableSchema: Sendable {
     var keyIsGenerated: Bool { self.key.count == 1 && self.columns[self.key[0]].hasDefault }
 
     /// The URL path of the row whose key values are `key`.
-    func location(_ key: [JSONValue]) -> String {
-        "/tables/\(TableKey.encodePart(self.name))/" + TableKey.text(key)
-    }
+    func location(_ key: [JSONValue]) -> String { self.rowsPath + TableKey.text(key) }
 }
 
 /// One column: its name, what JSON it takes, and what the database requires of it.

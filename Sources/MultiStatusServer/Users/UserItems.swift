@@ -121,7 +121,7 @@ struct UserItems: TableItems {
         return values[inserting ? User.email : User.id] ?? .null
     }
 
-    func location(_ key: [JSONValue]) -> String { "/users/" + (key.first?.jsonText ?? "") }
+    func location(_ key: [JSONValue]) -> String { "/users/" + TableKey.text(key) }
 
     func fields(version: Int?, row: JSONValue?) -> [String: JSONValue] {
         guard let row else { return version.map { ["version": .int($0)] } ?? [:] }
