@@ -23,7 +23,12 @@ free_port() {
 }
 
 # Builds the release binary once and prints its path.
+# MULTISTATUS_BENCH_BINARY names another build to measure instead (an earlier commit's, say).
 release_binary() {
+    if [ -n "${MULTISTATUS_BENCH_BINARY:-}" ]; then
+        echo "$MULTISTATUS_BENCH_BINARY"
+        return
+    fi
     (cd "$root" && swift build -c release --product multistatus >&2)
     echo "$root/.build/release/multistatus"
 }
