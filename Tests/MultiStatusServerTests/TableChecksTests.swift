@@ -33,7 +33,7 @@ import Testing
 
     /// Rows that break CHECKs are named by one query each once the database refuses the batch, on
     /// SQLite as on PostgreSQL; a trigger's refusal, which only the database decides, is found by
-    /// bisection; every other row is written.
+    /// group testing over savepoints; every other row is written.
     @Test(arguments: TestDatabase.allCases)
     func checksAndTriggersRefuseTheirRowsAlone(database: TestDatabase) async throws {
         let schema: [String] =
@@ -80,6 +80,35 @@ import Testing
             #expect(failed[3].problem?.extensions["constraint"] == "high_above_low")
             let stored = try await storedRows(db, "SELECT COUNT(*) AS n FROM gauges", columns: ["n"])
             #expect(stored == [["36"]])
+        }
+    }
+
+    /// Group testing finds every row a trigger refuses, wherever they stand: the first and the
+    /// last, neighbours, runs of them, a part where every row is refused; and writes all others.
+    @Test(arguments: TestDatabase.allCases)
+    func manyRefusedRowsAreEachFoundAndTheRestWritten(database: TestDatabase) async throws {
+        let schema: [String] =
+            ["CREATE TABLE notes (id INTEGER PRIMARY KEY, label TEXT NOT NULL)"]
+            + (database == .sqlite
+                ? ["CREATE TRIGGER no_no BEFORE INSERT ON notes WHEN NEW.label = 'no' BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+                : [
+                    """
+                    CREATE FUNCTION no_no() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN IF NEW.label = 'no' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$
+                    """,
+                    "CREATE TRIGGER no_no BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION no_no()",
+                ])
+        let refused = Set([1, 2, 3, 57, 58, 100] + Array(120...135) + [298, 299, 300])
+        try await withTableServer(database, schema: schema, tables: [TableOptions(name: "notes")]) { client, db in
+            let rows = (1...300).map { #"{"id": \#($0), "label": "\#(refused.contains($0) ? "no" : "yes")"}"# }
+            let result = try await sendBatch(
+                client, .post, "/tables/notes", "[\(rows.joined(separator: ","))]", collection: tableCollection("created", "notes"))
+            let items = try #require(result.body).items
+            #expect(items.map(\.id) == (1...300).map { .int($0) })
+            #expect(items.filter { !$0.succeeded }.map(\.id) == refused.sorted().map { .int($0) })
+            #expect(items.filter { !$0.succeeded }.allSatisfy { $0.status.code == 422 && $0.problem?.detail?.contains("refused") == true })
+            let stored = try await storedRows(db, "SELECT id FROM notes ORDER BY id", columns: ["id"])
+            #expect(stored == (1...300).filter { !refused.contains($0) }.map { ["\($0)"] })
         }
     }
 }

@@ -100,7 +100,7 @@ extension TableStore {
         return self.finished(outcomes)
     }
 
-    /// Deletes the rows of `pending` with one statement, bisecting when the database refuses it (a
+    /// Deletes the rows of `pending` with one statement, isolating what the database refuses (a
     /// row still referred to), and answers every item; the answer is rendered while the database
     /// deletes, as for ``write(_:_:atomic:sql:render:)``.
     func delete<Output: Sendable>(
@@ -112,7 +112,8 @@ extension TableStore {
         async let guessed = render(deleted)
         let statements = self.statements
         let key = self.schema.key
-        let (_, failures) = try await self.bisect(pending, deleting: true, knownToFail: false, sql: sql) { part, sql in
+        var savepoints = Savepoints()
+        let (_, failures) = try await self.isolate(pending, deleting: true, knownToFail: false, &savepoints, sql: sql) { part, sql in
             _ = try await statements.run(statements.keysBatch(part.map { $0.key! }), sql: sql) { rows in
                 switch statements.engine {
                 case .postgres:
@@ -126,6 +127,7 @@ extension TableStore {
             }
             return [:]
         }
+        try await savepoints.release(sql)
         if failures.isEmpty { return try await guessed }
         let items = self.finished(self.deleted(pending, start, failures: failures))
         if atomic { throw AtomicRollback(items: items) }
@@ -154,19 +156,22 @@ extension TableStore {
     /// the database refuses it, rolls it back and refuses the rows that break the constraint the
     /// refusal names (one query), then tries again; when a refusal names none the server can
     /// check, or checking it found nothing, refuses what ``explain(_:_:sql:)`` finds (unless the
-    /// items were explained already) and bisects the rest. The rows the statements read back
+    /// items were explained already) and isolates the rest. The rows the statements read back
     /// themselves, by item index; refused items are decided in `outcomes`.
     private func write(group: [Pending], explained: Bool, _ outcomes: inout Outcomes, sql: any SQLDatabase) async throws -> [Int: StoredRow] {
         let statement: TableStatement = { part, sql in
             try await part[0].isInsert ? self.insertRows(part, sql: sql) : self.updateRows(part, sql: sql)
         }
+        var savepoints = Savepoints()
         var remaining = group
         var tried: Set<String> = []
         while true {
             guard !remaining.isEmpty else { return [:] }
             let refusal: ProblemDetails
-            switch try await self.attempt(remaining, deleting: false, sql: sql, statement) {
-            case .written(let rows): return rows
+            switch try await self.attempt(remaining, deleting: false, &savepoints, sql: sql, statement) {
+            case .written(let rows):
+                try await savepoints.release(sql)
+                return rows
             case .refused(let problem): refusal = problem
             }
             // Most refused batches break one constraint: checking that one costs one query, not one per constraint.
@@ -177,7 +182,9 @@ extension TableStore {
         }
         let before = remaining.count
         if !explained { remaining = try await self.explain(remaining, &outcomes, sql: sql) }
-        let (rows, failures) = try await self.bisect(remaining, deleting: false, knownToFail: remaining.count == before, sql: sql, statement)
+        let (rows, failures) = try await self.isolate(
+            remaining, deleting: false, knownToFail: remaining.count == before, &savepoints, sql: sql, statement)
+        try await savepoints.release(sql)
         for (index, problem) in failures {
             outcomes.items[index] = ItemResult(id: group.first { $0.index == index }.map(self.id) ?? .null, problem: problem)
         }
@@ -220,17 +227,14 @@ extension TableStore {
         case refused(ProblemDetails)
     }
 
-    /// Runs `statement` for `items` in a savepoint, and rolls it back when the database refuses it
-    /// for a reason about a row. Any other failure is thrown.
-    private func attempt(_ items: [Pending], deleting: Bool, sql: any SQLDatabase, _ statement: TableStatement) async throws -> Attempt {
-        try await sql.raw("SAVEPOINT batch_part").run()
-        do {
-            let rows = try await statement(items, sql)
-            try await sql.raw("RELEASE SAVEPOINT batch_part").run()
-            return .written(rows)
-        } catch {
-            try await sql.raw("ROLLBACK TO SAVEPOINT batch_part").run()
-            try await sql.raw("RELEASE SAVEPOINT batch_part").run()
+    /// Runs `statement` for `items` after a savepoint, and rolls back to it when the database
+    /// refuses it for a reason about a row. Any other failure is thrown.
+    private func attempt(
+        _ items: [Pending], deleting: Bool, _ savepoints: inout Savepoints, sql: any SQLDatabase, _ statement: TableStatement
+    ) async throws -> Attempt {
+        switch try await savepoints.attempt(sql, { try await statement(items, sql) }) {
+        case .success(let rows): return .written(rows)
+        case .failure(let error):
             guard let problem = TableViolation.problem(error, schema: self.schema, deleting: deleting) else { throw error }
             return .refused(problem)
         }
@@ -245,28 +249,78 @@ extension TableStore {
         return self.items.taken(unique, values: item.values, holder: nil, byBatch: false)
     }
 
-    /// Bisection over savepoints: runs `statement` for `items`, and when the database refuses it for
-    /// a reason about a row, splits the items in halves and runs each again, until each refused item
-    /// is alone and gets the database's own error. `knownToFail` skips running the whole of
-    /// `items` when that just failed. k refused items of n cost about 2·k·log₂(n/k) statements.
-    func bisect(
+    /// Finds the items the database refuses by group testing over savepoints, in the items' order:
+    /// runs `statement` for a part of the items at a time, as long as the mean spacing of the
+    /// refusals found so far (at first, all that is left); when the database refuses a part for a
+    /// reason about a row, halves it until its first refused item is alone and has the database's
+    /// own error, writing each half found good on the way, then goes on after that item. k
+    /// refused items of n cost about k·(log₂(n/k) + 2) statements, near the fewest any test by
+    /// parts can take; halving the whole, plain bisection, takes half as many again, and writes
+    /// each row anew at every level while the parts still all fail. `knownToFail` skips running
+    /// all of `items` when that just failed.
+    func isolate(
         _ items: [Pending],
         deleting: Bool,
         knownToFail: Bool,
+        _ savepoints: inout Savepoints,
         sql: any SQLDatabase,
         _ statement: @escaping TableStatement
     ) async throws -> (rows: [Int: StoredRow], failures: [Int: ProblemDetails]) {
-        guard !items.isEmpty else { return ([:], [:]) }
-        if !knownToFail || items.count == 1 {
-            switch try await self.attempt(items, deleting: deleting, sql: sql, statement) {
-            case .written(let rows): return (rows, [:])
-            case .refused(let problem): if items.count == 1 { return ([:], [items[0].index: self.worded(problem, for: items[0])]) }
+        var rows: [Int: StoredRow] = [:]
+        var failures: [Int: ProblemDetails] = [:]
+        var position = 0
+        // items[position..<refusedBefore] hold an item the database refuses.
+        var refusedBefore: Int? = knownToFail ? items.count : nil
+        while position < items.count {
+            let end =
+                refusedBefore.map { $0 - position == 1 ? $0 : position + ($0 - position) / 2 }
+                ?? min(items.count, position + (failures.isEmpty ? items.count : max(1, position / failures.count)))
+            let part = Array(items[position..<end])
+            switch try await self.attempt(part, deleting: deleting, &savepoints, sql: sql, statement) {
+            case .written(let written):
+                rows.merge(written) { first, _ in first }
+                position = end
+                if refusedBefore == end { refusedBefore = nil }
+            case .refused(let problem) where part.count == 1:
+                failures[part[0].index] = self.worded(problem, for: part[0])
+                position = end
+                refusedBefore = nil
+            case .refused:
+                refusedBefore = end
             }
         }
-        let middle = items.count / 2
-        let first = try await self.bisect(Array(items[..<middle]), deleting: deleting, knownToFail: false, sql: sql, statement)
-        let second = try await self.bisect(Array(items[middle...]), deleting: deleting, knownToFail: false, sql: sql, statement)
-        return (first.rows.merging(second.rows) { first, _ in first }, first.failures.merging(second.failures) { first, _ in first })
+        return (rows, failures)
+    }
+
+    /// The savepoints one set of items is written after. A statement the database refuses rolls
+    /// back to the newest, which stays for the next; one it writes leaves it behind, and the next
+    /// statement opens another, nested: two round trips per statement where a savepoint of its own
+    /// (open, roll back or release) takes three or four. ``release(_:)`` keeps what was written.
+    struct Savepoints {
+        private var opened = 0
+        private var current = false
+
+        mutating func attempt<T>(_ sql: any SQLDatabase, _ statement: () async throws -> T) async throws -> Result<T, any Error> {
+            if !self.current {
+                try await sql.raw("SAVEPOINT \(unsafeRaw: "isolate_\(self.opened)")").run()
+                self.opened += 1
+                self.current = true
+            }
+            do {
+                let result = try await statement()
+                self.current = false
+                return .success(result)
+            } catch {
+                try await sql.raw("ROLLBACK TO SAVEPOINT \(unsafeRaw: "isolate_\(self.opened - 1)")").run()
+                return .failure(error)
+            }
+        }
+
+        mutating func release(_ sql: any SQLDatabase) async throws {
+            guard self.opened > 0 else { return }
+            try await sql.raw("RELEASE SAVEPOINT isolate_0").run()
+            self = Savepoints()
+        }
     }
 
     // MARK: - Statements

@@ -9,8 +9,8 @@ import SQLKit
 /// missing rows and stale versions. The accepted rows are then written optimistically, one
 /// statement per set of columns. When the database refuses such a statement, it is rolled back
 /// and the rows it refused are found set-based: UNIQUE values held by other rows, foreign keys to
-/// missing rows and (on PostgreSQL) broken CHECKs with one query each, then bisection over
-/// savepoints for what only the database can decide (see `TableStore+Writing`).
+/// missing rows and (on PostgreSQL) broken CHECKs with one query each, then group testing
+/// over savepoints for what only the database can decide (see `TableStore+Writing`).
 struct TableStore: Sendable {
     let database: Database
     let schema: TableSchema
