@@ -100,18 +100,14 @@ public func buildApplication(
     router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "tables", "upload"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
 
-    FileRoutes<AppRequestContext>(store: store, limits: configuration.limits).register(on: router)
     let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
     try await properties.marker.reconcile()
-    DAVRoutes<AppRequestContext>(
-        store: store,
-        properties: properties,
-        locks: locks,
-        limits: configuration.limits
-    ).register(on: router)
+    let operations = FileOperations(store: store, properties: properties, locks: locks)
     let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits.batch) {
         metrics.batch(endpoint: $0, items: $1)
     }
+    FileRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
+    DAVRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, batches: batches).register(on: router)
     UserRoutes<AppRequestContext>(table: users, database: database, batches: batches, limits: configuration.limits).register(on: router)
     TableRoutes<AppRequestContext>(

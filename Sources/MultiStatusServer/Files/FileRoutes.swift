@@ -5,10 +5,13 @@ import MultiStatus
 import MultiStatusHummingbird
 
 /// `GET`, `HEAD` and `DELETE /files/{path}`: one stored file, with validators and ranges, in the
-/// account's view of the store.
+/// account's view of the store. A delete obeys WebDAV locks (their tokens in an `If` header) and
+/// takes the file's properties along.
 struct FileRoutes<Context: AuthRequestContext<Account>> {
-    let store: any FileStore
+    let operations: FileOperations
     let limits: Limits
+
+    private var store: any FileStore { self.operations.store }
 
     func register(on router: Router<Context>) {
         for path in ["files", "files/**"] {
@@ -74,13 +77,22 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
     private func delete(_ request: Request, context: Context) async throws -> Response {
         let path = try self.storePath(request)
         guard !path.components.isEmpty else { throw ProblemDetails(status: .methodNotAllowed, detail: "the store's root cannot be deleted") }
-        let store = self.store.view(under: context.storeRoot)
-        if let ifMatch = request.headers[.ifMatch] {
-            guard let item = try await store.attributes(of: path), ETagList.matches(ifMatch, item.etag) else {
-                throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
-            }
+        let operations = self.operations.scoped(to: context.storeRoot, principal: context.principal)
+        guard let item = try await operations.store.attributes(of: path) else {
+            throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
-        guard try await store.removeFile(at: path) else {
+        if let ifMatch = request.headers[.ifMatch], !ETagList.matches(ifMatch, item.etag) {
+            throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
+        }
+        let tokens = try request.headers[.davIf].map { text throws(ProblemDetails) in
+            try DAVIfHeader(parsing: text, maxBytes: self.limits.ifHeaderBytes, maxLists: self.limits.ifHeaderLists).submittedTokens
+        }
+        do {
+            try await operations.requireUnlocked(FileOperations.deleting(path), submitted: tokens ?? [])
+        } catch let missing as MissingLockToken {
+            throw ProblemDetails.locked(missing.root, prefix: "/files/", hint: "send its lock token in an If header")
+        }
+        guard try await operations.remove(at: path, fileOnly: true) else {
             throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
         return Response(status: .noContent)

@@ -64,6 +64,14 @@ public protocol FileStore: Sendable {
     func copyItem(from source: StorePath, to destination: StorePath, recursive: Bool) async throws
     /// Renames the file or folder to `destination`, which must not exist.
     func moveItem(from source: StorePath, to destination: StorePath) async throws
+    /// Takes the file or folder at `path` out of the tree into the store's staging area, where it
+    /// waits to be put back (``reattach(_:at:)``) or deleted (``purge(_:)``): a delete that can be
+    /// undone. Its bytes count against the quota until purged. `nil` when nothing is there.
+    func detach(_ path: StorePath) async throws -> DetachedItem?
+    /// Puts a detached item back at `path`, which must be free.
+    func reattach(_ item: DetachedItem, at path: StorePath) async throws
+    /// Deletes a detached item for good.
+    func purge(_ item: DetachedItem) async
     /// Sets the modification time of the file or folder.
     func setModified(_ date: Date, of path: StorePath) async throws
     /// Reads the folder at `path` in batches of at most `batchSize` entries with their attributes,
@@ -89,6 +97,15 @@ extension FileStore {
 public struct CommitNotApplied: Error, Sendable {
     /// The position of the file that failed.
     public let failedIndex: Int
+}
+
+/// A file or folder taken out of the tree by ``FileStore/detach(_:)``.
+public struct DetachedItem: Sendable, Hashable {
+    /// Where it waits, in the store's staging area.
+    let location: String
+    /// The bytes of its files.
+    let size: Int
+    let isDirectory: Bool
 }
 
 /// What a commit did.

@@ -162,6 +162,41 @@ extension LocalFileStore {
         try await self.syncFolders([source.parent, destination.parent])
     }
 
+    public func detach(_ path: StorePath) async throws -> DetachedItem? {
+        let location = self.stagedPath()
+        return try await self.threadPool.runIfActive {
+            try self.withReachableParent(of: path) { folder, name -> DetachedItem? in
+                guard let info = StoreTree.entry(folder, name), let item = StoredItem(served: info) else { return nil }
+                let size = item.isDirectory ? StoreTree.bytesUsed(in: folder, name) : item.size
+                guard renameat(folder, name, AT_FDCWD, location) == 0 else { throw POSIXFailure(errno: errno, operation: "set aside") }
+                return DetachedItem(location: location, size: size, isDirectory: item.isDirectory)
+            }
+        }
+    }
+
+    public func reattach(_ item: DetachedItem, at path: StorePath) async throws {
+        try await self.threadPool.runIfActive {
+            let done: Bool? = try self.withReachableParent(of: path) { folder, name in
+                guard Self.renameFree(AT_FDCWD, item.location, to: folder, name) else {
+                    throw POSIXFailure(errno: errno, operation: "put back")
+                }
+                return true
+            }
+            guard done != nil else { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" is gone") }
+        }
+    }
+
+    public func purge(_ item: DetachedItem) async {
+        _ = try? await self.threadPool.runIfActive {
+            if item.isDirectory {
+                _ = try StoreTree.removeTree(in: AT_FDCWD, item.location)
+            } else {
+                unlink(item.location)
+            }
+        }
+        self.usedBytes.withLock { $0 -= item.size }
+    }
+
     /// Runs `body` with the folders and names of `source` and `destination`.
     /// - Throws: 404 when the folder of `source` cannot be reached, 409 when that of `destination` cannot.
     private func withBoth(

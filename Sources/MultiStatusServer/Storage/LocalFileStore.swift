@@ -460,6 +460,19 @@ public final class LocalFileStore: FileStore {
         }
     }
 
+    /// Renames `name` in `from` to `target` in `to` unless something is there (`EEXIST`). Where the
+    /// system cannot refuse to replace (no `renameat2`), it checks first.
+    static func renameFree(_ from: Int32, _ name: String, to: Int32, _ target: String) -> Bool {
+        if multistatus_renameat2(from, name, to, target, Self.renameNoReplace) == 0 { return true }
+        guard errno == ENOSYS || errno == EINVAL else { return false }
+        var info = stat()
+        guard fstatat(to, target, &info, AT_SYMLINK_NOFOLLOW) != 0 else {
+            errno = EEXIST
+            return false
+        }
+        return renameat(from, name, to, target) == 0
+    }
+
     /// The largest replaced file an event loop unlinks itself.
     static var replacedBytesFreedInline: Int { 256 << 10 }
 

@@ -97,6 +97,18 @@ struct RootedFileStore: FileStore {
         try await self.inView { try await self.base.moveItem(from: self.full(source), to: self.full(destination)) }
     }
 
+    func detach(_ path: StorePath) async throws -> DetachedItem? {
+        try await self.inView { try await self.base.detach(self.full(path)) }
+    }
+
+    func reattach(_ item: DetachedItem, at path: StorePath) async throws {
+        try await self.inView { try await self.base.reattach(item, at: self.full(path)) }
+    }
+
+    func purge(_ item: DetachedItem) async {
+        await self.base.purge(item)
+    }
+
     func setModified(_ date: Date, of path: StorePath) async throws {
         try await self.base.setModified(date, of: self.full(path))
     }

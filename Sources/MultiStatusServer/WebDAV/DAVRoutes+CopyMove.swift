@@ -38,19 +38,15 @@ extension DAVRoutes {
                 status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F"
             )
         }
-        var protected: [LockScope] = [.init(destination, includingBelow: true)]
-        if replaced == nil { protected.append(.init(destination.parent)) }
-        if move { protected += [.init(source, includingBelow: true), .init(source.parent)] }
-        try await self.authorize(request, path: source, protecting: protected)
+        try await self.authorize(
+            request, path: source, protecting: FileOperations.transferring(from: source, to: destination, replacing: replaced != nil, move: move))
 
-        if replaced != nil { try await self.removeResource(at: destination) }
+        if replaced != nil { try await self.operations.remove(at: destination) }
         if move {
-            try await self.store.moveItem(from: source, to: destination)
+            try await self.operations.move(from: source, to: destination)
         } else {
-            try await self.store.copyItem(from: source, to: destination, recursive: recursive || !item.isDirectory)
+            try await self.operations.copy(from: source, to: destination, recursive: recursive || !item.isDirectory)
         }
-        try await self.properties.transfer(from: source, to: destination, recursive: recursive, keepSource: !move)
-        if move { try await self.locks.removeAll(at: source) }
         return Response(status: replaced == nil ? .created : .noContent, headers: [.contentLength: "0"])
     }
 }

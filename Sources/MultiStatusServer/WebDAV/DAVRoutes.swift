@@ -14,26 +14,23 @@ import NIOCore
 /// Each request is served in its account's view: the store, properties and locks below the
 /// account's root, and locks used in its name.
 struct DAVRoutes<Context: AuthRequestContext<Account>> {
-    private(set) var store: any FileStore
-    private(set) var properties: PropertyStore
-    private(set) var locks: LockStore
+    /// The store with its locks and properties; every change to the tree goes through it.
+    private(set) var operations: FileOperations
     let limits: Limits
 
-    init(store: any FileStore, properties: PropertyStore, locks: LockStore, limits: Limits) {
-        self.store = store
-        self.properties = properties
-        self.locks = locks
+    var store: any FileStore { self.operations.store }
+    var properties: PropertyStore { self.operations.properties }
+    var locks: LockStore { self.operations.locks }
+
+    init(operations: FileOperations, limits: Limits) {
+        self.operations = operations
         self.limits = limits
     }
 
     /// These routes as the account of `context` sees them.
     private func scoped(for context: Context) -> DAVRoutes {
-        let root = context.storeRoot
-        guard !root.components.isEmpty || context.principal != nil else { return self }
         var routes = self
-        routes.store = self.store.view(under: root)
-        routes.properties = self.properties.scoped(to: root)
-        routes.locks = self.locks.scoped(to: root, principal: context.principal)
+        routes.operations = self.operations.scoped(to: context.storeRoot, principal: context.principal)
         return routes
     }
 
@@ -145,7 +142,7 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
                 let (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
                     let scopes = try Self.putTarget(path, existing: existing, parent: parent)
                     if let known {
-                        try Self.requireTokens(of: known, for: scopes, submitted: [], by: nil)
+                        try LockStore.requireTokens(of: known, for: scopes, submitted: [], by: nil)
                     } else if locks.mayHoldLocks() {
                         throw LocksUnread()
                     }
@@ -213,16 +210,9 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
     private func delete(_ request: Request, path: StorePath) async throws -> Response {
         guard !path.components.isEmpty else { throw ProblemDetails(status: .forbidden, detail: "the root collection cannot be deleted") }
         guard let item = try await self.store.attributes(of: path) else { throw Self.notFound(path) }
-        try await self.authorize(request, path: path, protecting: [.init(path, includingBelow: item.isDirectory), .init(path.parent)])
-        try await self.removeResource(at: path)
+        try await self.authorize(request, path: path, protecting: FileOperations.deleting(path))
+        try await self.operations.remove(at: path)
         return Response(status: .noContent)
-    }
-
-    /// Deletes a resource with its properties and locks.
-    func removeResource(at path: StorePath) async throws {
-        _ = try await self.store.removeItem(at: path)
-        try await self.properties.removeAll(at: path)
-        try await self.locks.removeAll(at: path)
     }
 
     private func makeCollection(_ request: Request, path: StorePath) async throws -> Response {
@@ -234,7 +224,7 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
         }
         try await self.requireParent(of: path)
         try await self.authorize(request, path: path, protecting: [.init(path), .init(path.parent)])
-        try await self.store.makeFolder(at: path)
+        try await self.operations.makeFolder(at: path)
         return Response(status: .created, headers: [.contentLength: "0"])
     }
 
@@ -266,24 +256,10 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
             }
             guard holds else { throw ProblemDetails(status: .preconditionFailed, detail: "the If header's conditions do not hold") }
         }
-        let held = try await self.locks.locks(affecting: scopes)
         do {
-            try Self.requireTokens(of: held, for: scopes, submitted: ifHeader?.submittedTokens ?? [], by: self.locks.principal)
-        } catch {
-            throw try await self.locked(error)
-        }
-    }
-
-    /// Refuses when a lock in `held` that affects one of `scopes` has none of its tokens in `submitted`.
-    /// Of several shared locks on one resource, any one token is enough; a token counts only for
-    /// the account that took its lock.
-    static func requireTokens(of held: [DAVLock], for scopes: [LockScope], submitted: Set<String>, by principal: String?) throws(MissingLockToken) {
-        for scope in scopes {
-            let affecting = held.filter { scope.isAffected(by: $0) }
-            for lock in affecting
-            where !affecting.contains(where: { $0.root == lock.root && submitted.contains($0.token) && $0.isUsable(by: principal) }) {
-                throw MissingLockToken(root: lock.root)
-            }
+            try await self.operations.requireUnlocked(scopes, submitted: ifHeader?.submittedTokens ?? [])
+        } catch let missing as MissingLockToken {
+            throw try await self.locked(missing)
         }
     }
 
@@ -304,8 +280,3 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
 
 /// Locks may exist and were not read yet.
 private struct LocksUnread: Error {}
-
-/// A lock whose token a request did not submit.
-struct MissingLockToken: Error {
-    let root: StorePath
-}

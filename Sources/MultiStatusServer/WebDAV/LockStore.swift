@@ -218,4 +218,22 @@ struct LockStore: Sendable {
             try await self.updateMarker(in: sql)
         }
     }
+
+    /// Refuses when a lock in `held` that affects one of `scopes` has none of its tokens in `submitted`.
+    /// Of several shared locks on one resource, any one token is enough; a token counts only for
+    /// the account that took its lock.
+    static func requireTokens(of held: [DAVLock], for scopes: [LockScope], submitted: Set<String>, by principal: String?) throws(MissingLockToken) {
+        for scope in scopes {
+            let affecting = held.filter { scope.isAffected(by: $0) }
+            for lock in affecting
+            where !affecting.contains(where: { $0.root == lock.root && submitted.contains($0.token) && $0.isUsable(by: principal) }) {
+                throw MissingLockToken(root: lock.root)
+            }
+        }
+    }
+}
+
+/// A lock whose token a request did not submit.
+struct MissingLockToken: Error {
+    let root: StorePath
 }
