@@ -97,7 +97,7 @@ public func buildApplication(
         router.add(middleware: AccessPolicyMiddleware(acceptsTokens: accounts.acceptsTokens, publicHealth: configuration.publicHealth))
     }
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
-    router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "tables", "upload"]))
+    router.add(middleware: GlobalExecutorMiddleware(prefixes: ["users", "tables", "upload", "file-operations"]))
     HealthRoutes<AppRequestContext>(board: board, accountsInForce: configuration.accounts != nil).register(on: router)
 
     let properties = PropertyStore(database: database, markerPath: configuration.dataDirectory + "/dav-properties.present")
@@ -107,6 +107,7 @@ public func buildApplication(
         metrics.batch(endpoint: $0, items: $1)
     }
     FileRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
+    FileOperationRoutes<AppRequestContext>(operations: operations, batches: batches).register(on: router)
     DAVRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
     UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, batches: batches).register(on: router)
     UserRoutes<AppRequestContext>(table: users, database: database, batches: batches, limits: configuration.limits).register(on: router)

@@ -56,6 +56,9 @@ private struct RouteCase: Sendable, CustomStringConvertible {
             ),
             RouteCase(method: .patch, uri: "/users", headers: json, body: #"[{"id": 1, "name": "Changed"}]"#, writes: true, expected: .multiStatus),
             RouteCase(method: .delete, uri: "/users", headers: json, body: #"{"ids": [2]}"#, writes: true, expected: .multiStatus),
+            RouteCase(
+                method: .post, uri: "/file-operations", headers: json, body: #"[{"op": "mkdir", "path": "opsbox"}]"#, writes: true,
+                expected: .multiStatus),
             RouteCase(method: .put, uri: "/dav/put.txt", body: "put", writes: true, expected: .created),
             RouteCase(method: .delete, uri: "/dav/del2.txt", writes: true, expected: .noContent),
             RouteCase(method: .mkcol, uri: "/dav/newbox", writes: true, expected: .created),
@@ -135,6 +138,7 @@ private struct RouteCase: Sendable, CustomStringConvertible {
                 let files = filesOnDisk(configuration.dataDirectory + "/files")
                 #expect(files == ["seed.txt", "copy.txt", "moved.txt", "put.txt", "up.txt", "locked.txt"])
                 #expect(FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/newbox"))
+                #expect(FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/opsbox"))
                 let rows = try await storedUsers(db)
                 #expect(rows.keys.sorted() == [1, 3] && rows[1]?.name == "Changed")
             }
