@@ -109,7 +109,7 @@ public func buildApplication(
     FileRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
     FileOperationRoutes<AppRequestContext>(operations: operations, batches: batches).register(on: router)
     DAVRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
-    UploadRoutes<AppRequestContext>(store: store, limits: configuration.limits, batches: batches).register(on: router)
+    UploadRoutes<AppRequestContext>(operations: operations, limits: configuration.limits, batches: batches).register(on: router)
     UserRoutes<AppRequestContext>(table: users, database: database, batches: batches, limits: configuration.limits).register(on: router)
     TableRoutes<AppRequestContext>(
         stores: tables.mapValues { TableStore(database: database, schema: $0) }, batches: batches, limits: configuration.limits

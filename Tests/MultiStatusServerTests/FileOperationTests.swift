@@ -127,6 +127,35 @@ import Testing
         }
     }
 
+    @Test func uploadsObeyLocksAsWebDAVDoes() async throws {
+        try await withServer { client, configuration in
+            #expect(try await dav(client, .put, "/dav/held.txt", body: "old").status == .created)
+            #expect(try await dav(client, .mkcol, "/dav/box").status == .created)
+            let fileLock = try await dav(client, .lock, "/dav/held.txt", body: Self.lockBody)
+            let token = try #require(fileLock.headers[.lockToken]?.dropFirst().dropLast()).description
+            // A depth-0 lock on a folder holds its members' names: a new file there, not a replaced one.
+            let folderLock = try await dav(client, .lock, "/dav/box", headers: [.depth: "0"], body: Self.lockBody)
+            #expect(folderLock.status == .ok)
+            let folderToken = try #require(folderLock.headers[.lockToken]?.dropFirst().dropLast()).description
+            #expect(try await dav(client, .put, "/dav/box/in.txt", headers: [.davIf: "</dav/box> (<\(folderToken)>)"], body: "in").status == .created)
+
+            func upload(_ folder: String, _ names: [String], headers: HTTPFields = [:]) async throws -> [Int] {
+                let body = MultipartBody(names.map { .init(filename: $0, content: file("new " + $0)) })
+                return try await client.execute(
+                    uri: "/upload?overwrite=true&dir=\(folder)", method: .post, headers: headers.merging([.contentType: body.contentType]),
+                    body: body.buffer
+                ) { try read($0.body, .json, .files).items.map(\.status.code) }
+            }
+            #expect(try await upload("", ["held.txt", "free.txt"]) == [423, 201])
+            #expect(try await upload("box", ["in.txt", "other.txt"]) == [200, 423])
+            let files = configuration.dataDirectory + "/files"
+            #expect(FileManager.default.contents(atPath: files + "/held.txt") == Data("old".utf8))
+            #expect(!FileManager.default.fileExists(atPath: files + "/box/other.txt"))
+            #expect(try await upload("", ["held.txt"], headers: [.davIf: "(<\(token)>)"]) == [200])
+            #expect(FileManager.default.contents(atPath: files + "/held.txt") == Data("new held.txt".utf8))
+        }
+    }
+
     @Test func anAtomicBatchThatFailsLeavesTheTreeAndItsPropertiesAsTheyWere() async throws {
         try await withServer { client, configuration in
             let files = configuration.dataDirectory + "/files"

@@ -1,3 +1,4 @@
+import HTTPTypes
 import MultiStatus
 
 /// The one write path for deleting, moving, copying and making folders, whichever route asks:
@@ -31,6 +32,32 @@ struct FileOperations: Sendable {
     func requireUnlocked(_ scopes: [LockScope], submitted: Set<String>) async throws {
         let held = try await self.locks.locks(affecting: scopes)
         try LockStore.requireTokens(of: held, for: scopes, submitted: submitted, by: self.locks.principal)
+    }
+
+    /// The lock tokens a request submits in its `If` header, as WebDAV clients do: how every route
+    /// but `/file-operations` (which takes them per item) is given them.
+    static func submittedTokens(_ fields: HTTPFields, limits: Limits) throws(ProblemDetails) -> Set<String> {
+        guard let text = fields[.davIf] else { return [] }
+        return try DAVIfHeader(parsing: text, maxBytes: limits.ifHeaderBytes, maxLists: limits.ifHeaderLists).submittedTokens
+    }
+
+    /// The 423 of each of `paths`, files about to be created or replaced, that a lock holds
+    /// against `submitted`: a lock on the file, or, for a new file, on its folder. Without any
+    /// lock in the store, nothing is read.
+    func lockRefusals(writing paths: [StorePath], submitted: Set<String>, hint: String) async throws -> [StorePath: ProblemDetails] {
+        guard !paths.isEmpty, self.locks.mayHoldLocks() else { return [:] }
+        let existing = try await self.store.attributes(of: paths)
+        let scopes = zip(paths, existing).map { path, item in [LockScope(path)] + (item == nil ? [LockScope(path.parent)] : []) }
+        let held = try await self.locks.locks(affecting: scopes.flatMap { $0 })
+        var refusals: [StorePath: ProblemDetails] = [:]
+        for (path, scopes) in zip(paths, scopes) {
+            do {
+                try LockStore.requireTokens(of: held, for: scopes, submitted: submitted, by: self.locks.principal)
+            } catch {
+                refusals[path] = ProblemDetails.locked(error.root, prefix: "/files/", hint: hint)
+            }
+        }
+        return refusals
     }
 
     /// What deleting the resource at `path` changes, for the lock check: it and what is below it, and its folder.

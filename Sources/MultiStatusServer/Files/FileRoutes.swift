@@ -84,11 +84,9 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
         if let ifMatch = request.headers[.ifMatch], !ETagList.matches(ifMatch, item.etag) {
             throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
         }
-        let tokens = try request.headers[.davIf].map { text throws(ProblemDetails) in
-            try DAVIfHeader(parsing: text, maxBytes: self.limits.ifHeaderBytes, maxLists: self.limits.ifHeaderLists).submittedTokens
-        }
         do {
-            try await operations.requireUnlocked(FileOperations.deleting(path), submitted: tokens ?? [])
+            try await operations.requireUnlocked(
+                FileOperations.deleting(path), submitted: try FileOperations.submittedTokens(request.headers, limits: self.limits))
         } catch let missing as MissingLockToken {
             throw ProblemDetails.locked(missing.root, prefix: "/files/", hint: "send its lock token in an If header")
         }

@@ -35,16 +35,22 @@ package final class UploadBatch {
     let store: any FileStore
     let limits: Limits
     let options: Options
+    /// The files, of those about to be written, that a WebDAV lock holds, each with its 423.
+    let lockRefusals: @Sendable ([StorePath]) async throws -> [StorePath: ProblemDetails]
     private var slots: [Slot] = []
     private var names: Set<StorePath> = []
     /// What the request carries, when ``Options/fingerprinting``: each file's name, type and bytes,
     /// whether the file is staged or refused.
     private var carried: SHA256?
 
-    package init(store: any FileStore, limits: Limits, options: Options) {
+    package init(
+        store: any FileStore, limits: Limits, options: Options,
+        lockRefusals: @escaping @Sendable ([StorePath]) async throws -> [StorePath: ProblemDetails] = { _ in [:] }
+    ) {
         self.store = store
         self.limits = limits
         self.options = options
+        self.lockRefusals = lockRefusals
         self.carried = options.fingerprinting ? SHA256() : nil
     }
 
@@ -180,6 +186,7 @@ package final class UploadBatch {
         guard !self.slots.isEmpty else {
             throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
         }
+        try await self.refuseLocked()
         if self.options.atomic, self.slots.contains(where: { if case .refused = $0 { true } else { false } }) {
             let items = self.slots.map(Self.pendingItem)
             await self.discardAll()
@@ -236,6 +243,18 @@ package final class UploadBatch {
         self.slots = []
         try await self.store.syncFolders(folders)
         return items
+    }
+
+    /// Refuses the staged files that a lock holds (423), before any is committed.
+    private func refuseLocked() async throws {
+        let paths = self.slots.compactMap { slot -> StorePath? in if case .staged(_, let path, _, _) = slot { path } else { nil } }
+        let refusals = try await self.lockRefusals(paths)
+        guard !refusals.isEmpty else { return }
+        for index in self.slots.indices {
+            guard case .staged(let id, let path, let file, _) = self.slots[index], let problem = refusals[path] else { continue }
+            await self.store.discard(file)
+            self.slots[index] = .refused(ItemResult(id: id, problem: problem, fields: ["path": .string(path.description)]))
+        }
     }
 
     /// What a replay of this upload under the same `Idempotency-Key` must carry the same: where it

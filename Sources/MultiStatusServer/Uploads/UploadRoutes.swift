@@ -7,7 +7,7 @@ import MultiStatusHummingbird
 /// the store; answered by the ``BatchResponder`` every batch endpoint shares (options,
 /// `Idempotency-Key`, atomic mode, the report), its files streamed to staging as they arrive.
 struct UploadRoutes<Context: AuthRequestContext<Account>> {
-    let store: any FileStore
+    let operations: FileOperations
     let limits: Limits
     let batches: BatchResponder
 
@@ -20,15 +20,18 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
     private func upload(_ request: Request, context: Context) async throws -> Response {
         let folder = try StorePath(relative: request.uri.queryParameters["dir"].map(String.init) ?? "")
         let overwrite = try request.booleanQuery("overwrite") ?? false
-        let store = self.store.view(under: context.storeRoot)
+        let operations = self.operations.scoped(to: context.storeRoot, principal: context.principal)
+        // WebDAV locks bind uploads too: their tokens come in an If header, as WebDAV's do.
+        let tokens = try FileOperations.submittedTokens(request.headers, limits: self.limits)
         return try await self.batches.respond(
             request, context: context, owner: context.identity?.name,
             endpoint: .init(collection: .files, example: #"multipart/form-data, or {"files": [{"filename", "content"}, …]}"#),
             read: { options in
                 let batch = UploadBatch(
-                    store: store, limits: self.limits,
+                    store: operations.store, limits: self.limits,
                     options: .init(
-                        folder: folder, overwrite: overwrite, atomic: options.atomic, fingerprinting: request.headers[.idempotencyKey] != nil))
+                        folder: folder, overwrite: overwrite, atomic: options.atomic, fingerprinting: request.headers[.idempotencyKey] != nil),
+                    lockRefusals: { try await operations.lockRefusals(writing: $0, submitted: tokens, hint: "send its lock token in an If header") })
                 do {
                     try await self.read(request, context: context, into: batch)
                 } catch {
