@@ -63,7 +63,7 @@ import Testing
             body: { round in
                 var body = Self.upload
                 body.parts = [
-                    .init(filename: "a\(round).txt", content: file("a")), .init(filename: "sub/b\(round).txt", content: file("b")),
+                    .init(filename: "a\(round).txt", content: file("a")), .init(filename: "sub\\b\(round).txt", content: file("b")),
                     .init(filename: "c\(round).txt", content: file("c")),
                 ]
                 return body.buffer

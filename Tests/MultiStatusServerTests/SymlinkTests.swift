@@ -99,7 +99,7 @@ private struct PlantedLinks {
                 // An upload into a folder link, and one named as a file link.
                 let upload = MultipartBody([.init(filename: "up.txt", content: file("up"))])
                 let intoLink = try await client.execute(
-                    uri: "/upload?dir=link", method: .post, headers: headers + [.contentType: upload.contentType], body: upload.buffer
+                    uri: "/upload?dir=link&parents=true", method: .post, headers: headers + [.contentType: upload.contentType], body: upload.buffer
                 ) { ($0.status, String(buffer: $0.body)) }
                 #expect(intoLink.0 == .conflict || intoLink.0 == .multiStatus, "\(intoLink)")
                 #expect(intoLink.1.contains("409"), "\(intoLink.1)")

@@ -93,7 +93,7 @@ import Testing
                             return .init(filename: name, content: bytes)
                         }
                         let body = MultipartBody(parts)
-                        var upload = HTTPClientRequest(url: base + "/upload?dir=batch")
+                        var upload = HTTPClientRequest(url: base + "/upload?dir=batch&parents=true")
                         upload.method = .POST
                         upload.headers.add(name: "Content-Type", value: body.contentType)
                         upload.body = .bytes(body.bytes)

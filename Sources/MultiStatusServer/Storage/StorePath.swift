@@ -48,6 +48,22 @@ public struct StorePath: Sendable, Hashable, CustomStringConvertible {
         StorePath(validated: self.components + [try Self.normalizedName(name)])
     }
 
+    /// This path with the `/`-separated names of `names` (an uploaded file's name with its folders,
+    /// `photos/2026/a.jpg`), each validated as a name.
+    /// - Throws: a 400 problem: a bad name, or an empty segment (a leading, trailing or double `/`).
+    public func appending(names: String) throws(ProblemDetails) -> StorePath {
+        var path = self
+        for segment in names.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !segment.isEmpty || !names.contains("/") else {
+                throw ProblemDetails(
+                    status: .badRequest, detail: "file name \"\(names)\" has an empty folder name (a leading, trailing or double '/')",
+                    type: "urn:x-multistatus:problem:bad-name")
+            }
+            path = try path.appending(String(segment))
+        }
+        return path
+    }
+
     /// The URL path of this item under `prefix` (`/files/`), percent-encoded.
     public func urlPath(under prefix: String) -> String {
         prefix + PercentEncoding.encodePath(self.description)

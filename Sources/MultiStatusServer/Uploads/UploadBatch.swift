@@ -14,14 +14,17 @@ package final class UploadBatch {
         var folder: StorePath
         var overwrite: Bool
         var atomic: Bool
+        /// Create the missing folders of a file's path; otherwise a missing folder is that file's 409.
+        var parents: Bool
         /// Whether to keep a digest of what the request carries, for an `Idempotency-Key`'s
         /// fingerprint (``fingerprint``).
         var fingerprinting: Bool
 
-        package init(folder: StorePath, overwrite: Bool, atomic: Bool, fingerprinting: Bool = false) {
+        package init(folder: StorePath, overwrite: Bool, atomic: Bool, parents: Bool = false, fingerprinting: Bool = false) {
             self.folder = folder
             self.overwrite = overwrite
             self.atomic = atomic
+            self.parents = parents
             self.fingerprinting = fingerprinting
         }
     }
@@ -78,7 +81,7 @@ package final class UploadBatch {
         let id = JSONValue.string(filename)
         let path: StorePath
         do {
-            path = try self.options.folder.appending(filename)
+            path = try self.options.folder.appending(names: filename)
         } catch {
             self.slots.append(.refused(ItemResult(id: id, problem: error)))
             return false
@@ -187,6 +190,7 @@ package final class UploadBatch {
             throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
         }
         try await self.refuseLocked()
+        try await self.refuseWithoutFolder()
         if self.options.atomic, self.slots.contains(where: { if case .refused = $0 { true } else { false } }) {
             let items = self.slots.map(Self.pendingItem)
             await self.discardAll()
@@ -257,13 +261,32 @@ package final class UploadBatch {
         }
     }
 
+    /// Unless ``Options/parents``, refuses the staged files whose folder does not exist (409), in
+    /// one look at every folder they go into.
+    private func refuseWithoutFolder() async throws {
+        guard !self.options.parents else { return }
+        let folders = Array(
+            Set(self.slots.compactMap { slot -> StorePath? in if case .staged(_, let path, _, _) = slot { path.parent } else { nil } }))
+        let found = try await self.store.attributes(of: folders)
+        let missing = Set(zip(folders, found).compactMap { folder, item in item?.isDirectory == true ? nil : folder })
+        guard !missing.isEmpty else { return }
+        for index in self.slots.indices {
+            guard case .staged(let id, let path, let file, _) = self.slots[index], missing.contains(path.parent) else { continue }
+            await self.store.discard(file)
+            let problem = ProblemDetails(
+                status: .conflict, detail: "the folder \"\(path.parent)\" does not exist; ?parents=true creates the folders of a file's path")
+            self.slots[index] = .refused(ItemResult(id: id, problem: problem, fields: ["path": .string(path.description)]))
+        }
+    }
+
     /// What a replay of this upload under the same `Idempotency-Key` must carry the same: where it
     /// goes, and every file's name, type and bytes, as the request carried them (not the
     /// multipart framing around them, whose boundary a client may choose anew for a retry, nor
     /// what the store made of them).
     package var fingerprint: ByteBuffer {
         let digest = self.carried.map { $0.finalize().map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined() } ?? ""
-        return ByteBuffer(string: "folder=\(self.options.folder)\noverwrite=\(self.options.overwrite)\nfiles=\(digest)\n")
+        return ByteBuffer(
+            string: "folder=\(self.options.folder)\noverwrite=\(self.options.overwrite)\nparents=\(self.options.parents)\nfiles=\(digest)\n")
     }
 
     /// What an item would report if the batch were applied: used to list the 424s of an atomic failure.

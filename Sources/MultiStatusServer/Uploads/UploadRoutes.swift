@@ -20,6 +20,7 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
     private func upload(_ request: Request, context: Context) async throws -> Response {
         let folder = try StorePath(relative: request.uri.queryParameters["dir"].map(String.init) ?? "")
         let overwrite = try request.booleanQuery("overwrite") ?? false
+        let parents = try request.booleanQuery("parents") ?? false
         let operations = self.operations.scoped(to: context.storeRoot, principal: context.principal)
         // WebDAV locks bind uploads too: their tokens come in an If header, as WebDAV's do.
         let tokens = try FileOperations.submittedTokens(request.headers, limits: self.limits)
@@ -30,7 +31,7 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
                 let batch = UploadBatch(
                     store: operations.store, limits: self.limits,
                     options: .init(
-                        folder: folder, overwrite: overwrite, atomic: options.atomic, fingerprinting: request.headers[.idempotencyKey] != nil),
+                        folder: folder, overwrite: overwrite, atomic: options.atomic, parents: parents, fingerprinting: request.headers[.idempotencyKey] != nil),
                     lockRefusals: { try await operations.lockRefusals(writing: $0, submitted: tokens, hint: "send its lock token in an If header") })
                 do {
                     try await self.read(request, context: context, into: batch)
