@@ -22,7 +22,8 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: files + "/alice") && FileManager.default.fileExists(atPath: files + "/bob"))
             let upload = MultipartBody([.init(filename: "a.txt", content: file("from alice"))])
             let uploaded = try await client.execute(
-                uri: "/upload?dir=docs&parents=true", method: .post, headers: Self.alice.headers.merging([.contentType: upload.contentType]), body: upload.buffer
+                uri: "/upload?dir=docs&parents=true", method: .post, headers: Self.alice.headers.merging([.contentType: upload.contentType]),
+                body: upload.buffer
             ) { try read($0.body, .json, .files) }
             #expect(uploaded.items.map(\.status.code) == [201])
             #expect(uploaded.items.first?.location == "/files/docs/a.txt")

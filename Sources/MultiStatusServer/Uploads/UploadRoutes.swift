@@ -31,7 +31,8 @@ struct UploadRoutes<Context: AuthRequestContext<Account>> {
                 let batch = UploadBatch(
                     store: operations.store, limits: self.limits,
                     options: .init(
-                        folder: folder, overwrite: overwrite, atomic: options.atomic, parents: parents, fingerprinting: request.headers[.idempotencyKey] != nil),
+                        folder: folder, overwrite: overwrite, atomic: options.atomic, parents: parents,
+                        fingerprinting: request.headers[.idempotencyKey] != nil),
                     lockRefusals: { try await operations.lockRefusals(writing: $0, submitted: tokens, hint: "send its lock token in an If header") })
                 do {
                     try await self.read(request, context: context, into: batch)
