@@ -7,6 +7,7 @@
 
 #ifdef __linux__
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437  // the same number on every architecture
@@ -32,6 +33,14 @@ ssize_t multistatus_copy_file_range(int in, int out, size_t length) {
     return copy_file_range(in, NULL, out, NULL, length, 0);
 }
 
+int multistatus_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    return fsetxattr(fd, name, value, size, 0);
+}
+
+ssize_t multistatus_fgetxattr(int fd, const char *name, void *value, size_t size) {
+    return fgetxattr(fd, name, value, size);
+}
+
 #else
 
 int multistatus_openat2(int dirfd, const char *path, int flags, uint64_t mode, uint64_t resolve) {
@@ -45,6 +54,16 @@ int multistatus_renameat2(int olddirfd, const char *oldpath, int newdirfd, const
 }
 
 ssize_t multistatus_copy_file_range(int in, int out, size_t length) {
+    errno = ENOSYS;
+    return -1;
+}
+
+int multistatus_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    errno = ENOSYS;
+    return -1;
+}
+
+ssize_t multistatus_fgetxattr(int fd, const char *name, void *value, size_t size) {
     errno = ENOSYS;
     return -1;
 }

@@ -162,7 +162,7 @@ private struct PlantedLinks {
                 #expect(String(buffer: try kept.read(from: 0, count: 4)) == "real")
 
                 let write = { (text: String) async throws in
-                    _ = try await store.writeWhole(ByteBuffer(string: "x"), to: path(text)) { _, _ in }
+                    _ = try await store.writeWhole(ByteBuffer(string: "x"), to: path(text), digest: nil) { _, _ in }
                 }
                 for target in ["link/new.txt", "file-link.txt", "real/inner/new.txt"] {
                     await #expect(throws: ProblemDetails.self, "writeWhole \(target)") { try await write(target) }

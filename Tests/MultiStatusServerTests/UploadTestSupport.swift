@@ -9,11 +9,14 @@ struct MultipartBody {
         var name = "files"
         var filename: [UInt8]?
         var contentType: String?
+        /// More header fields of the part (`Content-Digest`, `X-OC-Mtime` …).
+        var fields: [(String, String)] = []
         var content: [UInt8]
 
-        init(filename: String?, contentType: String? = nil, content: [UInt8]) {
+        init(filename: String?, contentType: String? = nil, fields: [(String, String)] = [], content: [UInt8]) {
             self.filename = filename.map { Array($0.utf8) }
             self.contentType = contentType
+            self.fields = fields
             self.content = content
         }
 
@@ -38,6 +41,7 @@ struct MultipartBody {
             if let filename = part.filename { out += Array("; filename=\"".utf8) + filename + Array("\"".utf8) }
             out += Array("\r\n".utf8)
             if let type = part.contentType { out += Array("Content-Type: \(type)\r\n".utf8) }
+            for (name, value) in part.fields { out += Array("\(name): \(value)\r\n".utf8) }
             out += Array("\r\n".utf8) + part.content + Array("\r\n".utf8)
         }
         return out + Array("--\(self.boundary)--\r\n".utf8)

@@ -15,6 +15,12 @@ int multistatus_renameat2(int olddirfd, const char *oldpath, int newdirfd, const
 /// copy_file_range(2) from the current offsets of both descriptors.
 ssize_t multistatus_copy_file_range(int in, int out, size_t length);
 
+/// fsetxattr(2), creating or replacing the attribute.
+int multistatus_fsetxattr(int fd, const char *name, const void *value, size_t size);
+
+/// fgetxattr(2).
+ssize_t multistatus_fgetxattr(int fd, const char *name, void *value, size_t size);
+
 /// `RESOLVE_*` flags of openat2 (linux/openat2.h).
 static const uint64_t multistatus_resolve_no_magiclinks = 0x02;
 static const uint64_t multistatus_resolve_no_symlinks = 0x04;

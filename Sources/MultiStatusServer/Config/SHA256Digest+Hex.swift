@@ -1,11 +1,11 @@
 import Crypto
 
-extension SHA256Digest {
-    /// The digest in lowercase hexadecimal, as written in `sha256` fields and fingerprints.
+extension Sequence<UInt8> {
+    /// The bytes (a digest) in lowercase hexadecimal, as written in `sha256` fields and fingerprints.
     var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(SHA256Digest.byteCount * 2)
+        bytes.reserveCapacity(self.underestimatedCount * 2)
         for byte in self {
             bytes.append(digits[Int(byte >> 4)])
             bytes.append(digits[Int(byte & 0xF)])

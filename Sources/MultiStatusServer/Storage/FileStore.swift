@@ -32,12 +32,14 @@ public protocol FileStore: Sendable {
     func discard(_ staged: StagedFile) async
     /// Stores a small file given whole, replacing what is at `path`, in one step (staged, synced when
     /// durable, renamed into place): what a `PUT` of a few kilobytes needs, without a hop per stage.
+    /// - Parameter digest: the SHA-256 of `bytes`, when known, kept with the file (``StoredDigest``).
     /// - Parameter check: called in the same step with what is at `path` and at its parent, before
     ///   anything is written; what it throws is thrown.
     /// - Throws: 409 when the parent folder is missing or `path` is a folder, 507 over quota.
     func writeWhole(
         _ bytes: ByteBuffer,
         to path: StorePath,
+        digest: [UInt8]?,
         check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
     ) async throws -> (outcome: CommitOutcome, etag: String)
     /// Makes the folders' entries durable (after commits, before answering).
@@ -177,6 +179,11 @@ public final class OpenedFile: Sendable {
     /// Reads `count` bytes from `offset`, on the caller's thread.
     /// - Throws: when the file is shorter than it was when opened (changed in place by something
     ///   other than the store, which only ever renames whole files in).
+    /// The SHA-256 of the file's bytes, when the store knows it (``StoredDigest``).
+    var storedSHA256: [UInt8]? {
+        StoredDigest.read(from: self.descriptor, size: self.item.size)
+    }
+
     func read(from offset: Int, count: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: count)
         var failure: Int32 = 0
@@ -205,8 +212,16 @@ public protocol StagedFile: AnyObject, Sendable {
     var size: Int { get }
     /// Appends bytes.
     func write(_ buffer: ByteBuffer) async throws
+    /// Flushes, syncs (when durable) and closes the file; its SHA-256, when computed, is kept with
+    /// it (``StoredDigest``), and its modification time set to `modified` when given.
+    func finish(modified: Date?) async throws -> FinishedFile
+}
+
+extension StagedFile {
     /// Flushes, syncs (when durable) and closes the file.
-    func finish() async throws -> FinishedFile
+    public func finish() async throws -> FinishedFile {
+        try await self.finish(modified: nil)
+    }
 }
 
 /// A staged file whose bytes are all written.

@@ -26,6 +26,7 @@ extension LocalFileStore {
     public func writeWhole(
         _ bytes: ByteBuffer,
         to path: StorePath,
+        digest: [UInt8]?,
         check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
     ) async throws -> (outcome: CommitOutcome, etag: String) {
         let staged = self.stagedPath()
@@ -37,7 +38,7 @@ extension LocalFileStore {
                 if let existing, StoredItem(served: existing) == nil { throw Self.notServed(path) }
                 try check(existing.flatMap(StoredItem.init(served:)), fstat(folder, &parent) == 0 ? StoredItem(parent) : nil)
                 return try self.writeStaged(
-                    staged, bytes, to: Destination(folder: folder, name: name, path: path), existing: existing, durable: durable)
+                    staged, bytes, to: Destination(folder: folder, name: name, path: path), existing: existing, digest: digest, durable: durable)
             }
             guard let written else {
                 try check(nil, nil)
@@ -62,6 +63,7 @@ extension LocalFileStore {
         _ bytes: ByteBuffer,
         to destination: Destination,
         existing: stat?,
+        digest: [UInt8]?,
         durable: Bool
     ) throws -> (CommitOutcome, replacedSize: Int, stat) {
         let fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -70,6 +72,7 @@ extension LocalFileStore {
         do {
             defer { close(fd) }
             try Self.writeAll(bytes, to: fd)
+            if let digest { StoredDigest.write(digest, size: bytes.readableBytes, to: fd) }
             if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
             guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
             if let existing, (existing.st_mode & S_IFMT) == S_IFDIR {

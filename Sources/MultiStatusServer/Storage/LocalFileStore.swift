@@ -569,27 +569,37 @@ final class LocalStagedFile: StagedFile {
         try LocalFileStore.writeAll(block, to: fd)
     }
 
-    /// Writes what is left, syncs and closes the file in one job: a small file costs one hop.
-    func finish() async throws -> FinishedFile {
+    /// Writes what is left, keeps the digest, sets the time, syncs and closes the file in one job:
+    /// a small file costs one hop.
+    func finish(modified: Date?) async throws -> FinishedFile {
         try await self.state.withLock { $0.inFlight }?.value
         let rest = self.state.withLock { state in
             defer { state.pending = ByteBuffer() }
             return state.pending
         }
         let durable = self.durable
-        let info: stat = try await self.threadPool.runIfActive {
+        let (info, digest): (stat, String?) = try await self.threadPool.runIfActive {
             if rest.readableBytes > 0 { try self.hashAndWrite(rest) }
             let fd = self.state.withLock { state in
                 defer { state.fd = -1 }
                 return state.fd
             }
             defer { close(fd) }
-            if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+            if let modified {
+                let seconds = modified.timeIntervalSince1970.rounded(.down)
+                let time = timespec(tv_sec: Int(seconds), tv_nsec: Int((modified.timeIntervalSince1970 - seconds) * 1e9))
+                guard futimens(fd, [time, time]) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
+            }
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
-            return info
+            var digest: [UInt8]?
+            if self.digest {
+                digest = Array(self.hasher.withLock { $0.finalize() })
+                StoredDigest.write(digest!, size: Int(info.st_size), to: fd)
+            }
+            if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+            return (info, digest?.hex)
         }
-        let digest = self.digest ? self.hasher.withLock { $0.finalize() }.hex : nil
         return FinishedFile(sha256: digest, etag: LocalFileStore.etag(info))
     }
 

@@ -48,9 +48,10 @@ struct RootedFileStore: FileStore {
     func writeWhole(
         _ bytes: ByteBuffer,
         to path: StorePath,
+        digest: [UInt8]?,
         check: @escaping @Sendable (_ existing: StoredItem?, _ parent: StoredItem?) throws -> Void
     ) async throws -> (outcome: CommitOutcome, etag: String) {
-        try await self.inView { try await self.base.writeWhole(bytes, to: self.full(path), check: check) }
+        try await self.inView { try await self.base.writeWhole(bytes, to: self.full(path), digest: digest, check: check) }
     }
 
     func syncFolders(_ folders: Set<StorePath>) async throws {

@@ -15,6 +15,7 @@ enum StoredFileResponder {
             .contentType: FileTypes.mediaType(forName: path.name ?? ""),
             .acceptRanges: "bytes",
         ]
+        if let digest = file.storedSHA256 { headers[.reprDigest] = StoredDigest.field(digest) }
         if let ifNoneMatch = request.headers[.ifNoneMatch], ETagList.matches(ifNoneMatch, item.etag) {
             return Response(status: .notModified, headers: headers)
         }

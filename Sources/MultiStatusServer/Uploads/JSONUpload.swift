@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import MultiStatus
 
-/// Reads `{"files": [{"filename": "a.txt", "content": "<base64>", "contentType": "text/plain"}]}`.
+/// Reads `{"files": [{"filename": "a.txt", "content": "<base64>", "contentType": "text/plain", "sha256": "<hex>", "mtime": <seconds>}]}`.
 enum JSONUpload {
     static func read(_ document: ByteBuffer, into batch: UploadBatch) async throws {
         let value: JSONValue
@@ -43,11 +43,30 @@ enum JSONUpload {
                 refuse(filename, "\"content\" is not valid base64")
                 continue
             }
+            let claims = Result { () throws(ProblemDetails) in try Self.claims(members) }
             let buffer = ByteBuffer(bytes: bytes)
             batch.carry(name: filename, contentType: contentType)
+            if case .success(let claims) = claims { batch.carry(claims) }
             batch.carry(buffer)
-            guard try await batch.begin(filename: filename, contentType: contentType) else { continue }
+            guard try await batch.begin(filename: filename, contentType: contentType, claims: claims) else { continue }
             if await batch.append(buffer) { await batch.finishCurrent() }
         }
+    }
+
+    /// An entry's `sha256` (64 hexadecimal digits) and `mtime` (seconds since 1970).
+    private static func claims(_ members: [String: JSONValue]) throws(ProblemDetails) -> FileClaims {
+        var claims = FileClaims()
+        switch members["sha256"] {
+        case nil, .null?: break
+        case .string(let hex)?: claims.sha256 = try FileClaims.sha256(hex: hex, from: "\"sha256\"")
+        default: throw ProblemDetails(status: .badRequest, detail: "\"sha256\" must be a string of 64 hexadecimal digits")
+        }
+        switch members["mtime"] {
+        case nil, .null?: break
+        case .int(let seconds)? where seconds >= 0 && seconds < 100_000_000_000: claims.modified = Date(timeIntervalSince1970: Double(seconds))
+        case .double(let seconds)? where seconds >= 0 && seconds < 1e11: claims.modified = Date(timeIntervalSince1970: seconds)
+        default: throw ProblemDetails(status: .badRequest, detail: "\"mtime\" must be seconds since 1970")
+        }
+        return claims
     }
 }

@@ -131,9 +131,12 @@ package enum MultipartUpload {
         guard let filename = parameters["filename*"].flatMap(HeaderParameters.decodeExtended) ?? parameters["filename"] else {
             return (false, false)
         }
-        let contentType = headers.first(where: { $0.0.lowercased() == "content-type" })?.1
+        let field = { (name: String) in headers.first(where: { $0.0.lowercased() == name })?.1 }
+        let contentType = field("content-type")
         batch.carry(name: filename, contentType: contentType)
-        return (true, try await batch.begin(filename: filename, contentType: contentType))
+        let claims = Result { () throws(ProblemDetails) in try FileClaims(field: field) }
+        if case .success(let claims) = claims { batch.carry(claims) }
+        return (true, try await batch.begin(filename: filename, contentType: contentType, claims: claims))
     }
 }
 

@@ -41,6 +41,8 @@ package final class UploadBatch {
     /// The files, of those about to be written, that a WebDAV lock holds, each with its 423.
     let lockRefusals: @Sendable ([StorePath]) async throws -> [StorePath: ProblemDetails]
     private var slots: [Slot] = []
+    /// What the client says of the file being staged.
+    private var claims = FileClaims()
     private var names: Set<StorePath> = []
     /// What the request carries, when ``Options/fingerprinting``: each file's name, type and bytes,
     /// whether the file is staged or refused.
@@ -62,6 +64,11 @@ package final class UploadBatch {
         self.carried?.update(data: Array("\u{0}file\u{0}\(name)\u{0}\(contentType ?? "")\u{0}".utf8))
     }
 
+    /// Adds what the client says of a file (checksum, time) to what the request carries.
+    func carry(_ claims: FileClaims) {
+        self.carried?.update(data: Array("\u{0}claims\u{0}\(claims.sha256?.hex ?? "")\u{0}\(claims.modified?.timeIntervalSince1970 ?? -1)\u{0}".utf8))
+    }
+
     /// Adds bytes of the current file to what the request carries.
     func carry(_ bytes: ByteBuffer) {
         bytes.withUnsafeReadableBytes { self.carried?.update(bufferPointer: $0) }
@@ -74,11 +81,18 @@ package final class UploadBatch {
 
     /// Starts a file. Returns false when the file is refused (its bytes are then skipped).
     /// - Throws: a 413 problem when the request carries more files than allowed.
-    func begin(filename: String, contentType: String?) async throws -> Bool {
+    /// - Parameter claims: what the client says of the file, or why that could not be read (the file's 400).
+    func begin(filename: String, contentType: String?, claims: Result<FileClaims, ProblemDetails> = .success(FileClaims())) async throws -> Bool {
         guard self.slots.count < self.limits.filesPerRequest else {
             throw self.tooManyFiles(count: nil)
         }
         let id = JSONValue.string(filename)
+        switch claims {
+        case .success(let claims): self.claims = claims
+        case .failure(let problem):
+            self.slots.append(.refused(ItemResult(id: id, problem: problem)))
+            return false
+        }
         let path: StorePath
         do {
             path = try self.options.folder.appending(names: filename)
@@ -152,11 +166,15 @@ package final class UploadBatch {
         return false
     }
 
-    /// Ends the current file: its bytes are flushed and hashed, ready to commit.
+    /// Ends the current file: its bytes are flushed and hashed, ready to commit, unless their
+    /// SHA-256 is not the one the client gave.
     func finishCurrent() async {
         guard case .staging(let id, let path, let file) = self.slots.last else { return }
         do {
-            let finished = try await file.finish()
+            let finished = try await file.finish(modified: self.claims.modified)
+            if let claimed = self.claims.sha256, let received = finished.sha256, claimed.hex != received {
+                throw FileClaims.mismatch(claimed: claimed, received: received)
+            }
             self.slots[self.slots.count - 1] = .staged(id: id, path: path, file: file, finished: finished)
         } catch {
             await self.store.discard(file)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -120,26 +121,32 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
         if let length, length > self.limits.bytesPerFile {
             throw ProblemDetails.overLimit("a file may be at most \(self.limits.bytesPerFile) bytes", limit: self.limits.bytesPerFile)
         }
+        // A checksum the client sends (Content-Digest, OC-Checksum) is checked: a mismatch stores nothing.
+        let claimed = try FileClaims.sha256 { request.headers[HTTPField.Name($0)!] }
         if let length, length <= Self.wholeWriteBytes, request.headers[.davIf] == nil {
-            return try await self.putSmall(request, path: path, length: length)
+            return try await self.putSmall(request, path: path, length: length, claimed: claimed)
         }
         let found = try await self.store.attributes(of: [path, path.parent])
         try await self.authorize(request, path: path, protecting: try Self.putTarget(path, existing: found[0], parent: found[1]))
-        let (outcome, etag) = try await self.putStreamed(request, path: path)
+        let (outcome, etag) = try await self.putStreamed(request, path: path, claimed: claimed)
         return try await self.putResponse(request, path: path, outcome: outcome, etag: etag)
     }
 
     /// A small PUT without an If header: one file-system job checks the resource, its parent and
     /// whether any lock exists, and stores the body. Only when locks may exist are they read (one
     /// query) and the job run again with them.
-    private func putSmall(_ request: Request, path: StorePath, length: Int) async throws -> Response {
+    private func putSmall(_ request: Request, path: StorePath, length: Int, claimed: [UInt8]?) async throws -> Response {
         let bytes = try await request.body.collect(upTo: length)
+        if let claimed {
+            let received = bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+            if !received.elementsEqual(claimed) { throw FileClaims.mismatch(claimed: claimed, received: received.hex) }
+        }
         let locks = self.locks
         var held: [DAVLock]?
         while true {
             do {
                 let known = held
-                let (outcome, etag) = try await self.store.writeWhole(bytes, to: path) { existing, parent in
+                let (outcome, etag) = try await self.store.writeWhole(bytes, to: path, digest: claimed) { existing, parent in
                     let scopes = try Self.putTarget(path, existing: existing, parent: parent)
                     if let known {
                         try LockStore.requireTokens(of: known, for: scopes, submitted: [], by: nil)
@@ -180,8 +187,8 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
     static var wholeWriteBytes: Int { 256 << 10 }
 
     /// Streams a body of any size (or of unknown size: chunked) to a staged file, then commits it.
-    private func putStreamed(_ request: Request, path: StorePath) async throws -> (CommitOutcome, String) {
-        let staged = try await self.store.stage(for: path, refusingExisting: false, digest: false)
+    private func putStreamed(_ request: Request, path: StorePath, claimed: [UInt8]?) async throws -> (CommitOutcome, String) {
+        let staged = try await self.store.stage(for: path, refusingExisting: false, digest: claimed != nil)
         let outcome: CommitOutcome
         let finished: FinishedFile
         do {
@@ -192,6 +199,9 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
                 }
             }
             finished = try await staged.finish()
+            if let claimed, let received = finished.sha256, claimed.hex != received {
+                throw FileClaims.mismatch(claimed: claimed, received: received)
+            }
         } catch {
             await self.store.discard(staged)
             throw error

@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import MultiStatus
+import MultiStatusServer
+import NIOCore
+import Testing
+
+/// Uploads keep what the client knows: each file's SHA-256 is checked (RFC 9530 `Content-Digest`,
+/// ownCloud's `OC-Checksum`, the JSON form's `sha256`) and answered on the way out as
+/// `Repr-Digest`, and its modification time is kept (`X-OC-Mtime`, `Last-Modified`, `mtime`).
+@Suite struct ChecksumTests {
+    private static func digestField(_ bytes: [UInt8]) -> String {
+        "sha-256=:" + Data(SHA256.hash(data: bytes)).base64EncodedString() + ":"
+    }
+
+    private static func modified(_ path: String) throws -> Double {
+        (try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1
+    }
+
+    private static func head(_ client: some TestClientProtocol, _ uri: String) async throws -> HTTPFields {
+        try await client.execute(uri: uri, method: .head) { $0.headers }
+    }
+
+    @Test func multipartFilesAreCheckedAndKeepTheirTimes() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            let (a, b, c, d, e) = (randomBytes(70_000), file("b"), file("c"), file("d"), file("e"))
+            let body = MultipartBody([
+                .init(filename: "a.bin", fields: [("Content-Digest", Self.digestField(a)), ("X-OC-Mtime", "1700000000")], content: a),
+                .init(filename: "b.txt", fields: [("OC-Checksum", "SHA256:" + String(repeating: "ab", count: 32))], content: b),
+                .init(filename: "c.txt", fields: [("Content-Digest", "sha-256=:not base64:")], content: c),
+                .init(
+                    filename: "d.txt",
+                    fields: [("OC-Checksum", "SHA1:0000 SHA256:" + sha256Hex(d)), ("Last-Modified", "Tue, 14 Nov 2023 22:13:20 GMT")], content: d),
+                .init(filename: "e.txt", fields: [("Content-Digest", Self.digestField(e)), ("OC-Checksum", "SHA256:" + sha256Hex(d))], content: e),
+            ])
+            let result = try await client.execute(uri: "/upload", method: .post, headers: [.contentType: body.contentType], body: body.buffer) {
+                try read($0.body, .json, .files)
+            }
+            #expect(result.items.map(\.status.code) == [201, 400, 400, 201, 400])
+            #expect(result.items[1].problem?.type == "urn:x-multistatus:problem:checksum-mismatch")
+            #expect(result.items[1].problem?.detail?.contains(sha256Hex(b)) == true)
+            #expect(result.items[4].problem?.detail == "the file's checksums disagree")
+            #expect(filesOnDisk(files) == ["a.bin", "d.txt"])
+            #expect(try Self.modified(files + "/a.bin") == 1_700_000_000)
+            #expect(try Self.modified(files + "/d.txt") == 1_700_000_000)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/tmp/uploads").isEmpty)
+
+            // On the way out: the digest, and the time, on GET and HEAD, for /files/ and /dav/.
+            for uri in ["/files/a.bin", "/dav/a.bin"] {
+                let headers = try await Self.head(client, uri)
+                #expect(headers[.init("Repr-Digest")!] == Self.digestField(a), "\(uri)")
+                #expect(headers[.lastModified] == "Tue, 14 Nov 2023 22:13:20 GMT", "\(uri)")
+                #expect(headers[.eTag] == result.items[0].etag, "\(uri)")
+            }
+            let got = try await client.execute(uri: "/files/d.txt", method: .get) { $0.headers }
+            #expect(got[.init("Repr-Digest")!] == Self.digestField(d))
+        }
+    }
+
+    @Test func theJSONFormCarriesSHA256AndMtime() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            let content = Array("hello".utf8)
+            let entries = [
+                #"{"filename": "good.txt", "content": "aGVsbG8=", "sha256": "\#(sha256Hex(content))", "mtime": 1600000000.5}"#,
+                #"{"filename": "bad.txt", "content": "aGVsbG8=", "sha256": "\#(String(repeating: "0", count: 64))"}"#,
+                #"{"filename": "short.txt", "content": "aGVsbG8=", "sha256": "abc"}"#,
+                #"{"filename": "time.txt", "content": "aGVsbG8=", "mtime": "yesterday"}"#,
+            ]
+            let result = try await sendBatch(client, .post, "/upload", #"{"files": [\#(entries.joined(separator: ","))]}"#, collection: .files)
+            #expect(try #require(result.body).items.map(\.status.code) == [201, 400, 400, 400])
+            #expect(filesOnDisk(files) == ["good.txt"])
+            #expect(try Self.modified(files + "/good.txt") == 1_600_000_000.5)
+            #expect(try await Self.head(client, "/files/good.txt")[.init("Repr-Digest")!] == Self.digestField(content))
+        }
+    }
+
+    @Test(arguments: [100, 400_000])
+    func webDAVPutChecksTheChecksumItIsGiven(size: Int) async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            let bytes = randomBytes(size)
+            let body = String(decoding: bytes.map { $0 % 26 + 97 }, as: UTF8.self)
+            let wrong = try await dav(
+                client, .put, "/dav/x.txt", headers: [.init("Content-Digest")!: Self.digestField(Array("other".utf8))], body: body)
+            #expect(wrong.status == .badRequest)
+            #expect(try json(wrong.body)["type"] as? String == "urn:x-multistatus:problem:checksum-mismatch")
+            #expect(!FileManager.default.fileExists(atPath: files + "/x.txt"))
+            let right = try await dav(
+                client, .put, "/dav/x.txt", headers: [.init("OC-Checksum")!: "SHA256:" + sha256Hex(Array(body.utf8))], body: body)
+            #expect(right.status == .created)
+            #expect(try await Self.head(client, "/dav/x.txt")[.init("Repr-Digest")!] == Self.digestField(Array(body.utf8)))
+            // A PUT without a checksum replaces the file, and the digest of the old bytes is gone with them.
+            #expect(try await dav(client, .put, "/dav/x.txt", body: "plain").status == .noContent)
+            #expect(try await Self.head(client, "/dav/x.txt")[.init("Repr-Digest")!] == nil)
+        }
+    }
+}
