@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/sql-kit", from: "3.32.0"),
-        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.0"),
         .package(url: "https://github.com/vapor/postgres-kit", from: "2.14.0"),
@@ -80,7 +79,6 @@ let package = Package(
                 // Its `ConnectionPoolError`, which `PostgresClient` passes on as it is when the pool's circuit breaker trips.
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -115,7 +113,10 @@ let package = Package(
         .executableTarget(name: "FuzzRange", dependencies: ["FuzzSupport", "MultiStatusServer"], path: "fuzz/Sources/FuzzRange"),
         .executableTarget(
             name: "FuzzMultipart",
-            dependencies: ["FuzzSupport", "MultiStatusServer", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "FuzzSupport", "MultiStatusServer", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "fuzz/Sources/FuzzMultipart"
         ),
         // posix_spawn for the tests' child processes; see Tests/MultiStatusServerTests/ChildProcess.swift.

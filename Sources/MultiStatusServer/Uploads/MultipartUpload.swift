@@ -1,10 +1,9 @@
 import Hummingbird
 import MultiStatus
-import MultipartKit
 
 /// Streams a `multipart/form-data` body part by part into an ``UploadBatch``.
 ///
-/// The body is fed to multipart-kit's parser chunk by chunk; each part with a filename is a file
+/// The body is fed to ``MultipartReader`` chunk by chunk; each part with a filename is a file
 /// whose bytes go straight to its staged file, so no file is ever held in memory.
 package enum MultipartUpload {
     /// How the body ended.
@@ -13,19 +12,6 @@ package enum MultipartUpload {
         case complete
         /// The body stopped before the closing delimiter; the files that were complete are kept.
         case truncated
-    }
-
-    /// A parser event other than body bytes, at its position in the chunk's body bytes.
-    private enum Mark {
-        case header(name: String, value: String)
-        case partEnd
-    }
-
-    /// Collects the parser's callbacks for one chunk; used by one task. The parser cuts a body at
-    /// every CR byte, so the slices go straight into one buffer instead of one event each.
-    private final class EventQueue {
-        var body = ByteBuffer()
-        var marks: [(mark: Mark, offset: Int)] = []
     }
 
     /// The boundary of a `multipart/form-data` content type.
@@ -38,90 +24,63 @@ package enum MultipartUpload {
     }
 
     package static func read(_ body: RequestBody, boundary: String, into batch: UploadBatch) async throws -> Ending {
-        let parser = MultipartParser(boundary: boundary)
-        let queue = EventQueue()
-        parser.onHeader = { queue.marks.append((.header(name: $0, value: $1), queue.body.readableBytes)) }
-        parser.onBody = { queue.body.writeBuffer(&$0) }
-        parser.onPartComplete = { queue.marks.append((.partEnd, queue.body.readableBytes)) }
-
-        var headers: [(String, String)] = []
-        var partOpen = false
+        let limits = batch.limits
+        var reader = MultipartReader(boundary: boundary, maxFields: limits.partHeaderFields, maxBytes: limits.partHeaderBytes)
         var isFile = false
         var accepting = false
-        let closing = Array("--\(boundary)--".utf8)
-        var tail: [UInt8] = []
-
-        /// Hands the body bytes `range` of this chunk to the current part, opening it on its first bytes.
-        func deliver(_ range: Range<Int>) async throws {
-            guard !range.isEmpty else { return }
-            if !partOpen {
-                partOpen = true
-                (isFile, accepting) = try await self.open(headers, batch: batch)
-            }
-            // A refused file's bytes are skipped, unless what the request carries is kept.
-            guard accepting || (isFile && batch.isCarrying),
-                let bytes = queue.body.getSlice(at: queue.body.readerIndex + range.lowerBound, length: range.count)
-            else { return }
-            if isFile { batch.carry(bytes) }
-            if accepting { accepting = await batch.append(bytes) }
-        }
-
-        let limits = batch.limits
-        var guardrail = MultipartHeaderGuard(boundary: boundary, maxFields: limits.partHeaderFields, maxBytes: limits.partHeaderBytes)
-        for try await chunk in body {
-            switch guardrail.check(chunk) {
-            case nil: break
-            case .nonASCIIName:
-                throw ProblemDetails(
-                    status: .badRequest, detail: "malformed multipart body: a part's header name is not ASCII (after part \(batch.fileCount))")
-            case .tooManyFields:
-                throw ProblemDetails.overLimit(
-                    "a part has more than \(limits.partHeaderFields) header fields (after part \(batch.fileCount))", limit: limits.partHeaderFields)
-            case .tooManyBytes:
-                throw ProblemDetails.overLimit(
-                    "a part's header fields are over \(limits.partHeaderBytes) bytes (after part \(batch.fileCount))", limit: limits.partHeaderBytes)
-            }
-            do {
-                try parser.execute(chunk)
-            } catch {
-                throw ProblemDetails(status: .badRequest, detail: "malformed multipart body (after part \(batch.fileCount))")
-            }
-            tail.append(contentsOf: chunk.readableBytesView.suffix(closing.count + 8))
-            if tail.count > 2 * (closing.count + 8) { tail.removeFirst(tail.count - (closing.count + 8)) }
-
-            var cursor = 0
-            for (mark, offset) in queue.marks {
-                try await deliver(cursor..<offset)
-                cursor = offset
-                switch mark {
-                case .header(let name, let value):
-                    headers.append((name, value))
+        var complete = false
+        // Read to the end of the body, the epilogue too, so the answer does not race what the client still sends.
+        for try await chunk in body where !complete {
+            reader.append(chunk)
+            while true {
+                let event: MultipartReader.Event?
+                do {
+                    event = try reader.next()
+                } catch {
+                    throw Self.problem(error, after: batch.fileCount, limits: limits)
+                }
+                guard let event else { break }
+                switch event {
+                case .part(let headers):
+                    (isFile, accepting) = try await self.open(headers, batch: batch)
+                case .body(let bytes):
+                    if isFile && batch.isCarrying { batch.carry(bytes) }
+                    if accepting { accepting = await batch.append(bytes) }
                 case .partEnd:
-                    if !partOpen { (isFile, accepting) = try await self.open(headers, batch: batch) }
                     if accepting { await batch.finishCurrent() }
-                    headers = []
-                    partOpen = false
-                    isFile = false
-                    accepting = false
+                    (isFile, accepting) = (false, false)
+                case .end:
+                    complete = true
                 }
             }
-            try await deliver(cursor..<queue.body.readableBytes)
-            queue.marks.removeAll(keepingCapacity: true)
-            queue.body.clear()
         }
-        // The epilogue after the closing delimiter is at most a line break in practice.
-        var end = tail[...]
-        while let last = end.last, last == UInt8(ascii: "\r") || last == UInt8(ascii: "\n") || last == UInt8(ascii: " ") { end = end.dropLast() }
-        if end.suffix(closing.count).elementsEqual(closing) { return .complete }
-        if partOpen && accepting { await batch.abandonCurrent(reason: "the request body ended inside this file") }
+        if complete { return .complete }
+        if accepting { await batch.abandonCurrent(reason: "the request body ended inside this file") }
         return .truncated
+    }
+
+    /// The answer to a body the reader refuses.
+    private static func problem(_ failure: MultipartReader.Failure, after count: Int, limits: Limits) -> ProblemDetails {
+        switch failure {
+        case .malformed(let reason):
+            ProblemDetails(status: .badRequest, detail: "malformed multipart body (after part \(count)): \(reason)")
+        case .nonASCIIName:
+            ProblemDetails(status: .badRequest, detail: "malformed multipart body: a part's header name is not ASCII (after part \(count))")
+        case .tooManyFields:
+            ProblemDetails.overLimit(
+                "a part has more than \(limits.partHeaderFields) header fields (after part \(count))", limit: limits.partHeaderFields)
+        case .tooManyBytes:
+            ProblemDetails.overLimit(
+                "a part's header fields are over \(limits.partHeaderBytes) bytes (after part \(count))", limit: limits.partHeaderBytes)
+        }
     }
 
     /// Starts a part: a file when its Content-Disposition has a filename, else skipped. Whether
     /// it is a file, and whether the file is taken.
-    private static func open(_ headers: [(String, String)], batch: UploadBatch) async throws -> (file: Bool, accepting: Bool) {
-        guard let disposition = headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { return (false, false) }
-        // multipart-kit hands over an empty value for a header that is not valid UTF-8.
+    private static func open(_ headers: [MultipartReader.HeaderField], batch: UploadBatch) async throws -> (file: Bool, accepting: Bool) {
+        let field = { (name: String) in headers.first(where: { $0.name.lowercased() == name })?.value }
+        guard let disposition = field("content-disposition") else { return (false, false) }
+        // A value that is not valid UTF-8 is read as empty.
         if disposition.isEmpty {
             batch.carry(name: "", contentType: nil)
             _ = try await batch.begin(filename: "", contentType: nil)
@@ -131,7 +90,6 @@ package enum MultipartUpload {
         guard let filename = parameters["filename*"].flatMap(HeaderParameters.decodeExtended) ?? parameters["filename"] else {
             return (false, false)
         }
-        let field = { (name: String) in headers.first(where: { $0.0.lowercased() == name })?.1 }
         let contentType = field("content-type")
         batch.carry(name: filename, contentType: contentType)
         let claims = Result { () throws(ProblemDetails) in try FileClaims(field: field) }
