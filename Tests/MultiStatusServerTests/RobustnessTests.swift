@@ -99,7 +99,7 @@ import Testing
         }
     }
 
-    /// multipart-kit traps on a header name byte of 0x80 or more; the fuzzer found it, and such a body is now a 400.
+    /// A header name byte of 0x80 or more (multipart-kit, used before, trapped on one; the fuzzer found it) is a 400.
     @Test func aMultipartHeaderNameThatIsNotASCIIIsA400() async throws {
         try await withAccountsServer([.writer]) { client, configuration, _, _ in
             let body =
