@@ -98,4 +98,32 @@ import Testing
             #expect(try await Self.head(client, "/dav/x.txt")[.init("Repr-Digest")!] == nil)
         }
     }
+
+    /// Times far out are refused or ignored, never a crash: the schemathesis run found a JSON
+    /// `mtime` past 2262, where nanoseconds no longer fit in 64 bits, trapping the server.
+    @Test func timesBeyondWhatTheFileSystemKeepsAreRefusedOrIgnored() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            let far =
+                #"{"files": [{"filename": "far.txt", "content": "aGk=", "mtime": 66670061537.5}, {"filename": "ok.txt", "content": "aGk=", "mtime": 8999999998}]}"#
+            let result = try await sendBatch(client, .post, "/upload", far, collection: .files)
+            #expect(try #require(result.body).items.map(\.status.code) == [400, 201])
+            let part = MultipartBody([.init(filename: "p.txt", fields: [("X-OC-Mtime", "1e300")], content: file("p"))])
+            let parts = try await client.execute(uri: "/upload", method: .post, headers: [.contentType: part.contentType], body: part.buffer) {
+                try read($0.body, .json, .files).items.map(\.status.code)
+            }
+            #expect(parts == [400])
+            for value in ["inf", "nan", "1e300", "-5"] {
+                let put = try await dav(client, .put, "/dav/t.txt", headers: [.init("X-OC-Mtime")!: value], body: "t")
+                #expect(put.status == .created || put.status == .noContent, "X-OC-Mtime: \(value)")
+            }
+            // A file that another tool dated past 2262 is listed and served all the same.
+            let dated = files + "/dated.txt"
+            try Data("d".utf8).write(to: URL(fileURLWithPath: dated))
+            var times = [timespec(tv_sec: 10_000_000_000, tv_nsec: 0), timespec(tv_sec: 10_000_000_000, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, dated, &times, 0) == 0)
+            #expect(try await client.execute(uri: "/files/dated.txt", method: .get) { $0.status } == .ok)
+            #expect(try await client.execute(uri: "/files/", method: .get) { $0.status } == .ok)
+        }
+    }
 }

@@ -219,10 +219,8 @@ extension LocalFileStore {
     }
 
     public func setModified(_ date: Date, of path: StorePath) async throws {
-        let seconds = date.timeIntervalSince1970
+        let time = try LocalFileStore.timespec(date)
         try await self.threadPool.runIfActive {
-            let whole = seconds.rounded(.down)
-            let time = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
             let times = [time, time]
             let set: Bool? = try self.withReachableParent(of: path) { folder, name in
                 guard StoreTree.item(folder, name) != nil else { return nil }

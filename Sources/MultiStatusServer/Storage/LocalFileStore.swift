@@ -498,8 +498,22 @@ extension StoredItem {
             modified: Date(info.st_mtim),
             changed: Date(info.st_ctim),
             inode: UInt64(info.st_ino),
-            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            // Wrapping: a time past 2262 (set by any tool) does not fit in nanoseconds, and only names a version here.
+            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_mtim.tv_nsec)
         )
+    }
+}
+
+extension LocalFileStore {
+    /// `date` as the system keeps times.
+    /// - Throws: 400 for a time before 1970 or past 2255 (beyond 2262 nanoseconds do not fit in 64 bits).
+    static func timespec(_ date: Date) throws(ProblemDetails) -> Glibc.timespec {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.isFinite, seconds >= 0, seconds < FileClaims.latestTime else {
+            throw ProblemDetails(status: .badRequest, detail: "a modification time must be between 1970 and 2255")
+        }
+        let whole = seconds.rounded(.down)
+        return Glibc.timespec(tv_sec: Int(whole), tv_nsec: min(999_999_999, Int((seconds - whole) * 1e9)))
     }
 }
 
@@ -586,8 +600,7 @@ final class LocalStagedFile: StagedFile {
             }
             defer { close(fd) }
             if let modified {
-                let seconds = modified.timeIntervalSince1970.rounded(.down)
-                let time = timespec(tv_sec: Int(seconds), tv_nsec: Int((modified.timeIntervalSince1970 - seconds) * 1e9))
+                let time = try LocalFileStore.timespec(modified)
                 guard futimens(fd, [time, time]) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
             }
             var info = stat()

@@ -21,7 +21,7 @@ struct FileClaims: Sendable, Equatable {
     init(field: (String) -> String?) throws(ProblemDetails) {
         self.sha256 = try Self.sha256(field: field)
         if let seconds = field("x-oc-mtime") {
-            guard let value = Double(seconds.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0, value < 1e11 else {
+            guard let value = Double(seconds.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0, value < Self.latestTime else {
                 throw ProblemDetails(status: .badRequest, detail: "X-OC-Mtime must be seconds since 1970, not \(seconds)")
             }
             self.modified = Date(timeIntervalSince1970: value)
@@ -61,6 +61,10 @@ struct FileClaims: Sendable, Equatable {
         }
         return digests.first
     }
+
+    /// The latest modification time taken, in seconds since 1970 (in 2255): file systems keep
+    /// nanoseconds in 64 bits, which end in 2262.
+    static let latestTime: Double = 9_000_000_000
 
     /// The 32 bytes of a SHA-256 written in 64 hexadecimal digits.
     static func sha256(hex: String, from source: String) throws(ProblemDetails) -> [UInt8] {

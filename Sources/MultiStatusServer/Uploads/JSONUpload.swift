@@ -63,8 +63,9 @@ enum JSONUpload {
         }
         switch members["mtime"] {
         case nil, .null?: break
-        case .int(let seconds)? where seconds >= 0 && seconds < 100_000_000_000: claims.modified = Date(timeIntervalSince1970: Double(seconds))
-        case .double(let seconds)? where seconds >= 0 && seconds < 1e11: claims.modified = Date(timeIntervalSince1970: seconds)
+        case .int(let seconds)? where seconds >= 0 && Double(seconds) < FileClaims.latestTime:
+            claims.modified = Date(timeIntervalSince1970: Double(seconds))
+        case .double(let seconds)? where seconds >= 0 && seconds < FileClaims.latestTime: claims.modified = Date(timeIntervalSince1970: seconds)
         default: throw ProblemDetails(status: .badRequest, detail: "\"mtime\" must be seconds since 1970")
         }
         return claims

@@ -212,8 +212,11 @@ struct DAVRoutes<Context: AuthRequestContext<Account>> {
     }
 
     /// The modification time a client asks to keep: `X-OC-Mtime` (seconds since 1970) or `Win32LastModifiedTime` (an HTTP date).
+    /// A time that is not a number of seconds from 1970 to 2255 is ignored, as one that does not parse.
     private static func requestedModificationTime(_ request: Request) -> Date? {
-        if let seconds = request.headers[.ocMtime].flatMap(Double.init) { return Date(timeIntervalSince1970: seconds) }
+        if let seconds = request.headers[.ocMtime].flatMap(Double.init), seconds >= 0, seconds < FileClaims.latestTime {
+            return Date(timeIntervalSince1970: seconds)
+        }
         return request.headers[.win32LastModifiedTime].flatMap(HTTPDate.parse)
     }
 
