@@ -51,7 +51,7 @@ let package = Package(
             ]
         ),
         // Linux system calls that Swift's Glibc module does not declare (openat2, renameat2, copy_file_range).
-        .target(name: "CMultiStatusSystem"),
+        .target(name: "CMultiStatusSystem", linkerSettings: [.linkedLibrary("z")]),
         .target(
             name: "MultiStatusServer",
             dependencies: [

@@ -4,6 +4,19 @@
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <zlib.h>
+
+uint32_t multistatus_crc32(uint32_t crc, const void *bytes, size_t count) {
+    // zlib takes a length of 32 bits: feed it in parts.
+    const unsigned char *next = bytes;
+    while (count > 0) {
+        unsigned int part = count > (1u << 30) ? (1u << 30) : (unsigned int)count;
+        crc = (uint32_t)crc32(crc, next, part);
+        next += part;
+        count -= part;
+    }
+    return crc;
+}
 
 #ifdef __linux__
 #include <sys/syscall.h>

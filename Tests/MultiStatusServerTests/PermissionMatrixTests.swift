@@ -40,6 +40,8 @@ private struct RouteCase: Sendable, CustomStringConvertible {
             RouteCase(method: .get, uri: "/files/", writes: false, expected: .ok),
             RouteCase(method: .get, uri: "/files/seed.txt", writes: false, expected: .ok),
             RouteCase(method: .head, uri: "/files/seed.txt", writes: false, expected: .ok),
+            RouteCase(method: .get, uri: "/files/?archive=zip", writes: false, expected: .ok),
+            RouteCase(method: .post, uri: "/archives", headers: json, body: #"{"paths": ["seed.txt"]}"#, writes: false, expected: .ok),
             RouteCase(method: .get, uri: "/users?ids=1", writes: false, expected: .multiStatus),
             RouteCase(method: .get, uri: "/users/1", writes: false, expected: .ok),
             RouteCase(method: .options, uri: "/dav/", writes: false, expected: .ok),

@@ -15,6 +15,9 @@ int multistatus_renameat2(int olddirfd, const char *oldpath, int newdirfd, const
 /// copy_file_range(2) from the current offsets of both descriptors.
 ssize_t multistatus_copy_file_range(int in, int out, size_t length);
 
+/// zlib's CRC-32 of `count` bytes, continuing from `crc` (0 to start): what a ZIP entry records.
+uint32_t multistatus_crc32(uint32_t crc, const void *bytes, size_t count);
+
 /// fsetxattr(2), creating or replacing the attribute.
 int multistatus_fsetxattr(int fd, const char *name, const void *value, size_t size);
 

@@ -5,7 +5,8 @@ import MultiStatus
 import MultiStatusHummingbird
 
 /// `GET`, `HEAD` and `DELETE /files/{path}`: one stored file, with validators and ranges, in the
-/// account's view of the store. A delete obeys WebDAV locks (their tokens in an `If` header) and
+/// account's view of the store; a folder's listing, or with `?archive=zip` its ZIP; and
+/// `POST /archives`, the ZIP of chosen paths. A delete obeys WebDAV locks (their tokens in an `If` header) and
 /// takes the file's properties along.
 struct FileRoutes<Context: AuthRequestContext<Account>> {
     let operations: FileOperations
@@ -19,6 +20,7 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
             router.head(RouterPath(path)) { request, context in try await self.get(request, context: context, head: true) }
             router.delete(RouterPath(path)) { request, context in try await self.delete(request, context: context) }
         }
+        router.post("archives") { request, context in try await self.archive(request, context: context) }
     }
 
     private func storePath(_ request: Request) throws -> StorePath {
@@ -29,6 +31,13 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
     private func get(_ request: Request, context: Context, head: Bool) async throws -> Response {
         let path = try self.storePath(request)
         let store = self.store.view(under: context.storeRoot)
+        if let format = request.uri.queryParameters["archive"] {
+            guard format == "zip" else { throw ProblemDetails(status: .badRequest, detail: "archive=zip is the one archive format") }
+            guard try await store.attributes(of: path) != nil else { throw ProblemDetails(status: .notFound, detail: "nothing at /files/\(path)") }
+            // A folder's members go in below its name; the root's at the top.
+            return FileArchive(store: store).response(
+                [.init(path: path, name: path.name ?? "")], filename: (path.name ?? "files") + ".zip", head: head)
+        }
         switch try await store.openItem(at: path) {
         case nil: throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         case .folder: return try await self.listing(path, in: store, head: head)
@@ -72,6 +81,31 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// `POST /archives`, `{"paths": ["a.txt", "docs"]}`: the ZIP of those files and folders, each
+    /// under its path. A path inside another one given goes in once, with it.
+    private func archive(_ request: Request, context: Context) async throws -> Response {
+        let example = #"{"paths": ["a.txt", "docs"]}"#
+        let document = try BatchBody.parse(try await BatchBody.collect(request, limits: self.limits.batch))
+        var paths: [StorePath] = []
+        for item in try BatchBody.items(document, under: "paths", example: example, limits: self.limits.batch) {
+            guard case .string(let text) = item else {
+                throw ProblemDetails(status: .badRequest, detail: "each path is a string; expected \(example)")
+            }
+            paths.append(try StorePath(relative: text))
+        }
+        paths = paths.enumerated().filter { index, path in
+            !paths.enumerated().contains { other, given in (given == path && other < index) || path.isBelow(given) }
+        }.map(\.element)
+        let store = self.store.view(under: context.storeRoot)
+        let missing = zip(paths, try await store.attributes(of: paths)).filter { $0.1 == nil }.map { JSONValue.string($0.0.description) }
+        guard missing.isEmpty else {
+            throw ProblemDetails(
+                status: .notFound, detail: "nothing at \(missing.map(\.jsonText).joined(separator: ", ")); no archive was started",
+                extensions: ["missing": .array(missing)])
+        }
+        return FileArchive(store: store).response(paths.map { .init(path: $0, name: $0.description) }, filename: "archive.zip", head: false)
     }
 
     private func delete(_ request: Request, context: Context) async throws -> Response {
