@@ -60,6 +60,25 @@ import Testing
         }
     }
 
+    @Test func aMismatchInTheMiddleOfTwentyFilesRefusesThatFileAlone() async throws {
+        try await withServer { client, configuration in
+            let contents = (0..<20).map { randomBytes(1000 + $0 * 5000) }
+            let body = MultipartBody(
+                contents.enumerated().map { index, bytes in
+                    let claimed = index == 10 ? Array("something else".utf8) : bytes
+                    return .init(filename: "f\(index).bin", fields: [("Content-Digest", Self.digestField(claimed))], content: bytes)
+                })
+            let items = try await client.execute(uri: "/upload", method: .post, headers: [.contentType: body.contentType], body: body.buffer) {
+                try read($0.body, .json, .files).items
+            }
+            #expect(items.map(\.status.code) == (0..<20).map { $0 == 10 ? 400 : 201 })
+            #expect(filesOnDisk(configuration.dataDirectory + "/files") == Set((0..<20).filter { $0 != 10 }.map { "f\($0).bin" }))
+            for (index, bytes) in contents.enumerated() where index != 10 {
+                #expect(try await Self.head(client, "/files/f\(index).bin")[.init("Repr-Digest")!] == Self.digestField(bytes), "f\(index).bin")
+            }
+        }
+    }
+
     @Test func theJSONFormCarriesSHA256AndMtime() async throws {
         try await withServer { client, configuration in
             let files = configuration.dataDirectory + "/files"

@@ -156,6 +156,21 @@ import Testing
         }
     }
 
+    @Test func aThousandDeletesWithOneLockedFileRefuseThatFileAlone() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            for index in 0..<1000 { try Data("\(index)".utf8).write(to: URL(fileURLWithPath: "\(files)/f\(index).txt")) }
+            let lock = try await dav(client, .lock, "/dav/f500.txt", body: Self.lockBody)
+            #expect(lock.status == .ok)
+            let body = "[" + (0..<1000).map { #"{"op": "delete", "path": "f\#($0).txt"}"# }.joined(separator: ",") + "]"
+            let result = try await Self.send(client, body)
+            let items = try #require(result.body).items
+            #expect(items.count == 1000)
+            #expect(items.enumerated().allSatisfy { index, item in item.status.code == (index == 500 ? 423 : 204) })
+            #expect(filesOnDisk(files) == ["f500.txt"])
+        }
+    }
+
     @Test func anAtomicBatchThatFailsLeavesTheTreeAndItsPropertiesAsTheyWere() async throws {
         try await withServer { client, configuration in
             let files = configuration.dataDirectory + "/files"
