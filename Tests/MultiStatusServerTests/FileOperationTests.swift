@@ -156,6 +156,38 @@ import Testing
         }
     }
 
+    /// Moves and deletes that need no look first go to the disk together, in order, each still
+    /// with its own status; a later one sees what an earlier one did.
+    @Test func aRunOfMovesAndDeletesKeepsEachItemsStatusAndTheOrder() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            try FileManager.default.createDirectory(atPath: files + "/sub/full", withIntermediateDirectories: true)
+            for name in ["a", "b", "c", "d", "sub/full/x"] { try Data(name.utf8).write(to: URL(fileURLWithPath: "\(files)/\(name).txt")) }
+            let result = try await Self.send(
+                client,
+                """
+                [{"op": "move", "path": "a.txt", "to": "x.txt"},
+                 {"op": "move", "path": "missing.txt", "to": "y.txt"},
+                 {"op": "move", "path": "b.txt", "to": "x.txt"},
+                 {"op": "move", "path": "c.txt", "to": "nowhere/c.txt"},
+                 {"op": "move", "path": "d.txt", "to": "sub/d.txt"},
+                 {"op": "move", "path": "x.txt", "to": "z.txt"},
+                 {"op": "move", "path": "sub/full", "to": "full"},
+                 {"op": "delete", "path": "z.txt"},
+                 {"op": "delete", "path": "z.txt"},
+                 {"op": "delete", "path": "full"},
+                 {"op": "delete", "path": "sub/d.txt"}]
+                """)
+            let items = try #require(result.body).items
+            #expect(items.map(\.status.code) == [201, 404, 409, 409, 201, 201, 201, 204, 404, 409, 204])
+            #expect(items[0].location == "/files/x.txt" && items[6].location == "/files/full/")
+            #expect(items[1].problem?.detail == "nothing at \"missing.txt\"")
+            #expect(items[2].problem?.detail?.contains("overwrite") == true)
+            #expect(items[9].problem?.detail?.contains("recursive") == true)
+            #expect(filesOnDisk(files) == ["b.txt", "c.txt", "full/x.txt"])
+        }
+    }
+
     @Test func aThousandDeletesWithOneLockedFileRefuseThatFileAlone() async throws {
         try await withServer { client, configuration in
             let files = configuration.dataDirectory + "/files"

@@ -107,7 +107,15 @@ struct FileOperationBatch {
         var journal: [Applied]? = atomic ? [] : nil
         // An atomic batch with an item refused as it was read applies nothing.
         var failed = atomic && items.contains { if case .failure = $0.operation { true } else { false } }
-        for (id, item) in items {
+        var index = 0
+        while index < items.count {
+            if !atomic, let run = self.plainRun(items, from: index) {
+                results += await self.applyPlain(Array(items[run]))
+                index = run.upperBound
+                continue
+            }
+            let (id, item) = items[index]
+            index += 1
             switch item {
             case .failure(let problem):
                 results.append(ItemResult(id: id, problem: problem))
@@ -126,6 +134,59 @@ struct FileOperationBatch {
             }
         }
         if let journal, !failed { try await self.finish(journal) }
+        return results
+    }
+
+    /// A delete or a move that needs no look before it is made: no `ifMatch`, no `overwrite`, not
+    /// the root, not into itself. The store refuses what is missing, taken or not empty itself.
+    private static func isPlain(_ operation: FileOperation) -> Bool {
+        guard operation.ifMatch == nil, !operation.path.components.isEmpty else { return false }
+        switch operation.kind {
+        case .delete: return true
+        case .move:
+            guard let to = operation.to, !operation.overwrite, !to.components.isEmpty else { return false }
+            return to != operation.path && !to.isBelow(operation.path)
+        case .copy, .mkdir: return false
+        }
+    }
+
+    /// The items from `start` on that are plain (``isPlain(_:)``) and of one kind, when there are
+    /// several and no lock exists anywhere: applied with one look at the disk for them all.
+    private func plainRun(_ items: [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)], from start: Int) -> Range<Int>? {
+        var end = start
+        var kind: FileOperation.Kind?
+        while end < items.count, case .success(let operation) = items[end].operation, Self.isPlain(operation), kind == nil || kind == operation.kind {
+            kind = operation.kind
+            end += 1
+        }
+        guard end - start > 1, !self.operations.locks.mayHoldLocks() else { return nil }
+        return start..<end
+    }
+
+    /// Applies a run of plain deletes or moves (``plainRun(_:from:)``) in order, in one job of the store.
+    private func applyPlain(_ run: [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)]) async -> [ItemResult] {
+        let operations = run.compactMap { try? $0.operation.get() }
+        let store = self.operations.store
+        // Per item: for a move, whether it was a folder; for a delete, whether anything was there.
+        let done =
+            operations.first?.kind == .move
+            ? await store.moveItems(operations.map { ($0.path, $0.to!) }) : await store.removeItems(operations.map { ($0.path, $0.recursive) })
+        var results: [ItemResult] = []
+        for ((id, _), (operation, outcome)) in zip(run, zip(operations, done)) {
+            do {
+                let flag = try outcome.get()
+                if let to = operation.to {
+                    try await self.operations.carry(from: operation.path, to: to, move: true, recursive: true)
+                    results.append(ItemResult(id: id, status: .created, location: Self.location(to, isFolder: flag), fields: Self.fields(operation)))
+                } else {
+                    guard flag else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(operation.path)\"") }
+                    try await self.operations.forget(operation.path)
+                    results.append(ItemResult(id: id, status: .noContent, message: "Deleted", fields: Self.fields(operation)))
+                }
+            } catch {
+                results.append(ItemResult(id: id, problem: Self.problem(error), fields: Self.fields(operation)))
+            }
+        }
         return results
     }
 
@@ -162,7 +223,17 @@ struct FileOperationBatch {
         guard !path.components.isEmpty else {
             throw ProblemDetails(status: .forbidden, detail: "the root folder cannot be deleted, moved or copied")
         }
-        guard let item = try await store.attributes(of: path) else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"") }
+        // A plain delete is one look at the disk: the store refuses a folder that is not empty itself.
+        if operation.kind == .delete, operation.ifMatch == nil, journal == nil {
+            try await self.requireUnlocked(FileOperations.deleting(path), tokens)
+            guard try await self.operations.remove(at: path, recursive: operation.recursive) else {
+                throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"")
+            }
+            return ItemResult(id: id, status: .noContent, message: "Deleted", fields: fields)
+        }
+        // What the item reads, in one look: the path, and a destination's folder and itself.
+        let found = try await store.attributes(of: [path] + (operation.to.map { [$0.parent, $0] } ?? []))
+        guard let item = found[0] else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"") }
         if let ifMatch = operation.ifMatch, !ETagList.matches(ifMatch, item.etag) {
             throw ProblemDetails(status: .preconditionFailed, detail: "ifMatch \(ifMatch) does not match \"\(path)\", whose ETag is \(item.etag)")
         }
@@ -183,8 +254,8 @@ struct FileOperationBatch {
         guard to != path, !to.isBelow(path) else {
             throw ProblemDetails(status: .conflict, detail: "\"\(to)\" is \(to == path ? "the same as" : "inside") \"\(path)\"")
         }
-        try await self.requireFolder(to.parent, of: to)
-        let replaced = try await store.attributes(of: to) != nil
+        guard found[1]?.isDirectory == true else { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(to)\" does not exist") }
+        let replaced = found[2] != nil
         if replaced && !operation.overwrite {
             throw ProblemDetails(status: .conflict, detail: "\"\(to)\" exists; set \"overwrite\": true to replace it")
         }

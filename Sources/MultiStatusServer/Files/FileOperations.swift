@@ -77,11 +77,13 @@ struct FileOperations: Sendable {
     // MARK: Changes
 
     /// Deletes the file or folder at `path` with everything below it, their properties and locks.
-    /// - Parameter fileOnly: refuse a folder (409) rather than delete it.
+    /// - Parameters:
+    ///   - fileOnly: refuse a folder (409) rather than delete it.
+    ///   - recursive: delete a folder that is not empty (409 otherwise).
     /// - Returns: false when nothing was there.
     @discardableResult
-    func remove(at path: StorePath, fileOnly: Bool = false) async throws -> Bool {
-        let removed = try await fileOnly ? self.store.removeFile(at: path) : self.store.removeItem(at: path)
+    func remove(at path: StorePath, fileOnly: Bool = false, recursive: Bool = true) async throws -> Bool {
+        let removed = try await fileOnly ? self.store.removeFile(at: path) : self.store.removeItem(at: path, recursive: recursive)
         try await self.forget(path)
         return removed
     }

@@ -62,6 +62,15 @@ public protocol FileStore: Sendable {
     func makeFolder(at path: StorePath) async throws
     /// Deletes the file or the folder with everything in it; returns false when nothing was there.
     func removeItem(at path: StorePath) async throws -> Bool
+    /// Deletes the file, or the folder when it is empty or `recursive`; returns false when nothing was there.
+    /// - Throws: 409 for a folder that is not empty, without `recursive`.
+    func removeItem(at path: StorePath, recursive: Bool) async throws -> Bool
+    /// Deletes many files and folders in one go, each as ``removeItem(at:recursive:)`` would.
+    func removeItems(_ items: [(path: StorePath, recursive: Bool)]) async -> [Result<Bool, any Error>]
+    /// Renames many files and folders in one go, in order; each destination must be free (409
+    /// otherwise, nothing replaced), its folder there (409), its source too (404).
+    /// - Returns: per item, whether it was a folder.
+    func moveItems(_ items: [(from: StorePath, to: StorePath)]) async -> [Result<Bool, any Error>]
     /// Copies the file, or the folder (with its contents when `recursive`), to `destination`, which must not exist.
     func copyItem(from source: StorePath, to destination: StorePath, recursive: Bool) async throws
     /// Renames the file or folder to `destination`, which must not exist.

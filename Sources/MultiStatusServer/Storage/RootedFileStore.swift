@@ -86,6 +86,25 @@ struct RootedFileStore: FileStore {
         try await self.inView { try await self.base.makeFolder(at: self.full(path)) }
     }
 
+    func removeItems(_ items: [(path: StorePath, recursive: Bool)]) async -> [Result<Bool, any Error>] {
+        await self.base.removeItems(items.map { (self.full($0.path), $0.recursive) }).map { $0.mapError(self.inView) }
+    }
+
+    func moveItems(_ items: [(from: StorePath, to: StorePath)]) async -> [Result<Bool, any Error>] {
+        await self.base.moveItems(items.map { (self.full($0.from), self.full($0.to)) }).map { $0.mapError(self.inView) }
+    }
+
+    /// A problem's paths in this view.
+    private func inView(_ error: any Error) -> any Error {
+        guard var problem = error as? ProblemDetails else { return error }
+        problem.detail = problem.detail.map(self.inView)
+        return problem
+    }
+
+    func removeItem(at path: StorePath, recursive: Bool) async throws -> Bool {
+        try await self.inView { try await self.base.removeItem(at: self.full(path), recursive: recursive) }
+    }
+
     func removeItem(at path: StorePath) async throws -> Bool {
         try await self.inView { try await self.base.removeItem(at: self.full(path)) }
     }
