@@ -68,23 +68,9 @@ struct FileClaims: Sendable, Equatable {
 
     /// The 32 bytes of a SHA-256 written in 64 hexadecimal digits.
     static func sha256(hex: String, from source: String) throws(ProblemDetails) -> [UInt8] {
-        let digits = Array(hex.utf8)
-        func value(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-            default: nil
-            }
+        guard let bytes = Hex.decode(Array(hex.utf8)), bytes.count == 32 else {
+            throw ProblemDetails(status: .badRequest, detail: "\(source) SHA-256 must be 64 hexadecimal digits")
         }
-        var bytes: [UInt8] = []
-        if digits.count == 64 {
-            for index in stride(from: 0, to: 64, by: 2) {
-                guard let high = value(digits[index]), let low = value(digits[index + 1]) else { break }
-                bytes.append(high << 4 | low)
-            }
-        }
-        guard bytes.count == 32 else { throw ProblemDetails(status: .badRequest, detail: "\(source) SHA-256 must be 64 hexadecimal digits") }
         return bytes
     }
 

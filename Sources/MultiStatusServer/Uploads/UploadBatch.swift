@@ -267,33 +267,39 @@ package final class UploadBatch {
         return items
     }
 
-    /// Refuses the staged files that a lock holds (423), before any is committed.
-    private func refuseLocked() async throws {
-        let paths = self.slots.compactMap { slot -> StorePath? in if case .staged(_, let path, _, _) = slot { path } else { nil } }
-        let refusals = try await self.lockRefusals(paths)
-        guard !refusals.isEmpty else { return }
+    /// The paths of the staged files.
+    private var stagedPaths: [StorePath] {
+        self.slots.compactMap { slot -> StorePath? in if case .staged(_, let path, _, _) = slot { path } else { nil } }
+    }
+
+    /// Refuses each staged file `refusal` has a problem for, and removes what was staged for it.
+    private func refuseStaged(_ refusal: (StorePath) -> ProblemDetails?) async {
         for index in self.slots.indices {
-            guard case .staged(let id, let path, let file, _) = self.slots[index], let problem = refusals[path] else { continue }
+            guard case .staged(let id, let path, let file, _) = self.slots[index], let problem = refusal(path) else { continue }
             await self.store.discard(file)
             self.slots[index] = .refused(ItemResult(id: id, problem: problem, fields: ["path": .string(path.description)]))
         }
+    }
+
+    /// Refuses the staged files that a lock holds (423), before any is committed.
+    private func refuseLocked() async throws {
+        let refusals = try await self.lockRefusals(self.stagedPaths)
+        if !refusals.isEmpty { await self.refuseStaged { refusals[$0] } }
     }
 
     /// Unless ``Options/parents``, refuses the staged files whose folder does not exist (409), in
     /// one look at every folder they go into.
     private func refuseWithoutFolder() async throws {
         guard !self.options.parents else { return }
-        let folders = Array(
-            Set(self.slots.compactMap { slot -> StorePath? in if case .staged(_, let path, _, _) = slot { path.parent } else { nil } }))
+        let folders = Array(Set(self.stagedPaths.map(\.parent)))
         let found = try await self.store.attributes(of: folders)
         let missing = Set(zip(folders, found).compactMap { folder, item in item?.isDirectory == true ? nil : folder })
         guard !missing.isEmpty else { return }
-        for index in self.slots.indices {
-            guard case .staged(let id, let path, let file, _) = self.slots[index], missing.contains(path.parent) else { continue }
-            await self.store.discard(file)
-            let problem = ProblemDetails(
-                status: .conflict, detail: "the folder \"\(path.parent)\" does not exist; ?parents=true creates the folders of a file's path")
-            self.slots[index] = .refused(ItemResult(id: id, problem: problem, fields: ["path": .string(path.description)]))
+        await self.refuseStaged { path in
+            missing.contains(path.parent)
+                ? ProblemDetails(
+                    status: .conflict, detail: "the folder \"\(path.parent)\" does not exist; ?parents=true creates the folders of a file's path")
+                : nil
         }
     }
 
