@@ -118,6 +118,22 @@ import Testing
             #expect(Set(read.keys) == names)
             #expect(read["docs/deep/c.txt"] == "1 " + sha256Hex(Array("C".utf8)))
 
+            // Deflated on request: the same entries, each compressed, read back whole.
+            let deflatedBody = ByteBuffer(string: #"{"paths": ["a.txt", "docs"], "compression": "deflate"}"#)
+            let deflated = try await client.execute(uri: "/archives", method: .post, headers: [.contentType: "application/json"], body: deflatedBody)
+            {
+                Data(buffer: $0.body)
+            }
+            try deflated.write(to: URL(fileURLWithPath: configuration.dataDirectory + "/deflated.zip"))
+            let inflated = try await Self.entries(of: "deflated.zip", in: configuration.dataDirectory)
+            #expect(inflated == read.filter { !$0.key.hasPrefix("secret") && !$0.key.hasPrefix("MANIFEST") })
+            let (_, methods) = try await ExternalTool.python().run(
+                ["-c", "import zipfile; print(sorted({i.compress_type for i in zipfile.ZipFile('deflated.zip').infolist() if not i.is_dir()}))"],
+                in: configuration.dataDirectory)
+            #expect(methods.trimmingCharacters(in: .whitespacesAndNewlines) == "[8]")
+            let unknown = try await sendBatch(client, .post, "/archives", #"{"paths": ["a.txt"], "compression": "lzma"}"#, collection: .files)
+            #expect(unknown.status == .badRequest)
+
             // Not there, or not a path: refused before any byte.
             let missing = try await sendBatch(client, .post, "/archives", #"{"paths": ["a.txt", "nope.txt"]}"#, collection: .files)
             #expect(missing.status == .notFound)

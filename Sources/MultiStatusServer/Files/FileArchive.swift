@@ -1,3 +1,4 @@
+import CompressNIO
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -13,6 +14,17 @@ import NIOCore
 /// is named there too.
 struct FileArchive: Sendable {
     let store: any FileStore
+    /// Deflate each file's content (with compress-nio's zlib); stored as it is otherwise.
+    var deflate = false
+
+    /// The compression a request asks for, `?compression=` or `"compression"`: `stored` (the default) or `deflate`.
+    static func deflates(_ compression: String?) throws(ProblemDetails) -> Bool {
+        switch compression {
+        case nil, "stored": return false
+        case "deflate": return true
+        case let other?: throw ProblemDetails(status: .badRequest, detail: "compression is stored or deflate, not \(other)")
+        }
+    }
 
     /// What to put in the archive: a file or folder of the store, and its name in the archive
     /// (empty for a folder whose members go in at the top).
@@ -87,27 +99,64 @@ struct FileArchive: Sendable {
                 try await self.add(child, as: name.isEmpty ? member : name + "/" + member, to: &zip, errors: &errors, writer: &writer)
             }
         case .file(let file):
-            try await writer.write(zip.begin(name: name, modified: file.item.modified, size: file.item.size, isFolder: false))
+            let deflater = try (self.deflate && file.item.size > 0) ? Deflater() : nil
+            try await writer.write(
+                zip.begin(name: name, modified: file.item.modified, size: file.item.size, isFolder: false, deflated: deflater != nil))
             var offset = 0
             while offset < file.item.size {
                 let (start, count, crc) = (offset, min(Self.chunkBytes, file.item.size - offset), zip.crc)
-                let chunk: ByteBuffer
-                let next: UInt32
+                let read: (chunk: ByteBuffer, crc: UInt32, out: [ByteBuffer])
                 do {
-                    (chunk, next) = try await file.threadPool.runIfActive {
+                    // Read, checksum and compress in one job of the pool.
+                    read = try await file.threadPool.runIfActive {
                         let chunk = try file.read(from: start, count: count)
-                        return (chunk, ZipWriter.crc32(chunk, continuing: crc))
+                        return (chunk, ZipWriter.crc32(chunk, continuing: crc), try deflater?.deflate(chunk) ?? [chunk])
                     }
                 } catch {
                     fail(ProblemDetails(status: .internalServerError, detail: "reading it failed after \(offset) bytes; the entry holds those"))
                     break
                 }
-                zip.wrote(count: chunk.readableBytes, crc: next)
-                try await writer.write(chunk)
-                offset += chunk.readableBytes
+                zip.wrote(count: read.chunk.readableBytes, crc: read.crc, written: read.out.reduce(0) { $0 + $1.readableBytes })
+                for out in read.out { try await writer.write(out) }
+                offset += read.chunk.readableBytes
+            }
+            if let deflater {
+                let rest = try deflater.finish()
+                zip.wrote(count: 0, crc: zip.crc, written: rest.reduce(0) { $0 + $1.readableBytes })
+                for out in rest { try await writer.write(out) }
             }
             try await writer.write(zip.end())
         }
+    }
+}
+
+/// One entry's raw deflate stream (compress-nio's zlib), fed chunk by chunk. Used by one task at
+/// a time, in turn on the file-system pool.
+private final class Deflater: @unchecked Sendable {
+    private let compressor: ZlibCompressor
+    private var window = ByteBuffer()
+
+    init() throws {
+        // The fastest level: an archive streams as it is read, and deflate at zlib's default
+        // level is several times slower than the disk and the network here.
+        self.compressor = try ZlibCompressor(algorithm: .deflate, configuration: .init(compressionLevel: .fastestCompression))
+        self.window = ByteBufferAllocator().buffer(capacity: 256 << 10)
+    }
+
+    /// The compressed bytes `chunk` gives so far (zlib may keep some back until ``finish()``).
+    func deflate(_ chunk: ByteBuffer) throws -> [ByteBuffer] {
+        var input = chunk
+        var out: [ByteBuffer] = []
+        try input.compressStream(with: self.compressor, window: &self.window, flush: .no) { out.append($0) }
+        return out
+    }
+
+    /// The last compressed bytes of the entry.
+    func finish() throws -> [ByteBuffer] {
+        var input = ByteBuffer()
+        var out: [ByteBuffer] = []
+        try input.compressStream(with: self.compressor, window: &self.window, flush: .finish) { out.append($0) }
+        return out
     }
 }
 

@@ -35,8 +35,8 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
             guard format == "zip" else { throw ProblemDetails(status: .badRequest, detail: "archive=zip is the one archive format") }
             guard try await store.attributes(of: path) != nil else { throw ProblemDetails(status: .notFound, detail: "nothing at /files/\(path)") }
             // A folder's members go in below its name; the root's at the top.
-            return FileArchive(store: store).response(
-                [.init(path: path, name: path.name ?? "")], filename: (path.name ?? "files") + ".zip", head: head)
+            let archive = FileArchive(store: store, deflate: try FileArchive.deflates(request.uri.queryParameters["compression"].map(String.init)))
+            return archive.response([.init(path: path, name: path.name ?? "")], filename: (path.name ?? "files") + ".zip", head: head)
         }
         switch try await store.openItem(at: path) {
         case nil: throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
@@ -105,7 +105,14 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
                 status: .notFound, detail: "nothing at \(missing.map(\.jsonText).joined(separator: ", ")); no archive was started",
                 extensions: ["missing": .array(missing)])
         }
-        return FileArchive(store: store).response(paths.map { .init(path: $0, name: $0.description) }, filename: "archive.zip", head: false)
+        let compression: String?
+        switch document.objectMembers["compression"] {
+        case nil, .null?: compression = nil
+        case .string(let text)?: compression = text
+        default: throw ProblemDetails(status: .badRequest, detail: "compression is stored or deflate")
+        }
+        let archive = FileArchive(store: store, deflate: try FileArchive.deflates(compression))
+        return archive.response(paths.map { .init(path: $0, name: $0.description) }, filename: "archive.zip", head: false)
     }
 
     private func delete(_ request: Request, context: Context) async throws -> Response {

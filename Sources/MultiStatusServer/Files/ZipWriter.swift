@@ -5,8 +5,8 @@ import NIOCore
 /// Writes a ZIP archive (PKWARE APPNOTE 6.3) front to back, for a stream: each entry is a local
 /// header, its bytes as they are read, then a data descriptor with their CRC-32 and size, so
 /// nothing is known in advance but the names; the central directory follows the last entry.
-/// Entries are stored (method 0). An entry of 4 GiB or more, an offset past 4 GiB or more than
-/// 65,535 entries use the ZIP64 fields. Names are UTF-8 (flag bit 11).
+/// Entries are stored (method 0) or deflated (method 8). An entry of 4 GiB or more, an offset past
+/// 4 GiB or more than 65,535 entries use the ZIP64 fields. Names are UTF-8 (flag bit 11).
 ///
 /// The writer keeps, per entry, what the central directory needs (its name and a few numbers);
 /// no byte of an entry's content.
@@ -16,6 +16,8 @@ struct ZipWriter {
         var offset: UInt64
         var crc: UInt32 = 0
         var size: UInt64 = 0
+        var compressedSize: UInt64 = 0
+        var deflated: Bool
         var time: UInt16
         var date: UInt16
         var isFolder: Bool
@@ -29,16 +31,19 @@ struct ZipWriter {
     /// The sizes from which an entry needs ZIP64 fields: 4 GiB less a margin, decided before its bytes are read.
     private static let zip64Size: UInt64 = 0xFFFF_0000
 
-    /// The local header of an entry `name` (a folder's ends in `/`) of about `size` bytes.
-    mutating func begin(name: String, modified: Date, size: Int, isFolder: Bool) -> ByteBuffer {
+    /// The local header of an entry `name` (a folder's ends in `/`) of about `size` bytes, its
+    /// content deflated when `deflated`.
+    mutating func begin(name: String, modified: Date, size: Int, isFolder: Bool, deflated: Bool = false) -> ByteBuffer {
         let (time, date) = Self.dosTime(modified)
-        let zip64 = UInt64(size) >= Self.zip64Size
-        let entry = Entry(name: Array(name.utf8), offset: self.offset, time: time, date: date, isFolder: isFolder, zip64: zip64)
+        // Deflate may make an incompressible file a little larger: a wider margin.
+        let zip64 = UInt64(size) >= (deflated ? 0xF000_0000 : Self.zip64Size)
+        let entry = Entry(
+            name: Array(name.utf8), offset: self.offset, deflated: deflated, time: time, date: date, isFolder: isFolder, zip64: zip64)
         var out = ByteBuffer()
         out.writeInteger(UInt32(0x0403_4b50), endianness: .little)
         out.writeInteger(UInt16(zip64 ? 45 : 20), endianness: .little)  // version needed
         out.writeInteger(UInt16(0x0808), endianness: .little)  // data descriptor follows; UTF-8 name
-        out.writeInteger(UInt16(0), endianness: .little)  // stored
+        out.writeInteger(UInt16(deflated ? 8 : 0), endianness: .little)
         out.writeInteger(time, endianness: .little)
         out.writeInteger(date, endianness: .little)
         out.writeInteger(UInt32(0), endianness: .little)  // CRC-32, in the descriptor
@@ -61,13 +66,14 @@ struct ZipWriter {
     /// The CRC-32 of the current entry's content so far, to continue with ``crc32(_:continuing:)``.
     var crc: UInt32 { self.entries.last?.crc ?? 0 }
 
-    /// Counts `count` more bytes of the current entry's content, written after its header, whose
-    /// CRC-32 with all before them is `crc`.
-    mutating func wrote(count: Int, crc: UInt32) {
+    /// Counts `count` more bytes of the current entry's content, whose CRC-32 with all before them
+    /// is `crc`, and `written` bytes written for them after its header (as many when stored).
+    mutating func wrote(count: Int, crc: UInt32, written: Int? = nil) {
         guard !self.entries.isEmpty else { return }
         self.entries[self.entries.count - 1].crc = crc
         self.entries[self.entries.count - 1].size += UInt64(count)
-        self.offset += UInt64(count)
+        self.entries[self.entries.count - 1].compressedSize += UInt64(written ?? count)
+        self.offset += UInt64(written ?? count)
     }
 
     /// The data descriptor that ends the current entry.
@@ -77,10 +83,10 @@ struct ZipWriter {
         out.writeInteger(UInt32(0x0807_4b50), endianness: .little)
         out.writeInteger(entry.crc, endianness: .little)
         if entry.zip64 {
-            out.writeInteger(entry.size, endianness: .little)
+            out.writeInteger(entry.compressedSize, endianness: .little)
             out.writeInteger(entry.size, endianness: .little)
         } else {
-            out.writeInteger(UInt32(truncatingIfNeeded: entry.size), endianness: .little)
+            out.writeInteger(UInt32(truncatingIfNeeded: entry.compressedSize), endianness: .little)
             out.writeInteger(UInt32(truncatingIfNeeded: entry.size), endianness: .little)
         }
         self.offset += UInt64(out.readableBytes)
@@ -92,7 +98,7 @@ struct ZipWriter {
         var out = ByteBuffer()
         let directoryOffset = self.offset
         for entry in self.entries {
-            let large = entry.zip64 || entry.size >= 0xFFFF_FFFF
+            let large = entry.zip64 || entry.size >= 0xFFFF_FFFF || entry.compressedSize >= 0xFFFF_FFFF
             let far = entry.offset >= 0xFFFF_FFFF
             var extra = ByteBuffer()
             if large || far {
@@ -100,7 +106,7 @@ struct ZipWriter {
                 extra.writeInteger(UInt16((large ? 16 : 0) + (far ? 8 : 0)), endianness: .little)
                 if large {
                     extra.writeInteger(entry.size, endianness: .little)
-                    extra.writeInteger(entry.size, endianness: .little)
+                    extra.writeInteger(entry.compressedSize, endianness: .little)
                 }
                 if far { extra.writeInteger(entry.offset, endianness: .little) }
             }
@@ -108,11 +114,11 @@ struct ZipWriter {
             out.writeInteger(UInt16(3 << 8 | 45), endianness: .little)  // made by: Unix, 4.5
             out.writeInteger(UInt16(large || far ? 45 : 20), endianness: .little)
             out.writeInteger(UInt16(0x0808), endianness: .little)
-            out.writeInteger(UInt16(0), endianness: .little)
+            out.writeInteger(UInt16(entry.deflated ? 8 : 0), endianness: .little)
             out.writeInteger(entry.time, endianness: .little)
             out.writeInteger(entry.date, endianness: .little)
             out.writeInteger(entry.crc, endianness: .little)
-            out.writeInteger(large ? UInt32(0xFFFF_FFFF) : UInt32(entry.size), endianness: .little)
+            out.writeInteger(large ? UInt32(0xFFFF_FFFF) : UInt32(entry.compressedSize), endianness: .little)
             out.writeInteger(large ? UInt32(0xFFFF_FFFF) : UInt32(entry.size), endianness: .little)
             out.writeInteger(UInt16(entry.name.count), endianness: .little)
             out.writeInteger(UInt16(extra.readableBytes), endianness: .little)
