@@ -291,7 +291,9 @@ package final class UploadBatch {
     /// one look at every folder they go into.
     private func refuseWithoutFolder() async throws {
         guard !self.options.parents else { return }
-        let folders = Array(Set(self.stagedPaths.map(\.parent)))
+        // The root is always there: an upload into it asks nothing of the disk.
+        let folders = Array(Set(self.stagedPaths.map(\.parent))).filter { !$0.components.isEmpty }
+        guard !folders.isEmpty else { return }
         let found = try await self.store.attributes(of: folders)
         let missing = Set(zip(folders, found).compactMap { folder, item in item?.isDirectory == true ? nil : folder })
         guard !missing.isEmpty else { return }
