@@ -7,7 +7,8 @@ import NIOCore
 import Testing
 
 /// `POST /file-operations` over a real socket: many deletes, moves, copies and new folders, in order,
-/// one status each; WebDAV locks bind them and dead properties follow them, as on every route.
+/// one status each; WebDAV locks bind them and dead properties follow them, as on every route
+/// (those tests on SQLite and on PostgreSQL, where locks and properties are kept).
 @Suite struct FileOperationTests {
     static let collection = ResourceCollection(key: "operations", identifierKey: "path", hrefPrefix: "/files/")
 
@@ -88,8 +89,9 @@ import Testing
         }
     }
 
-    @Test func locksBindEveryRouteAndPropertiesFollowTheirResource() async throws {
-        try await withServer { client, configuration in
+    @Test(arguments: TestDatabase.allCases)
+    func locksBindEveryRouteAndPropertiesFollowTheirResource(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, _, configuration in
             for name in ["locked.txt", "p.txt", "r.txt"] { #expect(try await dav(client, .put, "/dav/" + name, body: name).status == .created) }
             let lock = try await dav(client, .lock, "/dav/locked.txt", body: Self.lockBody)
             let token = try #require(lock.headers[.lockToken]?.dropFirst().dropLast()).description
@@ -127,8 +129,9 @@ import Testing
         }
     }
 
-    @Test func uploadsObeyLocksAsWebDAVDoes() async throws {
-        try await withServer { client, configuration in
+    @Test(arguments: TestDatabase.allCases)
+    func uploadsObeyLocksAsWebDAVDoes(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, _, configuration in
             #expect(try await dav(client, .put, "/dav/held.txt", body: "old").status == .created)
             #expect(try await dav(client, .mkcol, "/dav/box").status == .created)
             let fileLock = try await dav(client, .lock, "/dav/held.txt", body: Self.lockBody)
@@ -188,8 +191,9 @@ import Testing
         }
     }
 
-    @Test func aThousandDeletesWithOneLockedFileRefuseThatFileAlone() async throws {
-        try await withServer { client, configuration in
+    @Test(arguments: TestDatabase.allCases)
+    func aThousandDeletesWithOneLockedFileRefuseThatFileAlone(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, _, configuration in
             let files = configuration.dataDirectory + "/files"
             for index in 0..<1000 { try Data("\(index)".utf8).write(to: URL(fileURLWithPath: "\(files)/f\(index).txt")) }
             let lock = try await dav(client, .lock, "/dav/f500.txt", body: Self.lockBody)
@@ -203,8 +207,9 @@ import Testing
         }
     }
 
-    @Test func anAtomicBatchThatFailsLeavesTheTreeAndItsPropertiesAsTheyWere() async throws {
-        try await withServer { client, configuration in
+    @Test(arguments: TestDatabase.allCases)
+    func anAtomicBatchThatFailsLeavesTheTreeAndItsPropertiesAsTheyWere(database: TestDatabase) async throws {
+        try await withDatabaseServer(database) { client, _, configuration in
             let files = configuration.dataDirectory + "/files"
             #expect(try await dav(client, .mkcol, "/dav/docs").status == .created)
             for name in ["a.txt", "b.txt", "docs/x.txt", "docs/y.txt"] {
