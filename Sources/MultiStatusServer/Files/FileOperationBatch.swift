@@ -107,6 +107,8 @@ struct FileOperationBatch {
         var journal: [Applied]? = atomic ? [] : nil
         // An atomic batch with an item refused as it was read applies nothing.
         var failed = atomic && items.contains { if case .failure = $0.operation { true } else { false } }
+        // What an atomic batch changes is logged first, so that a crash is undone at the next start.
+        let log = atomic && !failed ? try self.operations.store.openJournal() : nil
         var index = 0
         while index < items.count {
             if !atomic, let run = self.plainRun(items, from: index) {
@@ -123,17 +125,22 @@ struct FileOperationBatch {
                 results.append(ItemResult(id: id, status: .ok, message: "Not tried", fields: Self.fields(operation)))
             case .success(let operation):
                 do {
-                    results.append(try await self.apply(operation, id: id, journal: &journal))
+                    results.append(try await self.apply(operation, id: id, journal: &journal, log: log))
                 } catch {
                     results.append(ItemResult(id: id, problem: Self.problem(error), fields: Self.fields(operation)))
                     if atomic {
                         failed = true
                         try await self.undo(journal ?? [])
+                        log?.remove()
                     }
                 }
             }
         }
-        if let journal, !failed { try await self.finish(journal) }
+        if let journal, !failed {
+            try log?.commit()
+            try await self.finish(journal)
+            log?.remove()
+        }
         return results
     }
 
@@ -201,7 +208,7 @@ struct FileOperationBatch {
         return fields
     }
 
-    private func apply(_ operation: FileOperation, id: JSONValue, journal: inout [Applied]?) async throws -> ItemResult {
+    private func apply(_ operation: FileOperation, id: JSONValue, journal: inout [Applied]?, log: StoreJournal?) async throws -> ItemResult {
         let store = self.operations.store
         let path = operation.path
         let tokens: Set<String> = operation.lockToken.map { [$0] } ?? []
@@ -213,6 +220,7 @@ struct FileOperationBatch {
             try await self.requireFolder(path.parent, of: path)
             try await self.requireUnlocked([.init(path), .init(path.parent)], tokens)
             do {
+                try log?.record(.made(store.journalPath(path)))
                 try await self.operations.makeFolder(at: path)
             } catch let problem as ProblemDetails where problem.status == .methodNotAllowed {
                 throw ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists")
@@ -244,7 +252,7 @@ struct FileOperationBatch {
         guard let to = operation.to else {
             try await self.requireUnlocked(FileOperations.deleting(path), tokens)
             if journal != nil {
-                if let detached = try await store.detach(path) { journal?.append(.detached(path, detached)) }
+                if let detached = try await store.detach(path, journal: log) { journal?.append(.detached(path, detached)) }
             } else {
                 try await self.operations.remove(at: path)
             }
@@ -263,12 +271,13 @@ struct FileOperationBatch {
         try await self.requireUnlocked(FileOperations.transferring(from: path, to: to, replacing: replaced, move: move), tokens)
         if replaced {
             if journal != nil {
-                if let detached = try await store.detach(to) { journal?.append(.detached(to, detached)) }
+                if let detached = try await store.detach(to, journal: log) { journal?.append(.detached(to, detached)) }
             } else {
                 try await self.operations.remove(at: to)
             }
         }
         let recursive = operation.recursive || !item.isDirectory
+        try log?.record(move ? .moved(from: store.journalPath(path), to: store.journalPath(to)) : .copied(to: store.journalPath(to)))
         switch (move, journal != nil) {
         case (true, true): try await store.moveItem(from: path, to: to)
         case (true, false): try await self.operations.move(from: path, to: to)

@@ -78,7 +78,12 @@ public protocol FileStore: Sendable {
     /// Takes the file or folder at `path` out of the tree into the store's staging area, where it
     /// waits to be put back (``reattach(_:at:)``) or deleted (``purge(_:)``): a delete that can be
     /// undone. Its bytes count against the quota until purged. `nil` when nothing is there.
-    func detach(_ path: StorePath) async throws -> DetachedItem?
+    /// With `journal`, the item waits in the journal's folder, and the change is recorded in it first.
+    func detach(_ path: StorePath, journal: StoreJournal?) async throws -> DetachedItem?
+    /// Opens the undo log of an atomic batch (``StoreJournal``), replayed at start after a crash.
+    func openJournal() throws -> StoreJournal
+    /// `path` as the journal records it: from the store's root.
+    func journalPath(_ path: StorePath) -> StorePath
     /// Puts a detached item back at `path`, which must be free.
     func reattach(_ item: DetachedItem, at path: StorePath) async throws
     /// Deletes a detached item for good.

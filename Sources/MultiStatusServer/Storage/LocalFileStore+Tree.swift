@@ -229,17 +229,25 @@ extension LocalFileStore {
         try await self.syncFolders([source.parent, destination.parent])
     }
 
-    public func detach(_ path: StorePath) async throws -> DetachedItem? {
-        let location = self.stagedPath()
+    public func detach(_ path: StorePath, journal: StoreJournal?) async throws -> DetachedItem? {
+        let entry = journal?.nextItem()
+        let location = journal.map { $0.items + "/" + entry! } ?? self.stagedPath()
         return try await self.threadPool.runIfActive {
             try self.withReachableParent(of: path) { folder, name -> DetachedItem? in
                 guard let info = StoreTree.entry(folder, name), let item = StoredItem(served: info) else { return nil }
                 let size = item.isDirectory ? StoreTree.bytesUsed(in: folder, name) : item.size
+                if let journal, let entry { try journal.record(.detached(path, item: entry)) }
                 guard renameat(folder, name, AT_FDCWD, location) == 0 else { throw POSIXFailure(errno: errno, operation: "set aside") }
                 return DetachedItem(location: location, size: size, isDirectory: item.isDirectory)
             }
         }
     }
+
+    public func openJournal() throws -> StoreJournal {
+        try StoreJournal(path: self.stagedPath() + ".journal", durable: self.durability == .fsync)
+    }
+
+    public func journalPath(_ path: StorePath) -> StorePath { path }
 
     public func reattach(_ item: DetachedItem, at path: StorePath) async throws {
         try await self.threadPool.runIfActive {

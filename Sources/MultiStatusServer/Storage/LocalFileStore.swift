@@ -82,7 +82,7 @@ public final class LocalFileStore: FileStore {
         guard self.ownerDescriptor >= 0, flock(self.ownerDescriptor, LOCK_EX | LOCK_NB) == 0 else {
             throw POSIXFailure(errno: errno, operation: "lock this process's staging name")
         }
-        let swept = Self.sweepUnowned(staging: self.staging, owners: owners, keeping: self.stagedPrefix)
+        let swept = Self.sweepUnowned(staging: self.staging, owners: owners, keeping: self.stagedPrefix, tree: self.tree, logger: logger)
         if swept > 0 { logger.notice("swept unfinished uploads", metadata: ["count": "\(swept)"]) }
         self.usedBytes = Mutex(StoreTree.bytesUsed(in: self.tree.descriptor, "."))
     }
@@ -97,9 +97,10 @@ public final class LocalFileStore: FileStore {
         close(self.ownerDescriptor)
     }
 
-    /// Removes the staged files, and the owner files, of prefixes no running process holds.
+    /// Removes the staged files, and the owner files, of prefixes no running process holds; first
+    /// undoes in `tree` what their uncommitted journals (``StoreJournal``) record.
     /// - Returns: how many staged files were removed.
-    private static func sweepUnowned(staging: String, owners: String, keeping own: String) -> Int {
+    private static func sweepUnowned(staging: String, owners: String, keeping own: String, tree: StoreTree, logger: Logger) -> Int {
         let manager = FileManager.default
         // nil: not checked yet; an open descriptor holding a dead owner's lock until the end, or -1.
         var dead: [Substring: Int32] = [:]
@@ -123,7 +124,18 @@ public final class LocalFileStore: FileStore {
             return true
         }
         var swept = 0
-        for name in (try? manager.contentsOfDirectory(atPath: staging)) ?? [] {
+        let names = (try? manager.contentsOfDirectory(atPath: staging)) ?? []
+        // Journals first: what they set aside is put back before the sweep takes it.
+        for name in names where name.hasSuffix(".journal") && isUnowned(name.prefix { $0 != "-" }) {
+            let path = staging + "/" + name
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let (steps, committed) = StoreJournal.steps(of: text)
+            if !committed {
+                StoreJournal.undo(steps, items: String(path.dropLast(".journal".count)) + ".items", in: tree)
+                logger.notice("undid an atomic batch a crash interrupted", metadata: ["steps": "\(steps.count)"])
+            }
+        }
+        for name in names {
             let prefix = name.prefix { $0 != "-" }
             if isUnowned(prefix) && (try? manager.removeItem(atPath: staging + "/" + name)) != nil { swept += 1 }
         }

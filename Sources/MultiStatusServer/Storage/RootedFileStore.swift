@@ -117,8 +117,16 @@ struct RootedFileStore: FileStore {
         try await self.inView { try await self.base.moveItem(from: self.full(source), to: self.full(destination)) }
     }
 
-    func detach(_ path: StorePath) async throws -> DetachedItem? {
-        try await self.inView { try await self.base.detach(self.full(path)) }
+    func detach(_ path: StorePath, journal: StoreJournal?) async throws -> DetachedItem? {
+        try await self.inView { try await self.base.detach(self.full(path), journal: journal) }
+    }
+
+    func openJournal() throws -> StoreJournal {
+        try self.base.openJournal()
+    }
+
+    func journalPath(_ path: StorePath) -> StorePath {
+        self.base.journalPath(self.full(path))
     }
 
     func reattach(_ item: DetachedItem, at path: StorePath) async throws {
