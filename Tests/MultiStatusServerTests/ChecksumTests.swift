@@ -57,6 +57,12 @@ import Testing
             }
             let got = try await client.execute(uri: "/files/d.txt", method: .get) { $0.headers }
             #expect(got[.init("Repr-Digest")!] == Self.digestField(d))
+            // A copy has the same bytes, and so the same digest.
+            let copied = try await sendBatch(
+                client, .post, "/file-operations", #"[{"op": "copy", "path": "a.bin", "to": "copy.bin"}]"#,
+                collection: ResourceCollection(key: "operations", identifierKey: "path", hrefPrefix: "/files/"))
+            #expect(try #require(copied.body).items.map(\.status.code) == [201])
+            #expect(try await Self.head(client, "/files/copy.bin")[.init("Repr-Digest")!] == Self.digestField(a))
         }
     }
 

@@ -275,6 +275,10 @@ final class StoreTree: Sendable {
         defer { close(output) }
         do {
             try Self.copyBytes(from: input, to: output)
+            // The same bytes: the digest the store keeps of them goes along (for Repr-Digest).
+            if let digest = StoredDigest.read(from: input, size: Int(info.st_size)) {
+                StoredDigest.write(digest, size: Int(info.st_size), to: output)
+            }
             let times = [info.st_atim, info.st_mtim]
             guard futimens(output, times) == 0 else { throw POSIXFailure(errno: errno, operation: "set a copy's modification time") }
         } catch {
