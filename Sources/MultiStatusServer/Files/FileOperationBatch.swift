@@ -214,10 +214,10 @@ struct FileOperationBatch {
         let tokens: Set<String> = operation.lockToken.map { [$0] } ?? []
         let fields = Self.fields(operation)
         if operation.kind == .mkdir {
-            guard try await store.attributes(of: path) == nil else {
-                throw ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists")
-            }
-            try await self.requireFolder(path.parent, of: path)
+            // The path and its folder, in one look, as for a move.
+            let found = try await store.attributes(of: [path, path.parent])
+            guard found[0] == nil else { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists") }
+            guard found[1]?.isDirectory == true else { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist") }
             try await self.requireUnlocked([.init(path), .init(path.parent)], tokens)
             do {
                 try log?.record(.made(store.journalPath(path)))
@@ -290,20 +290,9 @@ struct FileOperationBatch {
             location: Self.location(to, isFolder: item.isDirectory), fields: fields)
     }
 
-    /// 409 unless `folder`, where `path` goes, is a folder.
-    private func requireFolder(_ folder: StorePath, of path: StorePath) async throws {
-        guard try await self.operations.store.attributes(of: folder)?.isDirectory == true else {
-            throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist")
-        }
-    }
-
     /// 423 when a lock affecting `scopes` is held and `tokens` has none of its tokens.
     private func requireUnlocked(_ scopes: [LockScope], _ tokens: Set<String>) async throws {
-        do {
-            try await self.operations.requireUnlocked(scopes, submitted: tokens)
-        } catch let missing as MissingLockToken {
-            throw ProblemDetails.locked(missing.root, prefix: "/files/", hint: "give its token in \"lockToken\"")
-        }
+        try await self.operations.requireUnlocked(scopes, submitted: tokens, hint: "give its token in \"lockToken\"")
     }
 
     private static func location(_ path: StorePath, isFolder: Bool) -> String {

@@ -34,6 +34,15 @@ struct FileOperations: Sendable {
         try LockStore.requireTokens(of: held, for: scopes, submitted: submitted, by: self.locks.principal)
     }
 
+    /// The same, as the 423 problem a route of `/files/` answers; `hint` says how to give the token.
+    func requireUnlocked(_ scopes: [LockScope], submitted: Set<String>, hint: String) async throws {
+        do {
+            try await self.requireUnlocked(scopes, submitted: submitted)
+        } catch let missing as MissingLockToken {
+            throw ProblemDetails.locked(missing.root, prefix: "/files/", hint: hint)
+        }
+    }
+
     /// The lock tokens a request submits in its `If` header, as WebDAV clients do: how every route
     /// but `/file-operations` (which takes them per item) is given them.
     static func submittedTokens(_ fields: HTTPFields, limits: Limits) throws(ProblemDetails) -> Set<String> {

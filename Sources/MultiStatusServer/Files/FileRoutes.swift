@@ -125,12 +125,9 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
         if let ifMatch = request.headers[.ifMatch], !ETagList.matches(ifMatch, item.etag) {
             throw ProblemDetails(status: .preconditionFailed, detail: "If-Match does not match the file's current ETag")
         }
-        do {
-            try await operations.requireUnlocked(
-                FileOperations.deleting(path), submitted: try FileOperations.submittedTokens(request.headers, limits: self.limits))
-        } catch let missing as MissingLockToken {
-            throw ProblemDetails.locked(missing.root, prefix: "/files/", hint: "send its lock token in an If header")
-        }
+        try await operations.requireUnlocked(
+            FileOperations.deleting(path), submitted: try FileOperations.submittedTokens(request.headers, limits: self.limits),
+            hint: "send its lock token in an If header")
         guard try await operations.remove(at: path, fileOnly: true) else {
             throw ProblemDetails(status: .notFound, detail: "no file at /files/\(path)")
         }
