@@ -253,6 +253,77 @@ import Testing
         }
     }
 
+    @Test func anAtomicBatchIsCheckedWholeFirstAndNamesEachItemThatWouldFail() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            #expect(try await dav(client, .mkcol, "/dav/docs").status == .created)
+            for name in ["a.txt", "b.txt", "docs/x.txt", "docs/y.txt"] {
+                #expect(try await dav(client, .put, "/dav/" + name, body: name).status == .created)
+            }
+            let before = Self.tree(files)
+            // Each item is checked against the tree the items before it would leave.
+            let batch = """
+                [{"op": "mkdir", "path": "new"},
+                 {"op": "move", "path": "a.txt", "to": "new/a.txt"},
+                 {"op": "delete", "path": "a.txt"},
+                 {"op": "copy", "path": "new/a.txt", "to": "b.txt"},
+                 {"op": "delete", "path": "docs"},
+                 {"op": "move", "path": "docs/x.txt", "to": "new/x.txt"},
+                 {"op": "move", "path": "docs/y.txt", "to": "new/y.txt"},
+                 {"op": "delete", "path": "docs"},
+                 {"op": "mkdir", "path": "new/a.txt"},
+                 {"op": "move", "path": "new/x.txt", "to": "new", "overwrite": true},
+                 {"op": "copy", "path": "new", "to": "copy"},
+                 {"op": "copy", "path": "new", "to": "copy2", "recursive": true},
+                 {"op": "delete", "path": "copy2/y.txt"},
+                 {"op": "delete", "path": "copy/y.txt"}]
+                """
+            let failed = try await Self.send(client, batch, headers: [.prefer: "atomic"])
+            #expect(failed.status == .notFound)
+            let items = try #require(failed.body).items
+            #expect(items.map(\.status.code) == [424, 424, 404, 409, 409, 424, 424, 424, 409, 409, 409, 424, 424, 404])
+            #expect(items[3].problem?.detail?.contains("overwrite") == true)
+            #expect(items[4].problem?.detail?.contains("not empty") == true)
+            #expect(items[9].problem?.detail?.contains("holds") == true)
+            #expect(items[10].problem?.detail?.contains("not empty") == true)
+            #expect(Self.tree(files) == before)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/tmp/uploads").isEmpty)
+
+            // Without the failing items, the same plan is applied as checked.
+            let applied = try await Self.send(
+                client,
+                """
+                [{"op": "mkdir", "path": "new"},
+                 {"op": "move", "path": "a.txt", "to": "new/a.txt"},
+                 {"op": "move", "path": "docs/x.txt", "to": "new/x.txt"},
+                 {"op": "move", "path": "docs/y.txt", "to": "new/y.txt"},
+                 {"op": "delete", "path": "docs"},
+                 {"op": "copy", "path": "new", "to": "copy2", "recursive": true},
+                 {"op": "delete", "path": "copy2/y.txt"}]
+                """, headers: [.prefer: "atomic"])
+            #expect(applied.status == .ok)
+            #expect(try #require(applied.body).items.map(\.status.code) == [201, 201, 201, 201, 204, 201, 204])
+            #expect(
+                Self.tree(files) == [
+                    "b.txt": "b.txt", "new": "folder", "new/a.txt": "a.txt", "new/x.txt": "docs/x.txt", "new/y.txt": "docs/y.txt",
+                    "copy2": "folder", "copy2/a.txt": "a.txt", "copy2/x.txt": "docs/x.txt",
+                ])
+        }
+    }
+
+    @Test func replacingAFolderThatHoldsTheSourceIsRefusedAndLosesNothing() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            #expect(try await dav(client, .mkcol, "/dav/docs").status == .created)
+            #expect(try await dav(client, .put, "/dav/docs/x.txt", body: "X").status == .created)
+            let result = try await Self.send(client, #"[{"op": "move", "path": "docs/x.txt", "to": "docs", "overwrite": true}]"#)
+            #expect(try #require(result.body).items.map(\.status.code) == [409])
+            #expect(try await dav(client, .move, "/dav/docs/x.txt", headers: [.destination: "/dav/docs", .overwrite: "T"]).status == .forbidden)
+            #expect(try await dav(client, .copy, "/dav/docs/x.txt", headers: [.destination: "/dav/docs", .overwrite: "T"]).status == .forbidden)
+            #expect(Self.tree(files) == ["docs": "folder", "docs/x.txt": "X"])
+        }
+    }
+
     @Test func callersWithoutWriteAccessOrOutsideTheirRootChangeNothing() async throws {
         let alice = TestAccount(name: "alice", password: "a-pass", permission: "write", root: "alice")
         let bob = TestAccount(name: "bob", password: "b-pass", permission: "write", root: "bob")

@@ -81,6 +81,7 @@ extension HTTPField.Name {
     static let destination = Self("Destination")!
     static let davIf = Self("If")!
     static let lockToken = Self("Lock-Token")!
+    static let overwrite = Self("Overwrite")!
 }
 
 /// One `<D:response>` of a PROPFIND answer: its href and, per property `{ns}name`, status and XML value.

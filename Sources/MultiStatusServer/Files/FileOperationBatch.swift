@@ -81,67 +81,71 @@ struct FileOperation: Sendable, Hashable {
 /// Applies the items of `POST /file-operations` in order, each through ``FileOperations`` (so that
 /// locks bind them and properties follow), one status each.
 ///
-/// Partial (the default): each item is applied or refused on its own; a later item sees what the
-/// earlier ones did (a folder made, then a file moved into it).
+/// Partial (the default): each item is applied or refused on its own (on a ``DirectTree``); a
+/// later item sees what the earlier ones did (a folder made, then a file moved into it).
 ///
-/// Atomic: the items are applied in order as well, but a delete, or a destination replaced, only
-/// sets the item aside in the store's staging area, and properties and locks are left as they are.
-/// When an item fails, what the earlier ones did is undone in reverse order (moves moved back,
-/// copies and new folders removed, what was set aside put back) and nothing is left changed.
-/// When all succeed, properties and locks follow in the items' order and what was set aside is
-/// deleted.
+/// Atomic: every item is first checked against the tree the items before it would leave (a
+/// ``PlannedTree``), so that each failing item is named with its own status; when one fails,
+/// nothing is applied. Then the items are applied in order on a ``JournaledTree``: a delete, or a
+/// destination replaced, only sets the item aside, and properties and locks stay as they are. When
+/// an item still fails (a race, a full disk), what the earlier ones did is undone in reverse
+/// order and nothing is left changed; when all succeed, properties and locks follow and what was
+/// set aside is deleted.
 struct FileOperationBatch {
     let operations: FileOperations
 
-    /// What an applied item did, to undo it or to finish it.
-    private enum Applied {
-        case detached(StorePath, DetachedItem)
-        case moved(from: StorePath, to: StorePath)
-        case copied(from: StorePath, to: StorePath, recursive: Bool)
-        case made(StorePath)
-    }
+    typealias Items = [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)]
 
     /// The outcomes of `items`, each read or refused as it was read, in order.
-    func apply(_ items: [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)], atomic: Bool) async throws -> [ItemResult] {
-        var results: [ItemResult] = []
-        var journal: [Applied]? = atomic ? [] : nil
-        // An atomic batch with an item refused as it was read applies nothing.
-        var failed = atomic && items.contains { if case .failure = $0.operation { true } else { false } }
-        // What an atomic batch changes is logged first, so that a crash is undone at the next start.
-        let log = atomic && !failed ? try self.operations.store.openJournal() : nil
-        var index = 0
-        while index < items.count {
-            if !atomic, let run = self.plainRun(items, from: index) {
-                results += await self.applyPlain(Array(items[run]))
-                index = run.upperBound
-                continue
-            }
-            let (id, item) = items[index]
-            index += 1
-            switch item {
-            case .failure(let problem):
-                results.append(ItemResult(id: id, problem: problem))
-            case .success(let operation) where failed:
-                results.append(ItemResult(id: id, status: .ok, message: "Not tried", fields: Self.fields(operation)))
-            case .success(let operation):
-                do {
-                    results.append(try await self.apply(operation, id: id, journal: &journal, log: log))
-                } catch {
-                    results.append(ItemResult(id: id, problem: Self.problem(error), fields: Self.fields(operation)))
-                    if atomic {
-                        failed = true
-                        try await self.undo(journal ?? [])
-                        log?.remove()
-                    }
+    func apply(_ items: Items, atomic: Bool) async throws -> [ItemResult] {
+        guard atomic else {
+            var tree = DirectTree(operations: self.operations)
+            var results: [ItemResult] = []
+            var index = 0
+            while index < items.count {
+                if let run = self.plainRun(items, from: index) {
+                    results += await self.applyPlain(Array(items[run]))
+                    index = run.upperBound
+                } else {
+                    results.append(await self.outcome(of: items[index], on: &tree))
+                    index += 1
                 }
             }
+            return results
         }
-        if let journal, !failed {
-            try log?.commit()
-            try await self.finish(journal)
-            log?.remove()
+        var plan = PlannedTree(operations: self.operations)
+        var checked: [ItemResult] = []
+        for item in items { checked.append(await self.outcome(of: item, on: &plan)) }
+        guard checked.allSatisfy(\.succeeded) else { return checked }
+        // What an atomic batch changes is journaled first, so that a crash is undone at the next start.
+        var tree = try JournaledTree(operations: self.operations)
+        var results: [ItemResult] = []
+        for (index, item) in items.enumerated() {
+            let result = await self.outcome(of: item, on: &tree)
+            results.append(result)
+            if !result.succeeded {
+                try await tree.undo()
+                return results
+                    + zip(items[(index + 1)...], checked[(index + 1)...]).map { item, planned in
+                        ItemResult(id: item.id, status: planned.status, message: "Not tried", fields: planned.fields)
+                    }
+            }
         }
+        try await tree.finish()
         return results
+    }
+
+    /// The outcome of one item on `tree`: refused as it was read, or applied, or refused as it was tried.
+    private func outcome(of item: Items.Element, on tree: inout some FileBatchTree) async -> ItemResult {
+        switch item.operation {
+        case .failure(let problem): return ItemResult(id: item.id, problem: problem)
+        case .success(let operation):
+            do {
+                return try await self.apply(operation, id: item.id, on: &tree)
+            } catch {
+                return ItemResult(id: item.id, problem: Self.problem(error), fields: Self.fields(operation))
+            }
+        }
     }
 
     /// A delete or a move that needs no look before it is made: no `ifMatch`, no `overwrite`, not
@@ -159,7 +163,7 @@ struct FileOperationBatch {
 
     /// The items from `start` on that are plain (``isPlain(_:)``) and of one kind, when there are
     /// several and no lock exists anywhere: applied with one look at the disk for them all.
-    private func plainRun(_ items: [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)], from start: Int) -> Range<Int>? {
+    private func plainRun(_ items: Items, from start: Int) -> Range<Int>? {
         var end = start
         var kind: FileOperation.Kind?
         while end < items.count, case .success(let operation) = items[end].operation, Self.isPlain(operation), kind == nil || kind == operation.kind {
@@ -171,7 +175,7 @@ struct FileOperationBatch {
     }
 
     /// Applies a run of plain deletes or moves (``plainRun(_:from:)``) in order, in one job of the store.
-    private func applyPlain(_ run: [(id: JSONValue, operation: Result<FileOperation, ProblemDetails>)]) async -> [ItemResult] {
+    private func applyPlain(_ run: Items) async -> [ItemResult] {
         let operations = run.compactMap { try? $0.operation.get() }
         let store = self.operations.store
         // Per item: for a move, whether it was a folder; for a delete, whether anything was there.
@@ -208,54 +212,40 @@ struct FileOperationBatch {
         return fields
     }
 
-    private func apply(_ operation: FileOperation, id: JSONValue, journal: inout [Applied]?, log: StoreJournal?) async throws -> ItemResult {
-        let store = self.operations.store
+    /// Checks `operation` against `tree` and applies it there.
+    private func apply(_ operation: FileOperation, id: JSONValue, on tree: inout some FileBatchTree) async throws -> ItemResult {
         let path = operation.path
         let tokens: Set<String> = operation.lockToken.map { [$0] } ?? []
         let fields = Self.fields(operation)
         if operation.kind == .mkdir {
             // The path and its folder, in one look, as for a move.
-            let found = try await store.attributes(of: [path, path.parent])
+            let found = try await tree.look([path, path.parent])
             guard found[0] == nil else { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists") }
             guard found[1]?.isDirectory == true else { throw ProblemDetails(status: .conflict, detail: "the folder of \"\(path)\" does not exist") }
             try await self.requireUnlocked([.init(path), .init(path.parent)], tokens)
             do {
-                try log?.record(.made(store.journalPath(path)))
-                try await self.operations.makeFolder(at: path)
+                try await tree.makeFolder(at: path)
             } catch let problem as ProblemDetails where problem.status == .methodNotAllowed {
                 throw ProblemDetails(status: .conflict, detail: "\"\(path)\" already exists")
             }
-            journal?.append(.made(path))
             return ItemResult(id: id, status: .created, location: Self.location(path, isFolder: true), fields: fields)
         }
         guard !path.components.isEmpty else {
             throw ProblemDetails(status: .forbidden, detail: "the root folder cannot be deleted, moved or copied")
         }
-        // A plain delete is one look at the disk: the store refuses a folder that is not empty itself.
-        if operation.kind == .delete, operation.ifMatch == nil, journal == nil {
-            try await self.requireUnlocked(FileOperations.deleting(path), tokens)
-            guard try await self.operations.remove(at: path, recursive: operation.recursive) else {
-                throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"")
-            }
-            return ItemResult(id: id, status: .noContent, message: "Deleted", fields: fields)
-        }
         // What the item reads, in one look: the path, and a destination's folder and itself.
-        let found = try await store.attributes(of: [path] + (operation.to.map { [$0.parent, $0] } ?? []))
+        let found = try await tree.look([path] + (operation.to.map { [$0.parent, $0] } ?? []))
         guard let item = found[0] else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(path)\"") }
-        if let ifMatch = operation.ifMatch, !ETagList.matches(ifMatch, item.etag) {
-            throw ProblemDetails(status: .preconditionFailed, detail: "ifMatch \(ifMatch) does not match \"\(path)\", whose ETag is \(item.etag)")
+        if let ifMatch = operation.ifMatch, let etag = item.etag, !ETagList.matches(ifMatch, etag) {
+            throw ProblemDetails(status: .preconditionFailed, detail: "ifMatch \(ifMatch) does not match \"\(path)\", whose ETag is \(etag)")
         }
-        if item.isDirectory, !operation.recursive, operation.kind != .move, try await self.operations.hasMembers(path) {
+        if item.isDirectory, !operation.recursive, operation.kind != .move, try await tree.hasMembers(path) {
             throw ProblemDetails(
                 status: .conflict, detail: "the folder \"\(path)\" is not empty; set \"recursive\": true to \(operation.kind.rawValue) it whole")
         }
         guard let to = operation.to else {
             try await self.requireUnlocked(FileOperations.deleting(path), tokens)
-            if journal != nil {
-                if let detached = try await store.detach(path, journal: log) { journal?.append(.detached(path, detached)) }
-            } else {
-                try await self.operations.remove(at: path)
-            }
+            try await tree.remove(path)
             return ItemResult(id: id, status: .noContent, message: "Deleted", fields: fields)
         }
         guard !to.components.isEmpty else { throw ProblemDetails(status: .conflict, detail: "the root folder cannot be replaced") }
@@ -267,24 +257,14 @@ struct FileOperationBatch {
         if replaced && !operation.overwrite {
             throw ProblemDetails(status: .conflict, detail: "\"\(to)\" exists; set \"overwrite\": true to replace it")
         }
+        // Replacing a folder that holds the source would delete the source with it.
+        guard !replaced || !path.isBelow(to) else {
+            throw ProblemDetails(status: .conflict, detail: "\"\(to)\" holds \"\(path)\" and cannot be replaced by it")
+        }
         let move = operation.kind == .move
         try await self.requireUnlocked(FileOperations.transferring(from: path, to: to, replacing: replaced, move: move), tokens)
-        if replaced {
-            if journal != nil {
-                if let detached = try await store.detach(to, journal: log) { journal?.append(.detached(to, detached)) }
-            } else {
-                try await self.operations.remove(at: to)
-            }
-        }
-        let recursive = operation.recursive || !item.isDirectory
-        try log?.record(move ? .moved(from: store.journalPath(path), to: store.journalPath(to)) : .copied(to: store.journalPath(to)))
-        switch (move, journal != nil) {
-        case (true, true): try await store.moveItem(from: path, to: to)
-        case (true, false): try await self.operations.move(from: path, to: to)
-        case (false, true): try await store.copyItem(from: path, to: to, recursive: recursive)
-        case (false, false): try await self.operations.copy(from: path, to: to, recursive: recursive)
-        }
-        journal?.append(move ? .moved(from: path, to: to) : .copied(from: path, to: to, recursive: recursive))
+        if replaced { try await tree.remove(to) }
+        try await tree.transfer(from: path, to: to, move: move, recursive: operation.recursive || !item.isDirectory)
         return ItemResult(
             id: id, status: replaced ? .ok : .created, message: replaced ? "Replaced" : "Created",
             location: Self.location(to, isFolder: item.isDirectory), fields: fields)
@@ -297,31 +277,5 @@ struct FileOperationBatch {
 
     private static func location(_ path: StorePath, isFolder: Bool) -> String {
         path.urlPath(under: "/files/") + (isFolder ? "/" : "")
-    }
-
-    /// Undoes what an atomic batch did, newest first.
-    private func undo(_ journal: [Applied]) async throws {
-        let store = self.operations.store
-        for applied in journal.reversed() {
-            switch applied {
-            case .detached(let path, let item): try await store.reattach(item, at: path)
-            case .moved(let from, let to): try await store.moveItem(from: to, to: from)
-            case .copied(_, let to, _), .made(let to): _ = try await store.removeItem(at: to)
-            }
-        }
-    }
-
-    /// Brings properties and locks along with what an atomic batch did, in its order, then deletes
-    /// what it set aside.
-    private func finish(_ journal: [Applied]) async throws {
-        for applied in journal {
-            switch applied {
-            case .detached(let path, _): try await self.operations.forget(path)
-            case .moved(let from, let to): try await self.operations.carry(from: from, to: to, move: true, recursive: true)
-            case .copied(let from, let to, let recursive): try await self.operations.carry(from: from, to: to, move: false, recursive: recursive)
-            case .made: break
-            }
-        }
-        for case .detached(_, let item) in journal { await self.operations.store.purge(item) }
     }
 }

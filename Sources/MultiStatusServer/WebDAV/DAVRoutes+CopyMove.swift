@@ -38,6 +38,10 @@ extension DAVRoutes {
                 status: .preconditionFailed, detail: "\(DAVLocation.href(destination, isCollection: replaced!.isDirectory)) exists and Overwrite is F"
             )
         }
+        // Replacing a collection that holds the source would delete the source with it.
+        if replaced != nil && source.isBelow(destination) {
+            throw ProblemDetails(status: .forbidden, detail: "the destination holds the source and would be deleted with it")
+        }
         try await self.authorize(
             request, path: source, protecting: FileOperations.transferring(from: source, to: destination, replacing: replaced != nil, move: move))
 
