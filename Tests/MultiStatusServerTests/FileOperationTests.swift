@@ -191,6 +191,51 @@ import Testing
         }
     }
 
+    @Test func longRunsKeepEachItemsStatusWhetherSplitOrInOrder() async throws {
+        try await withServer { client, configuration in
+            let files = configuration.dataDirectory + "/files"
+            for folder in ["many", "d1", "d3/sub"] {
+                try FileManager.default.createDirectory(atPath: "\(files)/\(folder)", withIntermediateDirectories: true)
+            }
+            for name in (0..<490).map({ "many/f\($0)" }) + ["d1/x", "d1/a", "d3/sub/x", "d3/y"] {
+                try Data(name.utf8).write(to: URL(fileURLWithPath: "\(files)/\(name).txt"))
+            }
+            // 500 deletes, none at or below another: done in parts at once, answered in order.
+            let deletes = (0..<500).map { #"{"op": "delete", "path": "many/f\#($0).txt"}"# }
+            let independent = try #require(try await Self.send(client, "[\(deletes.joined(separator: ","))]").body).items
+            #expect(independent.map(\.status.code) == ((0..<500).map { $0 < 490 ? 204 : 404 }))
+            #expect(independent.map(\.id) == (0..<500).map { .string("many/f\($0).txt") })
+            #expect(filesOnDisk(files + "/many").isEmpty)
+
+            // Deletes where one is below another run in order: a folder, then what was in it.
+            let fillers = (0..<197).map { #"{"op": "delete", "path": "none\#($0).txt"}"# }
+            let dependent = try #require(
+                try await Self.send(
+                    client,
+                    """
+                    [{"op": "delete", "path": "d3/sub/x.txt"}, {"op": "delete", "path": "d3/sub"}, {"op": "delete", "path": "d3/sub"},
+                     {"op": "delete", "path": "d3", "recursive": true}, {"op": "delete", "path": "d3/y.txt"}, \(fillers.joined(separator: ","))]
+                    """
+                ).body
+            ).items
+            #expect(dependent.map(\.status.code) == ([204, 204, 404, 204, 404] + Array(repeating: 404, count: 197)))
+
+            // A folder opened for one move is not used after the folder itself moved.
+            let moves = try #require(
+                try await Self.send(
+                    client,
+                    """
+                    [{"op": "move", "path": "d1/x.txt", "to": "x.txt"}, {"op": "move", "path": "d1", "to": "d2"},
+                     {"op": "move", "path": "d1/a.txt", "to": "a.txt"}, {"op": "move", "path": "d2/a.txt", "to": "a2.txt"}]
+                    """
+                ).body
+            ).items
+            #expect(moves.map(\.status.code) == ([201, 201, 404, 201]))
+            #expect(filesOnDisk(files) == ["a2.txt", "x.txt"])
+            #expect(FileManager.default.fileExists(atPath: files + "/d2") && !FileManager.default.fileExists(atPath: files + "/d1"))
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func aThousandDeletesWithOneLockedFileRefuseThatFileAlone(database: TestDatabase) async throws {
         try await withDatabaseServer(database) { client, _, configuration in

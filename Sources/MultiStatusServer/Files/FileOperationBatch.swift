@@ -182,16 +182,18 @@ struct FileOperationBatch {
         let done =
             operations.first?.kind == .move
             ? await store.moveItems(operations.map { ($0.path, $0.to!) }) : await store.removeItems(operations.map { ($0.path, $0.recursive) })
+        // Read once for the run: without a property or a lock anywhere, nothing follows the items.
+        let metadata = self.operations.mayHoldMetadata()
         var results: [ItemResult] = []
         for ((id, _), (operation, outcome)) in zip(run, zip(operations, done)) {
             do {
                 let flag = try outcome.get()
                 if let to = operation.to {
-                    try await self.operations.carry(from: operation.path, to: to, move: true, recursive: true)
+                    if metadata { try await self.operations.carry(from: operation.path, to: to, move: true, recursive: true) }
                     results.append(ItemResult(id: id, status: .created, location: Self.location(to, isFolder: flag), fields: Self.fields(operation)))
                 } else {
                     guard flag else { throw ProblemDetails(status: .notFound, detail: "nothing at \"\(operation.path)\"") }
-                    try await self.operations.forget(operation.path)
+                    if metadata { try await self.operations.forget(operation.path) }
                     results.append(ItemResult(id: id, status: .noContent, message: "Deleted", fields: Self.fields(operation)))
                 }
             } catch {

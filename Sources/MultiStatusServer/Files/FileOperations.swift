@@ -130,6 +130,11 @@ struct FileOperations: Sendable {
         if move { try await self.locks.removeAll(at: source) }
     }
 
+    /// False when no resource has a dead property or a lock: nothing follows a change. One look at two marker files.
+    func mayHoldMetadata() -> Bool {
+        self.properties.marker.mayHoldRows() || self.locks.mayHoldLocks()
+    }
+
     /// True when the folder at `path` has anything in it.
     func hasMembers(_ path: StorePath) async throws -> Bool {
         struct Found: Error {}

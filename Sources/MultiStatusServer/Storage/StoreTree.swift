@@ -169,6 +169,49 @@ final class StoreTree: Sendable {
         }
     }
 
+    /// Folders of one run of changes (``LocalFileStore/removeItems(_:)``, ``LocalFileStore/moveItems(_:)``),
+    /// each opened once: a thousand moves from one folder to another open two folders, not two
+    /// thousand. Used by one thread, for one job.
+    ///
+    /// A folder stays open only while nothing moves or deletes a folder: the run calls
+    /// ``forgetAll()`` after each change of a folder, so that a later item names what is at its
+    /// path then, not a folder that was moved away. Another request's change in the middle of the
+    /// run is the same race as between any two system calls of one item, over the run's length.
+    final class FolderCache {
+        private let tree: StoreTree
+        private var folders: [ArraySlice<String>: Int32] = [:]
+
+        init(_ tree: StoreTree) {
+            self.tree = tree
+        }
+
+        deinit {
+            self.forgetAll()
+        }
+
+        /// As ``StoreTree/withReachableParent(of:_:)``, with the folder kept open for the next item.
+        func withReachableParent<T>(of path: StorePath, _ body: (_ folder: Int32, _ name: String) throws -> T?) throws -> T? {
+            guard let name = path.name else { throw ProblemDetails(status: .methodNotAllowed, detail: "not allowed on the store's root") }
+            let names = path.components.dropLast()
+            if names.isEmpty { return try body(self.tree.descriptor, name) }
+            if let folder = self.folders[names] { return try body(folder, name) }
+            let folder = self.tree.open(names, multistatus_o_path | O_DIRECTORY)
+            guard folder >= 0 else {
+                let failure = POSIXFailure(errno: errno, operation: "open a folder")
+                if failure.isUnreachable { return nil }
+                throw failure
+            }
+            self.folders[names] = folder
+            return try body(folder, name)
+        }
+
+        /// Closes every folder held: one of them may have moved or gone.
+        func forgetAll() {
+            for folder in self.folders.values { close(folder) }
+            self.folders.removeAll()
+        }
+    }
+
     /// The file type bits of what `descriptor` refers to.
     static func kind(of descriptor: Int32) -> mode_t {
         var info = stat()
