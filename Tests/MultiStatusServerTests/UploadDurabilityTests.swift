@@ -63,7 +63,8 @@ import Testing
             let body = MultipartBody([.init(filename: "slow.bin", content: content)])
             let connection = try RawConnection(port: port)
             let head = "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(body.contentType)\r\nContent-Length: \(body.bytes.count)\r\n\r\n"
-            try await connection.send(Array(head.utf8) + body.bytes.prefix(1 << 20))
+            // Past the first MiB of the file, which is when its staged file is created.
+            try await connection.send(Array(head.utf8) + body.bytes.prefix(2 << 20))
             let staging = dataDir + "/tmp/uploads"
             #expect(try await eventually(timeout: .seconds(20)) { !filesOnDisk(staging).isEmpty }, "the upload is being staged")
             let inFlight = filesOnDisk(staging)
@@ -72,7 +73,7 @@ import Testing
             defer { second.terminate(); second.waitUntilExit() }
             #expect(inFlight.isSubset(of: filesOnDisk(staging)), "the second process removed the first one's staged file")
 
-            try await connection.send(Array(body.bytes.dropFirst(1 << 20)))
+            try await connection.send(Array(body.bytes.dropFirst(2 << 20)))
             let answer = try await connection.receive(until: "\"summary\"")
             #expect(answer.hasPrefix("HTTP/1.1 207 Multi-Status\r\n"))
             #expect(FileManager.default.contents(atPath: dataDir + "/files/slow.bin") == Data(content))

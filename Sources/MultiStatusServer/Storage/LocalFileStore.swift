@@ -164,9 +164,11 @@ public final class LocalFileStore: FileStore {
         return self.staging + "/" + self.stagedPrefix + "-" + String(number, radix: 16)
     }
 
+    /// The staged file is created with its first block, or as it is finished: a small file costs
+    /// one hop to the thread pool, not two. The check of `path` is made then too.
     public func stage(for path: StorePath, refusingExisting: Bool, digest: Bool) async throws -> StagedFile {
         let staged = self.stagedPath()
-        let fd = try await self.threadPool.runIfActive {
+        let create = { @Sendable () throws -> Int32 in
             if let existing = try self.existing(path) {
                 if (existing.st_mode & S_IFMT) == S_IFDIR { throw ProblemDetails(status: .conflict, detail: "\"\(path)\" is a folder") }
                 if refusingExisting { throw Self.exists(path) }
@@ -175,7 +177,7 @@ public final class LocalFileStore: FileStore {
             guard fd >= 0 else { throw POSIXFailure(errno: errno, operation: "create a staged file") }
             return fd
         }
-        return LocalStagedFile(path: staged, fd: fd, durable: self.durability == .fsync, digest: digest, threadPool: self.threadPool)
+        return LocalStagedFile(path: staged, create: create, durable: self.durability == .fsync, digest: digest, threadPool: self.threadPool)
     }
 
     private static func exists(_ path: StorePath) -> ProblemDetails {
@@ -351,6 +353,41 @@ public final class LocalFileStore: FileStore {
         let folder: Int32
         let name: String
         let path: StorePath
+    }
+
+    public func finish(_ files: [(staged: any StagedFile, modified: Date?)]) async -> [Result<FinishedFile, any Error>] {
+        let local = files.compactMap { $0.staged as? LocalStagedFile }
+        guard local.count == files.count else {
+            var finished: [Result<FinishedFile, any Error>] = []
+            for file in files {
+                do {
+                    finished.append(.success(try await file.staged.finish(modified: file.modified)))
+                } catch {
+                    finished.append(.failure(error))
+                }
+            }
+            return finished
+        }
+        var settled: [Result<Void, any Error>] = []
+        for file in local {
+            do {
+                settled.append(.success(try await file.settle()))
+            } catch {
+                settled.append(.failure(error))
+            }
+        }
+        do {
+            return try await self.threadPool.runIfActive { [settled] in
+                zip(zip(local, files), settled).map { pair, ready in
+                    Result { () throws -> FinishedFile in
+                        try ready.get()
+                        return try pair.0.finishNow(modified: pair.1.modified)
+                    }
+                }
+            }
+        } catch {
+            return files.map { _ in .failure(error) }
+        }
     }
 
     public func discard(_ staged: StagedFile) async {
@@ -558,8 +595,12 @@ final class LocalStagedFile: StagedFile {
     private let durable: Bool
     private let digest: Bool
     private let threadPool: NIOThreadPool
+    /// Checks the destination and creates the staged file; run on the thread pool with the first write.
+    private let create: @Sendable () throws -> Int32
     private struct State {
-        var fd: Int32
+        /// -1 until the first write creates the file, and again once it is closed.
+        var fd: Int32 = -1
+        var created = false
         var size = 0
         var pending = ByteBuffer()
         var inFlight: Task<Void, any Error>?
@@ -570,12 +611,24 @@ final class LocalStagedFile: StagedFile {
     /// Bytes gathered before one write(2): the multipart parser hands over many small slices.
     private static let blockSize = 1 << 20
 
-    init(path: String, fd: Int32, durable: Bool, digest: Bool, threadPool: NIOThreadPool) {
+    init(path: String, create: @escaping @Sendable () throws -> Int32, durable: Bool, digest: Bool, threadPool: NIOThreadPool) {
         self.path = path
+        self.create = create
         self.durable = durable
         self.digest = digest
         self.threadPool = threadPool
-        self.state = Mutex(State(fd: fd))
+        self.state = Mutex(State())
+    }
+
+    /// The staged file's descriptor, created by the first call; runs on the thread pool.
+    private func descriptor() throws -> Int32 {
+        if let fd = self.state.withLock({ $0.created ? $0.fd : nil }) { return fd }
+        let fd = try self.create()
+        self.state.withLock { state in
+            state.fd = fd
+            state.created = true
+        }
+        return fd
     }
 
     var size: Int { self.state.withLock { $0.size } }
@@ -603,7 +656,7 @@ final class LocalStagedFile: StagedFile {
 
     /// Hashes and writes one block; runs on the thread pool.
     private func hashAndWrite(_ block: ByteBuffer) throws {
-        let fd = self.state.withLock { $0.fd }
+        let fd = try self.descriptor()
         if self.digest { self.hasher.withLock { hasher in block.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } } }
         try LocalFileStore.writeAll(block, to: fd)
     }
@@ -611,42 +664,49 @@ final class LocalStagedFile: StagedFile {
     /// Writes what is left, keeps the digest, sets the time, syncs and closes the file in one job:
     /// a small file costs one hop.
     func finish(modified: Date?) async throws -> FinishedFile {
+        try await self.settle()
+        return try await self.threadPool.runIfActive { try self.finishNow(modified: modified) }
+    }
+
+    /// Waits for the block in flight, if any: what ``finishNow(modified:)`` needs first.
+    func settle() async throws {
         try await self.state.withLock { $0.inFlight }?.value
+    }
+
+    /// The work of ``finish(modified:)`` once settled; runs on the thread pool.
+    func finishNow(modified: Date?) throws -> FinishedFile {
         let rest = self.state.withLock { state in
             defer { state.pending = ByteBuffer() }
             return state.pending
         }
-        let durable = self.durable
-        let (info, digest): (stat, String?) = try await self.threadPool.runIfActive {
-            if rest.readableBytes > 0 { try self.hashAndWrite(rest) }
-            let fd = self.state.withLock { state in
-                defer { state.fd = -1 }
-                return state.fd
-            }
-            defer { close(fd) }
-            if let modified {
-                let time = try LocalFileStore.timespec(modified)
-                guard futimens(fd, [time, time]) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
-            }
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
-            var digest: [UInt8]?
-            if self.digest {
-                digest = Array(self.hasher.withLock { $0.finalize() })
-                StoredDigest.write(digest!, size: Int(info.st_size), to: fd)
-            }
-            if durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
-            return (info, digest?.hex)
-        }
-        return FinishedFile(sha256: digest, etag: LocalFileStore.etag(info))
-    }
-
-    func abandon() async {
-        _ = try? await self.state.withLock { $0.inFlight }?.value
+        if rest.readableBytes > 0 { try self.hashAndWrite(rest) } else { _ = try self.descriptor() }
         let fd = self.state.withLock { state in
             defer { state.fd = -1 }
             return state.fd
         }
+        defer { close(fd) }
+        if let modified {
+            let time = try LocalFileStore.timespec(modified)
+            guard futimens(fd, [time, time]) == 0 else { throw POSIXFailure(errno: errno, operation: "set the modification time") }
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw POSIXFailure(errno: errno, operation: "stat a staged file") }
+        var digest: [UInt8]?
+        if self.digest {
+            digest = Array(self.hasher.withLock { $0.finalize() })
+            StoredDigest.write(digest!, size: Int(info.st_size), to: fd)
+        }
+        if self.durable && fsync(fd) != 0 { throw POSIXFailure(errno: errno, operation: "sync a file") }
+        return FinishedFile(sha256: digest?.hex, etag: LocalFileStore.etag(info))
+    }
+
+    func abandon() async {
+        _ = try? await self.state.withLock { $0.inFlight }?.value
+        let (fd, created) = self.state.withLock { state in
+            defer { state.fd = -1 }
+            return (state.fd, state.created)
+        }
+        guard created else { return }
         let path = self.path
         try? await self.threadPool.runIfActive {
             if fd >= 0 { close(fd) }

@@ -45,6 +45,10 @@ struct RootedFileStore: FileStore {
         await self.base.discard(staged)
     }
 
+    func finish(_ files: [(staged: any StagedFile, modified: Date?)]) async -> [Result<FinishedFile, any Error>] {
+        await self.base.finish(files)
+    }
+
     func writeWhole(
         _ bytes: ByteBuffer,
         to path: StorePath,

@@ -32,8 +32,19 @@ package final class UploadBatch {
     private enum Slot {
         case refused(ItemResult)
         case staging(id: JSONValue, path: StorePath, file: any StagedFile)
+        /// All its bytes handed over, waiting to be finished with others (``finishWritten()``).
+        case written(id: JSONValue, path: StorePath, file: any StagedFile, claims: FileClaims)
         case staged(id: JSONValue, path: StorePath, file: any StagedFile, finished: FinishedFile)
     }
+
+    /// Small files are finished together, when this many wait or their bytes reach ``writtenBytesLimit``.
+    static let writtenCountLimit = 256
+    /// The bytes of the files waiting to be finished that make them finished at once. What the
+    /// request holds of them in memory is less: what each has not yet written (under 1 MiB).
+    static let writtenBytesLimit = 4 << 20
+    /// The size from which a file being received is being written to disk (the local store writes
+    /// blocks of 1 MiB; what is smaller waits in memory until the file ends).
+    static let smallFileBytes = 1 << 20
 
     let store: any FileStore
     let limits: Limits
@@ -44,6 +55,8 @@ package final class UploadBatch {
     /// What the client says of the file being staged.
     private var claims = FileClaims()
     private var names: Set<StorePath> = []
+    /// The files in ``Slot/written`` and their bytes.
+    private var written = (count: 0, bytes: 0)
     /// What the request carries, when ``Options/fingerprinting``: each file's name, type and bytes,
     /// whether the file is staged or refused.
     private var carried: SHA256?
@@ -154,6 +167,9 @@ package final class UploadBatch {
         } else if let remaining = self.store.remainingQuota(), size > remaining {
             refusal = ProblemDetails(status: .insufficientStorage, detail: "the store's quota leaves \(remaining) bytes, not enough for \"\(path)\"")
         } else {
+            // A file that grows past a small one's size goes to disk as it comes: the files that
+            // wait go first, so that files take the disk's space in the order they came.
+            if size >= Self.smallFileBytes && self.written.count > 0 { await self.finishWritten() }
             do {
                 try await file.write(buffer)
                 return true
@@ -167,18 +183,36 @@ package final class UploadBatch {
     }
 
     /// Ends the current file: its bytes are flushed and hashed, ready to commit, unless their
-    /// SHA-256 is not the one the client gave.
+    /// SHA-256 is not the one the client gave. A small file waits to be finished with others.
     func finishCurrent() async {
         guard case .staging(let id, let path, let file) = self.slots.last else { return }
-        do {
-            let finished = try await file.finish(modified: self.claims.modified)
-            if let claimed = self.claims.sha256, let received = finished.sha256, claimed.hex != received {
-                throw FileClaims.mismatch(claimed: claimed, received: received)
+        self.slots[self.slots.count - 1] = .written(id: id, path: path, file: file, claims: self.claims)
+        self.written.count += 1
+        self.written.bytes += file.size
+        if self.written.count >= Self.writtenCountLimit || self.written.bytes >= Self.writtenBytesLimit {
+            await self.finishWritten()
+        }
+    }
+
+    /// Finishes the files that wait (``Slot/written``), in one call to the store.
+    private func finishWritten() async {
+        let waiting = self.slots.enumerated().compactMap { index, slot in
+            if case .written(let id, let path, let file, let claims) = slot { (index, id, path, file, claims) } else { nil }
+        }
+        guard !waiting.isEmpty else { return }
+        self.written = (0, 0)
+        let finished = await self.store.finish(waiting.map { ($0.3, $0.4.modified) })
+        for ((index, id, path, file, claims), outcome) in zip(waiting, finished) {
+            do {
+                let finished = try outcome.get()
+                if let claimed = claims.sha256, let received = finished.sha256, claimed.hex != received {
+                    throw FileClaims.mismatch(claimed: claimed, received: received)
+                }
+                self.slots[index] = .staged(id: id, path: path, file: file, finished: finished)
+            } catch {
+                await self.store.discard(file)
+                self.slots[index] = .refused(ItemResult(id: id, problem: Self.problem(error)))
             }
-            self.slots[self.slots.count - 1] = .staged(id: id, path: path, file: file, finished: finished)
-        } catch {
-            await self.store.discard(file)
-            self.slots[self.slots.count - 1] = .refused(ItemResult(id: id, problem: Self.problem(error)))
         }
     }
 
@@ -193,11 +227,12 @@ package final class UploadBatch {
     package func discardAll() async {
         for slot in self.slots {
             switch slot {
-            case .staging(_, _, let file), .staged(_, _, let file, _): await self.store.discard(file)
+            case .staging(_, _, let file), .written(_, _, let file, _), .staged(_, _, let file, _): await self.store.discard(file)
             case .refused: break
             }
         }
         self.slots = []
+        self.written = (0, 0)
     }
 
     /// Commits the staged files in request order and gives every file's outcome. An atomic batch
@@ -207,6 +242,7 @@ package final class UploadBatch {
         guard !self.slots.isEmpty else {
             throw ProblemDetails(status: .badRequest, detail: "the request carries no file (a part with a filename, or an entry of \"files\")")
         }
+        await self.finishWritten()
         try await self.refuseLocked()
         try await self.refuseWithoutFolder()
         if self.options.atomic, self.slots.contains(where: { if case .refused = $0 { true } else { false } }) {
@@ -239,7 +275,7 @@ package final class UploadBatch {
             switch slot {
             case .refused(let item):
                 items.append(item)
-            case .staging(let id, _, let file):
+            case .staging(let id, _, let file), .written(let id, _, let file, _):
                 await self.store.discard(file)
                 items.append(ItemResult(id: id, problem: ProblemDetails(status: .badRequest, detail: "the file did not end")))
             case .staged(let id, let path, let file, let finished):
@@ -319,7 +355,8 @@ package final class UploadBatch {
     private static func pendingItem(_ slot: Slot) -> ItemResult {
         switch slot {
         case .refused(let item): item
-        case .staging(let id, _, let file), .staged(let id, _, let file, _): ItemResult(id: id, status: .created, fields: ["size": .int(file.size)])
+        case .staging(let id, _, let file), .written(let id, _, let file, _), .staged(let id, _, let file, _):
+            ItemResult(id: id, status: .created, fields: ["size": .int(file.size)])
         }
     }
 
