@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -82,3 +83,7 @@ ssize_t multistatus_fgetxattr(int fd, const char *name, void *value, size_t size
 }
 
 #endif
+
+const void *multistatus_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
+}

@@ -31,3 +31,7 @@ static const uint64_t multistatus_resolve_beneath = 0x08;
 
 /// `O_PATH` (declared only for _GNU_SOURCE): the same value on every architecture Swift runs on.
 static const int multistatus_o_path = 010000000;
+
+/// memmem(3): where `needle` first occurs in `haystack`, or NULL. glibc's compares two bytes at a
+/// time with a shift table: twice the speed of a byte-wise Horspool loop on a multipart body.
+const void *multistatus_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
