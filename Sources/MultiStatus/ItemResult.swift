@@ -75,6 +75,15 @@ public struct ItemResult: Sendable, Hashable {
     /// True when the status is 2xx.
     public var succeeded: Bool { self.status.kind == .successful }
 
+    /// Statuses of an item that may succeed if sent again unchanged (CONTRACT §6).
+    public static let transientStatuses: Set<Int> = [429, 503, 504, 507]
+
+    /// True when the item failed in a way that may pass if sent again: 429, 503, 504 or 507, or
+    /// any failure that carries `retryAfter`.
+    public var isRetryable: Bool {
+        !self.succeeded && (Self.transientStatuses.contains(self.status.code) || self.retryAfter != nil)
+    }
+
     /// Replaces the outcome with another status, keeping identifier and fields; used by atomic mode.
     public mutating func setStatus(_ status: HTTPResponse.Status, message: String? = nil, problem: ProblemDetails? = nil) {
         self = ItemResult(id: self.id, status: status, message: message, problem: problem, href: self.href, fields: self.fields)

@@ -13,6 +13,9 @@ public struct ReceivedMultiStatus: Sendable, Hashable {
     public var summary: Summary
     /// For NDJSON, each listed item's position in the request.
     public var indices: [Int]?
+    /// The answer's status line, when the body was read from one: 207, `200` for an atomic batch
+    /// applied whole, or the failing item's status for an atomic batch refused (CONTRACT §5).
+    public var status: HTTPResponse.Status?
 
     /// Creates a received body from its parts.
     public init(collection: ResourceCollection, items: [ItemResult], summary: Summary, indices: [Int]? = nil) {
@@ -24,6 +27,15 @@ public struct ReceivedMultiStatus: Sendable, Hashable {
 
     /// The listed items that did not succeed: what to retry or fix.
     public var failedItems: [ItemResult] { self.items.filter { !$0.succeeded } }
+    /// The listed items that succeeded.
+    public var succeeded: [ItemResult] { self.items.filter(\.succeeded) }
+    /// The same as ``failedItems``.
+    public var failed: [ItemResult] { self.failedItems }
+    /// The failed items that may pass if sent again (``ItemResult/isRetryable``).
+    public var retryable: [ItemResult] { self.items.filter(\.isRetryable) }
+    /// True when this is an atomic batch that was refused whole: its status line is the failing
+    /// item's, and nothing was applied.
+    public var isRefusedAtomicBatch: Bool { self.status.map { $0.kind != .successful } ?? false }
 }
 
 /// Reads multi-status bodies written by this library or any server that follows CONTRACT §2–4.

@@ -46,32 +46,65 @@ public struct MultiStatusHTTPClient: Sendable {
     ///   - contentType: the body's media type.
     ///   - format: the answer format to ask for.
     ///   - collection: what the items are.
+    ///   - headers: more request fields (`Prefer`, `Idempotency-Key`).
+    /// - Returns: the items, with the status line in ``ReceivedMultiStatus/status``.
     /// - Throws: ``RequestFailed`` when the server answered with a single status instead of a list.
     public func send(
         _ method: HTTPMethod,
         _ path: String,
-        body: [UInt8]? = nil,
+        body: HTTPClientRequest.Body? = nil,
         contentType: String = "application/json",
         format: MultiStatusFormat = .json,
-        collection: ResourceCollection? = nil
+        collection: ResourceCollection? = nil,
+        headers: [(String, String)] = []
     ) async throws -> ReceivedMultiStatus {
-        var request = HTTPClientRequest(url: self.baseURL + path)
-        request.method = method
-        request.headers.add(name: "Accept", value: format.contentType)
-        if let credentials { request.headers.add(name: "Authorization", value: credentials.authorization) }
-        if let body {
-            request.body = .bytes(body)
-            request.headers.add(name: "Content-Type", value: contentType)
-        }
-        let response = try await self.httpClient.execute(request, timeout: .seconds(60))
+        let response = try await self.execute(method, path, body: body, contentType: contentType, accept: format.contentType, headers: headers)
         let bytes = Array(buffer: try await response.body.collect(upTo: self.maxResponseBytes))
         let responseType = response.headers.first(name: "Content-Type") ?? ""
         if responseType.hasPrefix(ProblemDetails.mediaType) || MultiStatusReader.format(contentType: responseType) == nil {
-            let json = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            let json = try? JSONValue.parse(bytes)
             let problem = json.flatMap(ProblemDetails.init(json:)) ?? ProblemDetails(status: .init(code: Int(response.status.code)))
             throw RequestFailed(problem: problem)
         }
-        return try MultiStatusReader.read(bytes, format: MultiStatusReader.format(contentType: responseType) ?? format, collection: collection)
+        var answer = try MultiStatusReader.read(bytes, format: MultiStatusReader.format(contentType: responseType) ?? format, collection: collection)
+        answer.status = .init(code: Int(response.status.code))
+        return answer
+    }
+
+    /// The same, with the body given as bytes.
+    public func send(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: [UInt8],
+        contentType: String = "application/json",
+        format: MultiStatusFormat = .json,
+        collection: ResourceCollection? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> ReceivedMultiStatus {
+        try await self.send(method, path, body: .bytes(body), contentType: contentType, format: format, collection: collection, headers: headers)
+    }
+
+    /// Sends `method path` with the client's credentials and returns the response as it comes,
+    /// for answers that are not multi-status (a file, a `/limits` document).
+    public func execute(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: HTTPClientRequest.Body? = nil,
+        contentType: String = "application/json",
+        accept: String? = nil,
+        headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(600)
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = method
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        if let credentials { request.headers.add(name: "Authorization", value: credentials.authorization) }
+        if let body {
+            request.body = body
+            request.headers.add(name: "Content-Type", value: contentType)
+        }
+        request.headers.add(contentsOf: headers)
+        return try await self.httpClient.execute(request, timeout: timeout)
     }
 
     /// `GET path`, read as a multi-status answer.
