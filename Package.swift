@@ -104,6 +104,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                // The SHA-256 of each uploaded file, which the server checks.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // libFuzzer harnesses (fuzz/README.md). A plain build makes each a program that replays a corpus.

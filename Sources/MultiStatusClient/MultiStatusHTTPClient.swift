@@ -35,6 +35,10 @@ public struct MultiStatusHTTPClient: Sendable {
     public struct RequestFailed: Error, CustomStringConvertible, Sendable {
         /// The problem the server sent, or one made from its status.
         public let problem: ProblemDetails
+
+        public init(problem: ProblemDetails) {
+            self.problem = problem
+        }
         public var description: String { "\(self.problem.status.code) \(self.problem.title): \(self.problem.detail ?? "")" }
     }
 

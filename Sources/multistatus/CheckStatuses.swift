@@ -3,12 +3,13 @@ import Foundation
 import MultiStatus
 import MultiStatusClient
 
-/// `multistatus check-statuses`: asks a server for its sources' statuses and prints them.
-struct CheckStatuses: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a server's /check-statuses as a table; exit 1 when a source fails.")
-
-    @Option(help: "The server's base URL.")
-    var server: String = "http://127.0.0.1:8080"
+/// `multistatus check`: a server's sources and their statuses, as a table.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a server's /check-statuses as a table.",
+        discussion: ExitStatus.help,
+        aliases: ["check-statuses"]
+    )
 
     @Flag(help: "Bypass the server's result cache.")
     var fresh = false
@@ -17,18 +18,13 @@ struct CheckStatuses: AsyncParsableCommand {
     var format: String = "json"
 
     @OptionGroup var connection: ClientOptions
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         guard let format = MultiStatusFormat(rawValue: self.format) else { throw ValidationError("format must be json, xml or ndjson") }
-        let body = try await self.connection.withClient(server: self.server) { client in
+        let answer = try await self.connection.withClient { client in
             try await client.get("/check-statuses" + (self.fresh ? "?fresh=true" : ""), format: format, collection: .sources)
         }
-        for item in body.items {
-            let latency = item.fields["latencyMs"].map { " \($0.displayText) ms" } ?? ""
-            let detail = item.problem?.detail.map { "  (\($0))" } ?? ""
-            print("\(item.id.displayText)\t\(item.status.code) \(item.message)\(latency)\(detail)")
-        }
-        print("\(body.summary.succeeded) of \(body.summary.total) sources up")
-        if body.summary.failed > 0 { throw ExitCode(1) }
+        try self.output.finish(answer)
     }
 }

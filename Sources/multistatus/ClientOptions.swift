@@ -13,6 +13,14 @@ import NIOSSL
 /// How the client subcommands reach a server: the credentials (`--user NAME[:PASSWORD]`,
 /// `MULTISTATUS_TOKEN` or a netrc file, in that order) and the certificates trusted for HTTPS.
 struct ClientOptions: ParsableArguments {
+    @Option(help: "The server's base URL (default: $MULTISTATUS_SERVER, else http://127.0.0.1:8080).")
+    var server: String?
+
+    /// `--server`, else `MULTISTATUS_SERVER`, else the local default.
+    var serverURL: String {
+        self.server ?? ProcessInfo.processInfo.environment["MULTISTATUS_SERVER"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
+    }
+
     @Option(help: "HTTP Basic credentials, NAME[:PASSWORD]; without a password it is asked for on the terminal.")
     var user: String?
 
@@ -22,13 +30,21 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "PEM certificates to trust for https:// besides the system's (a server's own CA).")
     var caCert: String?
 
-    /// Runs `body` with a client for `server`, shut down afterwards.
-    func withClient<T>(server: String, _ body: (MultiStatusHTTPClient) async throws -> T) async throws -> T {
+    /// Runs `body` with a client for ``serverURL``, shut down afterwards. A server that refuses
+    /// the connection fails the command at once: the connection is not tried again until the
+    /// request's deadline, as a long-running client would.
+    func withClient<T>(_ body: (MultiStatusHTTPClient) async throws -> T) async throws -> T {
+        let server = self.serverURL
         let credentials = try self.resolve(for: server)
-        guard let caCert else { return try await body(MultiStatusHTTPClient(baseURL: server, credentials: credentials)) }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.additionalTrustRoots = [.file(caCert)]
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        if let caCert {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caCert)]
+            configuration.tlsConfiguration = tls
+        }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await body(MultiStatusHTTPClient(baseURL: server, httpClient: http, credentials: credentials))
             try await http.shutdown()
