@@ -170,10 +170,13 @@ public enum MultiStatusReader {
             guard let href = response.child("DAV:", "href")?.text.trimmingWhitespace() else {
                 throw .malformedBody("a response has no href")
             }
-            // A status line is `HTTP/1.1 201 Created`: the code is the second token.
-            let statusText = response.child("DAV:", "status")?.text ?? response.child("DAV:", "propstat")?.child("DAV:", "status")?.text
-            let code = statusText?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-            let status = try self.status(code)
+            // A status line is `HTTP/1.1 201 Created`: the code is the second token. A PROPFIND
+            // response has one per propstat instead: the resource is there (200) when any is 2xx.
+            let code = { (node: XMLElementNode?) in node?.child("DAV:", "status")?.text.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+            let propstats = response.children("DAV:", "propstat")
+            let propstatCodes = propstats.map(code)
+            let status = try self.status(
+                code(response) ?? (propstatCodes.contains { ($0 ?? 0) / 100 == 2 } ? 200 : propstatCodes.first ?? nil))
             let problem = response.child("DAV:", "error")?.child(MultiStatusEncoder.problemNamespace, "problem").map { node in
                 var members: [String: JSONValue] = [:]
                 for child in node.children where child.namespace == MultiStatusEncoder.problemNamespace {
@@ -187,6 +190,15 @@ public enum MultiStatusReader {
             var fields: [String: JSONValue] = [:]
             for field in response.children(ext, "field") {
                 if let name = field.attribute(localName: "name") { fields[name] = self.typedValue(field) }
+            }
+            // The properties found (2xx propstats): `getcontentlength`, `{urn:x}color`, … as text;
+            // a property of elements (`resourcetype`) as their names.
+            for (propstat, code) in zip(propstats, propstatCodes) where (code ?? 0) / 100 == 2 {
+                for property in propstat.child("DAV:", "prop")?.children ?? [] {
+                    let name = property.namespace == "DAV:" ? property.name : "{\(property.namespace)}\(property.name)"
+                    let value = property.children.isEmpty ? property.text : property.children.map(\.name).joined(separator: " ")
+                    fields[name] = .string(value.trimmingWhitespace())
+                }
             }
             let location = response.child("DAV:", "location")?.child("DAV:", "href")?.text
             let id = response.child(ext, "id").map(self.typedValue) ?? .string(PercentEncoding.decode(href) ?? href)

@@ -7,7 +7,9 @@ struct MultiStatusCommand: AsyncParsableCommand {
         commandName: "multistatus",
         abstract: "Batch operations that answer 207 Multi-Status: a server and a client.",
         discussion: "The client commands read every item of the server's answer. " + ExitStatus.help,
-        subcommands: [Serve.self, Upload.self, Remove.self, Move.self, Copy.self, MakeFolder.self, Check.self, Token.self]
+        subcommands: [
+            Serve.self, Upload.self, Remove.self, Move.self, Copy.self, MakeFolder.self, List.self, Get.self, Records.self, Check.self, Token.self,
+        ]
     )
 
     /// Runs the command; bad arguments exit 1 (not argument-parser's 64), as the exit statuses say.

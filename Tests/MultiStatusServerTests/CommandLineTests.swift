@@ -1,9 +1,12 @@
 import Crypto
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import MultiStatus
+import MultiStatusHummingbird
 import MultiStatusServer
+import Synchronization
 import Testing
 
 /// The `multistatus` client commands, run as a user runs them, against a server on a loopback port:
@@ -174,6 +177,111 @@ import Testing
                 #expect(piped.status == 0)
                 #expect(!piped.output.contains("MiB/s") && !piped.errors.contains("MiB/s"))
                 #expect(!piped.output.contains("\u{1B}"))
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func aCSVUpdateWithAnUnknownKeyNamesThatRowAndAppliesTheOthers(database: TestDatabase) async throws {
+        try await withTableServer(database) { client, db in
+            try await operatorSQL(db, "INSERT INTO authors (id, name, active) VALUES (1, 'Ann', TRUE), (2, 'Bo', TRUE), (3, 'Cy', FALSE)")
+            try await withTemporaryDirectory { folder in
+                // Values typed by the table's schema: ids and booleans as JSON numbers and booleans,
+                // a quoted name with a comma and a doubled quote.
+                let csv = "id,name,active\n1,\"Ann, \"\"the first\"\"\",false\n99,Nobody,true\r\n3,Cy,true\n"
+                try Data(csv.utf8).write(to: URL(fileURLWithPath: folder + "/authors.csv"))
+                let result = try await Self.run(["records", "update", "authors", folder + "/authors.csv"], port: client.port!)
+                #expect(result.status == 2, "\(result.output)\(result.errors)")
+                let failed = result.output.split(separator: "\n").filter { $0.contains("404") }
+                #expect(failed.count == 1 && failed[0].hasPrefix("99 "), "\(result.output)")
+                #expect(result.output.hasSuffix("3 items: 2 succeeded, 1 failed\n"))
+                let rows = try await storedRows(db, "SELECT id, name, active FROM authors ORDER BY id", columns: ["id", "name", "active"])
+                #expect(rows.map { [$0[0], $0[1]] } == [["1", "Ann, \"the first\""], ["2", "Bo"], ["3", "Cy"]])
+                // SQLite gives 0 and 1; PostgreSQL its binary bytes 0x00 and 0x01.
+                #expect(rows.map { ["1", "\u{01}"].contains($0[2]) } == [false, true, true])
+
+                // Deleting by key from CSV, in batches of the item limit.
+                try Data("id\n1\n2\n99\n".utf8).write(to: URL(fileURLWithPath: folder + "/gone.csv"))
+                let deleted = try await Self.run(["records", "delete", "authors", folder + "/gone.csv", "--json"], port: client.port!)
+                #expect(deleted.status == 2)
+                let body = try MultiStatusReader.read(Array(deleted.output.utf8), format: .json, collection: tableCollection("deletions", "authors"))
+                #expect(body.items.map(\.status.code) == [204, 204, 404])
+                #expect(try await storedRows(db, "SELECT id FROM authors", columns: ["id"]) == [["3"]])
+            }
+        }
+    }
+
+    /// A batch endpoint whose odd ids fail with 503 and a retryAfter the first time they are seen.
+    final class Flaky: Sendable {
+        let requests = Mutex<[[Int]]>([])
+        let seen = Mutex<Set<Int>>([])
+
+        func run(_ test: @escaping @Sendable (Int) async throws -> Void) async throws {
+            let router = Router()
+            router.add(middleware: ProblemMiddleware())
+            router.patch("tables/things") { request, context -> Response in
+                let body = try await request.body.collect(upTo: 1 << 20)
+                guard case .array(let values) = try JSONValue.parse(body.readableBytesView) else { throw ProblemDetails(status: .badRequest) }
+                let ids = values.compactMap { $0.objectMembers["id"]?.intValue }
+                self.requests.withLock { $0.append(ids) }
+                let items = ids.map { id -> ItemResult in
+                    if id % 2 == 1 && self.seen.withLock({ $0.insert(id).inserted }) {
+                        return ItemResult(id: .int(id), problem: ProblemDetails(status: .serviceUnavailable, detail: "busy"), retryAfter: 1)
+                    }
+                    return ItemResult(id: .int(id), status: .ok)
+                }
+                let collection = ResourceCollection(key: "updates", identifierKey: "key", hrefPrefix: "/tables/things/")
+                return try MultiStatusResponse(try MultiStatusReport(collection: collection, items: items)).response(from: request, context: context)
+            }
+            try await Application(router: router, logger: testLogger()).test(.live) { client in try await test(client.port!) }
+        }
+    }
+
+    @Test func retryResendsExactlyTheItemsThatMayPass() async throws {
+        let flaky = Flaky()
+        try await withTemporaryDirectory { folder in
+            try Data(#"[{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}]"#.utf8).write(to: URL(fileURLWithPath: folder + "/rows.json"))
+            try await flaky.run { port in
+                let once = try await Self.run(["records", "update", "things", folder + "/rows.json"], port: port)
+                #expect(once.status == 2)
+                #expect(once.output.contains("503 Service Unavailable") && once.output.contains("retry after 1 s"))
+
+                flaky.seen.withLock { $0 = [] }
+                flaky.requests.withLock { $0 = [] }
+                let retried = try await Self.run(["records", "update", "things", folder + "/rows.json", "--retry", "3"], port: port)
+                #expect(retried.status == 0, "\(retried.output)")
+                #expect(retried.output.hasSuffix("5 items: 5 succeeded, 0 failed\n"))
+                #expect(flaky.requests.withLock { $0 } == [[1, 2, 3, 4, 5], [1, 3, 5]])
+            }
+        }
+    }
+
+    @Test func lsListsAFolderAndGetDownloadsFilesOrOneZip() async throws {
+        try await withServer { client, _ in
+            #expect(try await dav(client, .mkcol, "/dav/docs").status == .created)
+            #expect(try await dav(client, .mkcol, "/dav/docs/inner").status == .created)
+            for name in ["docs/b.txt", "docs/a b.txt", "docs/inner/c.txt"] {
+                #expect(try await dav(client, .put, "/dav/" + name.replacingOccurrences(of: " ", with: "%20"), body: name).status == .created)
+            }
+            let port = client.port!
+            let short = try await Self.run(["ls", "docs"], port: port)
+            #expect(short.status == 0)
+            #expect(short.output == "a b.txt\nb.txt\ninner/\n")
+            let long = try await Self.run(["ls", "docs", "--long"], port: port)
+            #expect(long.output.split(separator: "\n").first?.hasPrefix("          12  ") == true, "\(long.output)")
+            #expect(try await Self.run(["ls", "missing"], port: port).status == 1)
+
+            try await withTemporaryDirectory { local in
+                let got = try await Self.run(["get", "docs/a b.txt", "docs/missing.txt", "docs/inner", "--into", local], port: port)
+                #expect(got.status == 2)
+                #expect(FileManager.default.contents(atPath: local + "/a b.txt") == Data("docs/a b.txt".utf8))
+                #expect(got.output.contains("404 Not Found") && got.output.contains("--archive"))
+                let zip = try await Self.run(["get", "docs", "--archive", local + "/docs.zip"], port: port)
+                #expect(zip.status == 0)
+                let python = ProcessInfo.processInfo.environment["MULTISTATUS_TEST_PYTHON"] ?? "python3"
+                let names = try await runProgram(
+                    python, ["-c", "import sys, zipfile; print(sorted(zipfile.ZipFile(sys.argv[1]).namelist()))", local + "/docs.zip"])
+                #expect(names.output == "['docs/', 'docs/a b.txt', 'docs/b.txt', 'docs/inner/', 'docs/inner/c.txt']\n")
             }
         }
     }
