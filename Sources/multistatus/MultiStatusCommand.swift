@@ -8,7 +8,8 @@ struct MultiStatusCommand: AsyncParsableCommand {
         abstract: "Batch operations that answer 207 Multi-Status: a server and a client.",
         discussion: "The client commands read every item of the server's answer. " + ExitStatus.help,
         subcommands: [
-            Serve.self, Upload.self, Remove.self, Move.self, Copy.self, MakeFolder.self, List.self, Get.self, Records.self, Check.self, Token.self,
+            Serve.self, Upload.self, Remove.self, Move.self, Copy.self, MakeFolder.self, List.self, Get.self, Records.self, Check.self, Lint.self,
+            Token.self,
         ]
     )
 

@@ -285,4 +285,30 @@ import Testing
             }
         }
     }
+
+    @Test func lintFindsOurOwnAnswersCleanAndTheSeedsExampleNot() async throws {
+        try await withServer { client, _ in
+            let base = "http://127.0.0.1:\(client.port!)"
+            #expect(try await dav(client, .put, "/dav/a%20b.txt", body: "x").status == .created)
+            for accept in ["application/json", "application/xml", "application/x-ndjson"] {
+                let result = try await runCommand(["lint", base + "/check-statuses", "--header", "Accept: " + accept])
+                #expect(result.status == 0 && result.output == "clean: a well-formed 207\n", "\(accept): \(result.output)\(result.errors)")
+            }
+            let propfind = try await runCommand(["lint", base + "/dav/", "--method", "PROPFIND", "--header", "Depth: 1"])
+            #expect(propfind.status == 0, "\(propfind.output)")
+            // Items that failed are no finding: the answer is still one a client reads right.
+            let failures = try await runCommand([
+                "lint", base + "/file-operations", "--method", "POST", "--data", #"[{"op": "delete", "path": "missing"}]"#,
+            ])
+            #expect(failures.status == 0, "\(failures.output)")
+
+            try await withTemporaryDirectory { folder in
+                try Data("HTTP/1.1 207 Multi-Status\r\nContent-Type: application/json\r\n\r\n{\"status\": \"Some error occurred\"}".utf8)
+                    .write(to: URL(fileURLWithPath: folder + "/seed.http"))
+                let seed = try await runCommand(["lint", folder + "/seed.http"])
+                #expect(seed.status == 2)
+                #expect(seed.output == "no-list: no list of items, only status\n")
+            }
+        }
+    }
 }
