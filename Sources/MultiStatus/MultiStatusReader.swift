@@ -122,6 +122,23 @@ public enum MultiStatusReader {
         )
     }
 
+    /// One line of an NDJSON body (CONTRACT §4): an item with its position in the request, or the summary.
+    public enum NDJSONLine: Sendable, Hashable {
+        case item(ItemResult, index: Int)
+        case summary(Summary)
+    }
+
+    /// Reads one line of an NDJSON body, for a client that reads the items as they arrive.
+    /// - Returns: `nil` for a blank line.
+    public static func readNDJSONLine(_ line: some Collection<UInt8>, collection: ResourceCollection) throws(MultiStatusError) -> NDJSONLine? {
+        guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == 13 }) else { return nil }
+        guard case .object(let members) = try self.decodeJSON(Data(line)) else { throw .malformedBody("a line is not an object") }
+        if let value = members["summary"], members.count == 1 { return .summary(try self.summary(fromJSON: value)) }
+        let (item, index) = try self.item(fromJSON: .object(members), collection: collection)
+        guard let index else { throw .malformedBody("an NDJSON item has no index") }
+        return .item(item, index: index)
+    }
+
     private static func summary(fromJSON value: JSONValue) throws(MultiStatusError) -> Summary {
         guard case .object(let members) = value, let total = members["total"]?.intValue,
             let succeeded = members["succeeded"]?.intValue, let failed = members["failed"]?.intValue

@@ -68,3 +68,28 @@ import Testing
         }
     }
 }
+
+/// `MultiStatusHTTPClient.stream`: an NDJSON answer read item by item, over a real socket.
+@Suite struct ClientStreamTests {
+    @Test func ndjsonItemsArriveWithTheirIndexAndTheSummaryLast() async throws {
+        try await withServer { client, _ in
+            let http = MultiStatusHTTPClient(baseURL: "http://127.0.0.1:\(client.port!)")
+            let body = JSONValue.array((0..<300).map { .object(["op": "delete", "path": .string("missing-\($0).txt")]) }).jsonText
+            let items = try await http.stream(.POST, "/file-operations", body: Array(body.utf8), collection: FileOperationTests.collection)
+            #expect(items.status == .multiStatus)
+            var seen: [Int: ItemResult] = [:]
+            for try await (index, item) in items {
+                #expect(items.summary == nil, "the summary comes after the last item")
+                seen[index] = item
+            }
+            #expect(seen.keys.sorted() == Array(0..<300))
+            #expect(seen[42]?.id == "missing-42.txt" && seen[42]?.status == .notFound)
+            #expect(items.summary == Summary(total: 300, succeeded: 0, failed: 300))
+
+            // A whole-request failure is thrown with its problem, not read as items.
+            await #expect(throws: MultiStatusHTTPClient.RequestFailed.self) {
+                _ = try await http.stream(.POST, "/file-operations", body: Array("{".utf8), collection: FileOperationTests.collection)
+            }
+        }
+    }
+}

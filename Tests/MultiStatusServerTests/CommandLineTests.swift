@@ -311,4 +311,17 @@ import Testing
             }
         }
     }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptsNameEveryCommand(shell: String) async throws {
+        let script = try await runCommand(["--generate-completion-script", shell])
+        #expect(script.status == 0)
+        for command in ["upload", "rm", "mv", "cp", "mkdir", "ls", "get", "records", "check", "lint", "token", "serve"] {
+            #expect(script.output.contains(command), "\(shell): \(command)")
+        }
+        let help = try await runCommand(["upload", "--help"])
+        #expect(
+            help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains(
+                "Exit status: 0 every item succeeded; 2 some items failed; 1 the request itself failed"))
+    }
 }
