@@ -87,25 +87,37 @@ extension MultiStatusHTTPClient {
         guard answer.items.count == batch.items.count else {
             throw MultiStatusError.malformedBody("sent \(batch.items.count) items, got \(answer.items.count) back (was only=failed set?)")
         }
-        var results = answer.items
         var status = answer.status
-        for attempt in 1...max(1, policy.retries) where policy.retries > 0 {
-            let pending = results.indices.filter { results[$0].isRetryable }
-            guard !pending.isEmpty else { break }
-            let retryAfter = pending.compactMap { results[$0].retryAfter }.max()
-            try await Task.sleep(for: policy.delay(attempt: attempt, retryAfter: retryAfter))
+        let results = try await Self.retrying(answer.items, policy: policy) { positions, attempt in
             var retry = batch
-            retry.items = pending.map { batch.items[$0] }
+            retry.items = positions.map { batch.items[$0] }
             let again = try await self.send(retry, key: batch.idempotencyKey.map { Batch.retryKey($0, attempt: attempt) })
-            guard again.items.count == pending.count else {
-                throw MultiStatusError.malformedBody("sent \(pending.count) items, got \(again.items.count) back")
-            }
-            for (index, item) in zip(pending, again.items) { results[index] = item }
             status = again.status
+            return again.items
         }
         var merged = ReceivedMultiStatus(collection: answer.collection, items: results, summary: Summary(counting: results))
         merged.status = results.allSatisfy(\.succeeded) ? .ok : status
         return merged
+    }
+
+    /// The retry loop of ``retryFailed(_:of:policy:)``, for any request: a multipart upload, a
+    /// `{"keys": […]}` body. Up to `policy.retries` times, waits, then calls `resend` with the
+    /// positions of the items still retryable and the attempt's number (1, 2, …); `resend`
+    /// answers their outcomes in the same order.
+    /// - Returns: `results`, each retried item replaced by its last outcome.
+    public static func retrying(
+        _ results: [ItemResult], policy: RetryPolicy, resend: (_ positions: [Int], _ attempt: Int) async throws -> [ItemResult]
+    ) async throws -> [ItemResult] {
+        var results = results
+        for attempt in 1...max(1, policy.retries) where policy.retries > 0 {
+            let pending = results.indices.filter { results[$0].isRetryable }
+            guard !pending.isEmpty else { break }
+            try await Task.sleep(for: policy.delay(attempt: attempt, retryAfter: pending.compactMap { results[$0].retryAfter }.max()))
+            let again = try await resend(pending, attempt)
+            guard again.count == pending.count else { throw MultiStatusError.malformedBody("sent \(pending.count) items, got \(again.count) back") }
+            for (index, item) in zip(pending, again) { results[index] = item }
+        }
+        return results
     }
 
     /// Sends a JSON array batch and resends only the items that failed transiently, until they

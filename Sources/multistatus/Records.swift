@@ -103,16 +103,10 @@ struct Records: AsyncParsableCommand {
     /// `--retry`: the failed items that may pass, again; a delete's as `{"keys": […]}` too.
     private func retry(_ answer: ReceivedMultiStatus, of batch: Batch, client: MultiStatusHTTPClient) async throws -> ReceivedMultiStatus {
         guard self.action == .delete else { return try await client.retryFailed(answer, of: batch, policy: self.output.retryPolicy) }
-        var results = answer.items
-        for attempt in 1...max(1, self.output.retry) where self.output.retry > 0 {
-            let pending = results.indices.filter { results[$0].isRetryable }
-            guard !pending.isEmpty else { break }
-            try await Task.sleep(
-                for: self.output.retryPolicy.delay(attempt: attempt, retryAfter: pending.compactMap { results[$0].retryAfter }.max()))
+        let results = try await MultiStatusHTTPClient.retrying(answer.items, policy: self.output.retryPolicy) { positions, attempt in
             var again = batch
-            again.items = pending.map { batch.items[$0] }
-            let answer = try await self.send(again, client: client, key: batch.idempotencyKey.map { Batch.retryKey($0, attempt: attempt) })
-            for (index, item) in zip(pending, answer.items) { results[index] = item }
+            again.items = positions.map { batch.items[$0] }
+            return try await self.send(again, client: client, key: batch.idempotencyKey.map { Batch.retryKey($0, attempt: attempt) }).items
         }
         var merged = ReceivedMultiStatus(collection: answer.collection, items: results, summary: Summary(counting: results))
         merged.status = answer.status

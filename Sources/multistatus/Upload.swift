@@ -48,29 +48,30 @@ struct Upload: AsyncParsableCommand {
                             status: .contentTooLarge, detail: "larger than the server's \(limits.bytesPerFile) bytes per file; not sent"))
                     : nil
             }
-            var pending = files.indices.filter { results[$0] == nil }
             var status = HTTPResponse.Status.multiStatus
-            for attempt in 0...self.output.retry {
-                if attempt > 0 {
-                    pending = pending.filter { results[$0]?.isRetryable == true }
-                    guard !pending.isEmpty else { break }
-                    let retryAfter = pending.compactMap { results[$0]?.retryAfter }.max()
-                    try await Task.sleep(for: self.output.retryPolicy.delay(attempt: attempt, retryAfter: retryAfter))
-                }
-                for request in Self.split(pending, of: files, limits: limits) {
+            // The files in requests under the limits; their outcomes in the order given.
+            func send(_ indices: [Int]) async throws -> [ItemResult] {
+                var outcomes: [ItemResult] = []
+                for request in Self.split(indices, of: files, limits: limits) {
                     let answer = try await self.send(
                         request.map { files[$0] }, parents: self.parents || sentFolders, client: client, progress: progress)
                     guard answer.items.count == request.count else {
                         throw MultiStatusError.malformedBody("sent \(request.count) files, got \(answer.items.count) back")
                     }
-                    for (index, item) in zip(request, answer.items) { results[index] = item }
+                    outcomes += answer.items
                     status = answer.status ?? status
                 }
+                return outcomes
             }
-            let items = results.enumerated().map { index, item in
+            let sent = files.indices.filter { results[$0] == nil }
+            for (index, item) in zip(sent, try await send(sent)) { results[index] = item }
+            let first = results.enumerated().map { index, item in
                 item ?? ItemResult(id: .string(files[index].name), problem: ProblemDetails(status: .internalServerError, detail: "not sent"))
             }
-            var merged = ReceivedMultiStatus(collection: .files, items: items, summary: Summary(counting: items))
+            let retried = try await MultiStatusHTTPClient.retrying(first, policy: self.output.retryPolicy) { positions, _ in
+                try await send(positions)
+            }
+            var merged = ReceivedMultiStatus(collection: .files, items: retried, summary: Summary(counting: retried))
             merged.status = status
             return merged
         }
