@@ -92,8 +92,11 @@ public func buildApplication(
     router.add(middleware: ProblemMiddleware())
     let routeMethods = RouteMethods()
     router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
-    if let accounts = configuration.accounts {
-        router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: LoginThrottle(), trustedProxies: Set(configuration.trustedProxies)))
+    let throttle = LoginThrottle()
+    let sessions = configuration.accounts.map { _ in ConsoleSessions() }
+    if let accounts = configuration.accounts, let sessions {
+        router.add(middleware: AccountAuthenticator(accounts: accounts, throttle: throttle, trustedProxies: Set(configuration.trustedProxies)))
+        router.add(middleware: SessionAuthenticator(sessions: sessions, accounts: accounts))
         router.add(middleware: AccessPolicyMiddleware(acceptsTokens: accounts.acceptsTokens, publicHealth: configuration.publicHealth))
     }
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.limits.bytesPerRequest))
@@ -106,6 +109,10 @@ public func buildApplication(
     let batches = BatchResponder(idempotency: IdempotencyStore(database: database), limits: configuration.limits.batch) {
         metrics.batch(endpoint: $0, items: $1)
     }
+    ConsoleRoutes<AppRequestContext>(
+        sessions: sessions, accounts: configuration.accounts, throttle: throttle, trustedProxies: Set(configuration.trustedProxies),
+        secure: configuration.tls != nil
+    ).register(on: router)
     FileRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)
     FileOperationRoutes<AppRequestContext>(operations: operations, batches: batches).register(on: router)
     DAVRoutes<AppRequestContext>(operations: operations, limits: configuration.limits).register(on: router)

@@ -21,13 +21,15 @@ struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddl
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        // Orchestrators probe without credentials.
-        if path == "/livez" || path == "/readyz" { return try await next(request, context) }
+        // Orchestrators probe without credentials; the console's page and its sign-in are for
+        // those who have none yet (its session answers who is signed in itself).
+        if path == "/livez" || path == "/readyz" || Self.isConsole(path) { return try await next(request, context) }
         guard let account = context.identity else {
             let offered = request.headers[.authorization] != nil
             if self.publicHealth, !offered, Self.isStatusPage(path) { return try await next(request, context) }
             throw HTTPError(
-                .unauthorized, headers: self.challenge,
+                // No challenge for the console's own requests: a browser would open its password dialog.
+                .unauthorized, headers: request.headers[Self.consoleField] == nil ? self.challenge : [:],
                 message: offered
                     ? "the credentials were not accepted" : "credentials are required: HTTP Basic\(self.acceptsTokens ? " or a Bearer token" : "")"
             )
@@ -41,6 +43,15 @@ struct AccessPolicyMiddleware<Context: AuthRequestContext<Account>>: RouterMiddl
     /// The one POST that changes nothing: `/archives`, which takes its list of paths in a body.
     static func readsByPost(_ method: HTTPRequest.Method, _ path: String) -> Bool {
         method == .post && path == "/archives"
+    }
+
+    /// The field the console's page sends with each request.
+    static var consoleField: HTTPField.Name { HTTPField.Name("X-MultiStatus-Console")! }
+
+    /// `/ui`, its files, and `/ui/session`: the console's page, sign-in and sign-out. Nothing
+    /// under them reads or changes data.
+    static func isConsole(_ path: String) -> Bool {
+        path == "/ui" || path.hasPrefix("/ui/")
     }
 
     /// `/check-statuses`, `/check-statuses/{source}` and `/health`.

@@ -143,6 +143,13 @@ public final class AccountDirectory: Sendable {
         return entry.account
     }
 
+    /// The account of the account file named `name`, as last read; `nil` when it is gone. A
+    /// console session asks at each request, so an account removed or changed counts at once.
+    func account(named name: String) -> Account? {
+        self.refresh(force: false)
+        return self.state.withLock { $0.snapshot.passwords[name]?.account }
+    }
+
     /// The account of a bearer token, or `nil`: its SHA-256 compared with every token's, in constant time.
     func account(token: String) -> Account? {
         let digest = Array(SHA256.hash(data: Array(token.utf8)))

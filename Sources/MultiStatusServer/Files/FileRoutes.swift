@@ -46,7 +46,7 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
         }
     }
 
-    /// A folder: its entries as JSON, `{"path": …, "entries": [{"name", "type", "size", "location"}, …]}`,
+    /// A folder: its entries as JSON, `{"path": …, "entries": [{"name", "type", "size", "modified", "location"}, …]}`,
     /// in the folder's own order, written batch by batch as the folder is read so memory stays flat.
     private func listing(_ path: StorePath, in store: any FileStore, head: Bool) async throws -> Response {
         let headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
@@ -67,6 +67,8 @@ struct FileRoutes<Context: AuthRequestContext<Account>> {
                     JSONValue.writeString(name, into: &text)
                     text += item.isDirectory ? ",\"type\":\"folder\",\"size\":" : ",\"type\":\"file\",\"size\":"
                     text += String(item.size)
+                    text += ",\"modified\":"
+                    JSONValue.writeString(HTTPDate.format(item.modified), into: &text)
                     text += ",\"location\":"
                     JSONValue.writeString(child.urlPath(under: "/files/") + (item.isDirectory ? "/" : ""), into: &text)
                     text += "}"

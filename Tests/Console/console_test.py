@@ -1,0 +1,149 @@
+"""The web console in a real browser: headless Chromium (Debian's chromium and chromium-driver)
+driven by Selenium, against a live server the Swift test started.
+
+    console_test.py URL NAME PASSWORD DATA_DIR SCREENSHOT_DIR
+
+Exits 0 when every check passed; otherwise prints what failed and exits 1. Screenshots of each
+view go to SCREENSHOT_DIR.
+"""
+import os
+import sys
+import tempfile
+import time
+
+os.environ["SE_AVOID_STATS"] = "true"  # Selenium Manager would try to send statistics: no network here
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+url, name, password, data_dir, shots = sys.argv[1:6]
+files_dir = os.path.join(data_dir, "files")
+os.makedirs(shots, exist_ok=True)
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print("FAILED:", message, flush=True)
+
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+    options.add_argument(argument)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 20)
+
+
+def summary_says(text):
+    return lambda d: text in d.find_element(By.ID, "outcome-summary").text
+
+
+def no_alert():
+    try:
+        driver.switch_to.alert
+        return False
+    except NoAlertPresentException:
+        return True
+
+
+try:
+    # Sign in.
+    driver.get(url + "/ui/")
+    wait.until(EC.visibility_of_element_located((By.ID, "sign-in-form")))
+    driver.save_screenshot(os.path.join(shots, "1-sign-in.png"))
+    driver.find_element(By.ID, "sign-in-name").send_keys(name)
+    driver.find_element(By.ID, "sign-in-password").send_keys("wrong")
+    driver.find_element(By.ID, "sign-in-submit").click()
+    wait.until(lambda d: d.find_element(By.ID, "sign-in-error").text != "")
+    check("not right" in driver.find_element(By.ID, "sign-in-error").text, "a wrong password is said so")
+    driver.find_element(By.ID, "sign-in-name").clear()
+    driver.find_element(By.ID, "sign-in-name").send_keys(name)
+    driver.find_element(By.ID, "sign-in-password").send_keys(password)
+    driver.find_element(By.ID, "sign-in-submit").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "files")))
+    cookie = driver.get_cookie("ms_session")
+    check(cookie is not None and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", f"the session cookie is HttpOnly and SameSite=Strict: {cookie}")
+
+    # Upload 20 files, two with names the server refuses.
+    local = tempfile.mkdtemp()
+    bad = ["back\\slash.txt", "bidi\u202etxt.exe"]
+    names = [f"file-{i:02}.txt" for i in range(18)] + bad
+    for index, file_name in enumerate(names):
+        with open(os.path.join(local, file_name), "w") as f:
+            f.write(f"content {index}\n")
+    driver.find_element(By.ID, "picker").send_keys("\n".join(os.path.join(local, n) for n in names))
+    wait.until(summary_says("20 items"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#outcomes tbody tr")
+    ok = [r for r in rows if "ok" in r.get_attribute("class").split()]
+    failed = [r for r in rows if "fail" in r.get_attribute("class").split()]
+    check(len(rows) == 20 and len(ok) == 18 and len(failed) == 2, f"18 success rows and 2 failure rows, not {len(ok)} and {len(failed)}")
+    messages = {r.find_element(By.CSS_SELECTOR, ".item").text: r.find_element(By.CSS_SELECTOR, ".message").text for r in failed}
+    check(messages.get("back\\slash.txt") == "file name must not contain '\\'", f"the backslash name's message: {messages}")
+    check(any("bidirectional" in m for m in messages.values()), f"the bidi name's message: {messages}")
+    check(all(r.find_element(By.CSS_SELECTOR, ".status").text.startswith("400") for r in failed), "the refused files are 400")
+    check(sorted(os.listdir(files_dir)) == sorted(names[:18]), f"the 18 files are on disk: {sorted(os.listdir(files_dir))}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 18)
+    driver.save_screenshot(os.path.join(shots, "2-files-after-upload.png"))
+
+    # Select 5 files and delete them.
+    chosen = names[:5]
+    for file_name in chosen:
+        driver.find_element(By.CSS_SELECTOR, f'#listing tr[data-name="{file_name}"] input[type=checkbox]').click()
+    driver.find_element(By.ID, "delete").click()
+    wait.until(summary_says("5 items: 5 succeeded, 0 failed"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#outcomes tbody tr")
+    check([r.find_element(By.CSS_SELECTOR, ".item").text for r in rows] == chosen, "one outcome row per deleted file")
+    check(all(r.find_element(By.CSS_SELECTOR, ".status").text.startswith("204") for r in rows), "each deleted file is 204")
+    check(not any(os.path.exists(os.path.join(files_dir, n)) for n in chosen), "the 5 files are gone from disk")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 13)
+    driver.save_screenshot(os.path.join(shots, "3-files-after-delete.png"))
+
+    # A hostile name is listed as text: no element made of it, no script run.
+    hostile = "<img src=x onerror=alert(1)>.txt"
+    with open(os.path.join(files_dir, hostile), "w") as f:
+        f.write("x")
+    driver.find_element(By.CSS_SELECTOR, "#breadcrumbs button").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 14)
+    time.sleep(0.5)
+    check(no_alert(), "no alert ran")
+    check(driver.find_elements(By.CSS_SELECTOR, "main img") == [], "no img element was injected")
+    spans = [s.text for s in driver.find_elements(By.CSS_SELECTOR, "#listing td.name span")]
+    check(hostile in spans, f"the hostile name is shown as text: {spans}")
+    driver.save_screenshot(os.path.join(shots, "4-hostile-name.png"))
+
+    # Writes need the CSRF token: the page's own request without it, and another site's form, are refused.
+    victim = os.path.join(files_dir, "file-10.txt")
+    status = driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch('/file-operations', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json', 'X-MultiStatus-Console': '1'},
+            body: JSON.stringify([{op: 'delete', path: 'file-10.txt'}])}).then(r => done(r.status));""")
+    check(status == 403, f"a write without the CSRF token is 403, not {status}")
+    attack = os.path.join(local, "attack.html")
+    with open(attack, "w") as f:
+        f.write(f"""<form id=f method=POST action="{url}/file-operations" enctype="text/plain">
+            <input name='[{{"op": "delete", "path": "file-10.txt", "x": "' value='"}}]'></form>
+            <script>document.getElementById('f').submit()</script>""")
+    driver.get("file://" + attack)
+    time.sleep(1.5)
+    check(os.path.exists(victim), "a cross-site form POST deleted nothing")
+    driver.get(url + "/ui/")
+    wait.until(EC.visibility_of_element_located((By.ID, "files")))
+
+    # Sign out: the session is gone.
+    driver.find_element(By.ID, "sign-out").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "sign-in-form")))
+    status = driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch('/files/', {credentials: 'same-origin', headers: {'X-MultiStatus-Console': '1'}}).then(r => done(r.status));""")
+    check(status == 401, f"after sign-out the cookie opens nothing: {status}")
+finally:
+    driver.quit()
+
+print("console checks:", "all passed" if not failures else f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
