@@ -1,13 +1,19 @@
 """The web console in a real browser: headless Chromium (Debian's chromium and chromium-driver)
 driven by Selenium, against a live server the Swift test started.
 
-    console_test.py URL NAME PASSWORD DATA_DIR SCREENSHOT_DIR
+    console_test.py URL NAME PASSWORD DATA_DIR SCREENSHOT_DIR UPSTREAM_PORT DATABASE
+
+UPSTREAM_PORT is where the server's `Upstream` check looks: this script serves it, then stops it.
+DATABASE is the SQLite file of the served table `books`.
 
 Exits 0 when every check passed; otherwise prints what failed and exits 1. Screenshots of each
 view go to SCREENSHOT_DIR.
 """
+import http.server
 import os
+import sqlite3
 import sys
+import threading
 import tempfile
 import time
 
@@ -19,7 +25,22 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-url, name, password, data_dir, shots = sys.argv[1:6]
+url, name, password, data_dir, shots, upstream_port, database = sys.argv[1:8]
+
+
+class Up(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"up")
+
+    def log_message(self, *args):
+        pass
+
+
+upstream = http.server.ThreadingHTTPServer(("127.0.0.1", int(upstream_port)), Up)
+threading.Thread(target=upstream.serve_forever, daemon=True).start()
 files_dir = os.path.join(data_dir, "files")
 os.makedirs(shots, exist_ok=True)
 failures = []
@@ -134,6 +155,54 @@ try:
     check(os.path.exists(victim), "a cross-site form POST deleted nothing")
     driver.get(url + "/ui/")
     wait.until(EC.visibility_of_element_located((By.ID, "files")))
+
+    # The dashboard: a card per source, refreshed every second; the upstream stopped turns its card to 503.
+    def card(source):
+        cards = [c for c in driver.find_elements(By.CSS_SELECTOR, "#cards .card") if c.find_element(By.TAG_NAME, "h3").text == source]
+        return cards[0] if cards else None
+
+    def card_status(source):
+        found = card(source)
+        return found.find_element(By.CSS_SELECTOR, ".status").text if found else ""
+
+    driver.get(url + "/ui/?refresh=1000#dashboard")
+    wait.until(lambda d: card_status("Database").startswith("200") and card_status("Upstream").startswith("200"))
+    wait.until(lambda d: "Health: pass" in d.find_element(By.ID, "health").text)
+    wait.until(lambda d: len(card("Database").find_element(By.TAG_NAME, "polyline").get_attribute("points").split()) >= 2)
+    check("ms" in card("Database").find_element(By.CSS_SELECTOR, ".latency").text, "the latency is shown")
+    check(card("Database").find_element(By.CSS_SELECTOR, ".checked").text.startswith("checked "), "the last check time is shown")
+    driver.save_screenshot(os.path.join(shots, "5-dashboard.png"))
+    upstream.shutdown()
+    upstream.server_close()
+    stopped = time.monotonic()
+    WebDriverWait(driver, 10).until(lambda d: card_status("Upstream").startswith("503"))
+    took = time.monotonic() - stopped
+    # Within the refresh interval (1 s) and the server's result cache (1 s), give or take a request.
+    check(took < 3.5, f"the stopped upstream's card turned to 503 in {took:.1f} s")
+    check("down" in card("Upstream").get_attribute("class"), "the stopped upstream's card is marked down")
+    check(card_status("Database").startswith("200"), "the database card stays 200")
+    driver.save_screenshot(os.path.join(shots, "6-dashboard-upstream-down.png"))
+
+    # Records: a pasted CSV of 10 rows, one with a price that is not a number.
+    driver.get(url + "/ui/#records")
+    wait.until(lambda d: "books" in [o.text for o in d.find_elements(By.CSS_SELECTOR, "#record-table option")])
+    driver.find_element(By.CSS_SELECTOR, '#record-table option[value="books"]').click()
+    rows = ["id,title,price"] + [f'{i},"Book {i}, vol. {i}",{i}.50' for i in range(1, 11)]
+    rows[7] = '7,Bad price,cheap'
+    driver.find_element(By.ID, "record-csv").send_keys("\n".join(rows))
+    driver.find_element(By.ID, "record-submit").click()
+    wait.until(lambda d: "10 rows" in d.find_element(By.ID, "record-summary").text)
+    check(driver.find_element(By.ID, "record-summary").text == "10 rows: 9 succeeded, 1 failed", driver.find_element(By.ID, "record-summary").text)
+    grid = driver.find_elements(By.CSS_SELECTOR, "#record-grid tbody tr")
+    failed = [r for r in grid if r.get_attribute("class") == "fail"]
+    check(len(grid) == 10 and len(failed) == 1, f"one failed row of 10, not {len(failed)}")
+    if failed:
+        check("field: price" in failed[0].find_element(By.CSS_SELECTOR, ".outcome").text, failed[0].find_element(By.CSS_SELECTOR, ".outcome").text)
+        check("bad-field" in failed[0].find_element(By.CSS_SELECTOR, 'input[data-column="price"]').get_attribute("class"), "the failing field is marked")
+    stored = sqlite3.connect(database).execute("SELECT id, title FROM books ORDER BY id").fetchall()
+    check([row[0] for row in stored] == [1, 2, 3, 4, 5, 6, 8, 9, 10], f"the 9 rows are in the table: {stored}")
+    check(stored[0][1] == "Book 1, vol. 1", f"a quoted comma is kept: {stored[:1]}")
+    driver.save_screenshot(os.path.join(shots, "7-records.png"))
 
     # Sign out: the session is gone.
     driver.find_element(By.ID, "sign-out").click()

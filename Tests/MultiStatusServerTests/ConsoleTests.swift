@@ -126,15 +126,33 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let screenshots =
             ProcessInfo.processInfo.environment["MULTISTATUS_TEST_OUTPUT"].map { $0 + "/console" } ?? root.path + "/.build/test-output/console"
-        try await withAccountsServer([.writer]) { client, configuration, _, _ in
-            let result = try await runProgram(
+        try await withTemporaryDirectory { folder in
+            // An operator's table for the records view, and a port for the upstream the script serves and stops.
+            let database = folder + "/ops.sqlite"
+            let made = try await runProgram(
                 python,
                 [
-                    root.path + "/Tests/Console/console_test.py", "http://127.0.0.1:\(client.port!)", TestAccount.writer.name,
-                    TestAccount.writer.password,
-                    configuration.dataDirectory, screenshots,
+                    "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(sys.argv[2])", database,
+                    "CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT NOT NULL, price NUMERIC CHECK (price > 0))",
                 ])
-            #expect(result.status == 0, "\(result.output)\(result.errors)")
+            #expect(made.status == 0, "\(made.errors)")
+            let upstream = try await closedPort(keep: false)
+            try await withAccountsServer(
+                [.writer],
+                {
+                    $0.databaseURL = "sqlite:" + database
+                    $0.tables = [TableOptions(name: "books")]
+                    $0.checks = [StatusCheckTarget(name: "Upstream", endpoint: .http("http://127.0.0.1:\(upstream)/"))]
+                }
+            ) { client, configuration, _, _ in
+                let result = try await runProgram(
+                    python,
+                    [
+                        root.path + "/Tests/Console/console_test.py", "http://127.0.0.1:\(client.port!)", TestAccount.writer.name,
+                        TestAccount.writer.password, configuration.dataDirectory, screenshots, String(upstream), database,
+                    ])
+                #expect(result.status == 0, "\(result.output)\(result.errors)")
+            }
         }
     }
 }

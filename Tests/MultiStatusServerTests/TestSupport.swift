@@ -108,7 +108,9 @@ final class Upstream: Sendable {
 /// A loopback port on which nothing listens: bound by a socket that never listens and is kept open
 /// until the test process ends, so no server started by a parallel test can take the port meanwhile
 /// (a port closed again right away could be handed out to one). Connections to it are refused.
-func closedPort() async throws -> Int {
+/// - Parameter keep: `false` closes the socket again: a free port for a server the test starts
+///   there (with the small chance that another takes it first).
+func closedPort(keep: Bool = true) async throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
     var address = sockaddr_in()
@@ -123,6 +125,7 @@ func closedPort() async throws -> Int {
         close(fd)
         throw POSIXError(.EADDRNOTAVAIL)
     }
+    if !keep { close(fd) }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 

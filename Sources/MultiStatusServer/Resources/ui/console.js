@@ -37,17 +37,40 @@ async function start() {
 }
 
 function signedIn(session) {
+  state.signedIn = true;
   state.csrf = session.csrf;
   $('who').textContent = session.name ? `${session.name} (${session.permission})` : '';
   $('sign-out').hidden = !session.accounts;
   $('views').hidden = false;
-  show('files');
-  loadFolder(state.path);
+  route();
 }
 
 function show(id) {
   for (const section of document.querySelectorAll('main > section')) section.hidden = section.id !== id;
+  for (const link of document.querySelectorAll('#views a')) {
+    if (link.id === 'view-' + id) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (id !== 'dashboard') stopDashboard();
 }
+
+/** The view the address names: #files (the default), #dashboard or #records. */
+function route() {
+  if (!state.signedIn) return;
+  const view = location.hash.slice(1) || 'files';
+  if (view === 'dashboard') {
+    show('dashboard');
+    startDashboard();
+  } else if (view === 'records') {
+    show('records');
+    loadTables();
+  } else {
+    show('files');
+    loadFolder(state.path);
+  }
+}
+
+window.addEventListener('hashchange', route);
 
 $('sign-in-form').addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -64,6 +87,7 @@ $('sign-in-form').addEventListener('submit', async (event) => {
 
 $('sign-out').addEventListener('click', async () => {
   await api('DELETE', '/ui/session');
+  state.signedIn = false;
   state.csrf = null;
   $('who').textContent = '';
   $('sign-out').hidden = true;
@@ -330,6 +354,215 @@ $('download').addEventListener('click', async () => {
   document.body.append(link);
   link.click();
   link.remove();
+});
+
+// MARK: Dashboard
+
+/** Each source's recent latencies, drawn as a line; kept in the page only. */
+const history = new Map();
+let dashboardTimer = null;
+const refreshMs = Number(new URLSearchParams(location.search).get('refresh')) || 3000;
+
+function startDashboard() {
+  if (dashboardTimer) return;
+  refreshDashboard();
+  dashboardTimer = setInterval(refreshDashboard, refreshMs);
+}
+
+function stopDashboard() {
+  clearInterval(dashboardTimer);
+  dashboardTimer = null;
+}
+
+async function refreshDashboard() {
+  const [health, statuses] = await Promise.all([api('GET', '/health'), api('GET', '/check-statuses')]);
+  if (statuses.status === 401) return show('sign-in');
+  try {
+    const overall = (await health.json()).status || 'unknown';
+    $('health').className = 'health ' + overall;
+    $('health').textContent = `Health: ${overall}`;
+  } catch {
+    $('health').textContent = `Health: ${health.status}`;
+  }
+  let answer;
+  try {
+    answer = await statuses.json();
+  } catch {
+    return;
+  }
+  const cards = $('cards');
+  for (const item of answer.sources || []) {
+    let card = [...cards.children].find((child) => child.dataset.source === item.source);
+    if (!card) {
+      card = el('div', { class: 'card' },
+        el('h3', { text: item.source }), el('p', { class: 'status' }), el('p', { class: 'message' }),
+        el('p', { class: 'latency' }), el('p', { class: 'checked' }), chart());
+      card.dataset.source = item.source;
+      cards.append(card);
+    }
+    const up = item.status >= 200 && item.status < 300;
+    card.className = 'card ' + (up ? 'up' : 'down');
+    card.querySelector('.status').textContent = `${item.status} ${item.message || ''}`;
+    card.querySelector('.message').textContent = item.error ? (item.error.detail || '') : '';
+    card.querySelector('.latency').textContent = item.latencyMs === undefined ? '' : `${item.latencyMs} ms`;
+    card.querySelector('.checked').textContent = item.checkedAt ? 'checked ' + new Date(item.checkedAt).toLocaleTimeString() : '';
+    const points = history.get(item.source) || [];
+    points.push(item.latencyMs ?? 0);
+    if (points.length > 40) points.shift();
+    history.set(item.source, points);
+    draw(card.querySelector('svg'), points);
+  }
+}
+
+const svgNS = 'http://www.w3.org/2000/svg';
+
+function chart() {
+  const svg = document.createElementNS(svgNS, 'svg');
+  svg.setAttribute('viewBox', '0 0 100 40');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'latency history');
+  svg.append(document.createElementNS(svgNS, 'polyline'));
+  return svg;
+}
+
+/** The latencies as a line from left to right, the highest at the top. */
+function draw(svg, points) {
+  const top = Math.max(1, ...points);
+  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
+  const coordinates = points.map((value, index) => `${(index * step).toFixed(1)},${(38 - (value / top) * 36).toFixed(1)}`);
+  svg.querySelector('polyline').setAttribute('points', coordinates.join(' '));
+}
+
+// MARK: Records
+
+const records = { tables: {}, header: [], answerRows: [] };
+
+/** The served tables and their row schemas, from the server's OpenAPI document. */
+async function loadTables() {
+  const response = await api('GET', '/openapi.json');
+  if (!response.ok) return;
+  const document = await response.json();
+  const schemas = document.components?.schemas || {};
+  records.tables = { users: { path: '/users', schema: schemas.User || {} } };
+  for (const path of Object.keys(document.paths || {})) {
+    const match = /^\/tables\/([^/{}]+)$/.exec(path);
+    if (!match) continue;
+    const name = decodeURIComponent(match[1]);
+    records.tables[name] = { path, schema: schemas['Row_' + name] || {} };
+  }
+  const select = $('record-table');
+  const chosen = select.value;
+  select.replaceChildren(...Object.keys(records.tables).sort().map((name) => el('option', { value: name, text: name })));
+  if (chosen in records.tables) select.value = chosen;
+}
+
+/** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and line breaks. */
+function parseCSV(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else { quoted = false; }
+      } else {
+        field += c;
+      }
+    } else if (c === '"') {
+      quoted = true;
+    } else if (c === ',') {
+      row.push(field); field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); field = '';
+      if (row.some((value) => value !== '') || row.length > 1) rows.push(row);
+      row = [];
+    } else {
+      field += c;
+    }
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/** The CSV, or the grid's cells, as a header and rows of text. */
+function gridFromCSV() {
+  const rows = parseCSV($('record-csv').value);
+  renderGrid(rows[0] || [], rows.slice(1));
+}
+
+function renderGrid(header, rows) {
+  records.header = header;
+  $('record-grid').querySelector('thead').replaceChildren(
+    el('tr', {}, ...header.map((name) => el('th', { text: name })), el('th', { text: 'Outcome' })));
+  const body = $('record-grid').querySelector('tbody');
+  body.replaceChildren();
+  for (const values of rows) addRow(values);
+}
+
+function addRow(values = []) {
+  const cells = records.header.map((name, index) => {
+    const input = el('input', { 'aria-label': name, 'data-column': name });
+    input.value = values[index] ?? '';
+    return el('td', {}, input);
+  });
+  $('record-grid').querySelector('tbody').append(el('tr', {}, ...cells, el('td', { class: 'outcome' })));
+}
+
+/** A cell's text as its column's JSON type (from the row schema): a number, a boolean, null when empty and allowed. */
+function typed(text, property) {
+  const types = [].concat(property?.type ?? ['string']);
+  if (text === '' && types.includes('null')) return null;
+  if (types.includes('integer') && /^-?\d+$/.test(text)) return Number(text);
+  if (types.includes('number') && text.trim() !== '' && !Number.isNaN(Number(text)) && !types.includes('string')) return Number(text);
+  if (types.includes('boolean') && /^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+  return text;
+}
+
+$('record-grid-load').addEventListener('click', gridFromCSV);
+$('record-add-row').addEventListener('click', () => { if (records.header.length) addRow(); });
+
+$('record-submit').addEventListener('click', async () => {
+  if (records.header.length === 0) gridFromCSV();
+  const table = records.tables[$('record-table').value];
+  if (!table) return;
+  const properties = table.schema.properties || {};
+  const rows = [...$('record-grid').querySelectorAll('tbody tr')];
+  const items = rows.map((row) => Object.fromEntries(
+    [...row.querySelectorAll('input')].map((input) => [input.dataset.column, typed(input.value, properties[input.dataset.column])])));
+  const headers = { 'Content-Type': 'application/json' };
+  if ($('record-atomic').checked) headers.Prefer = 'atomic';
+  const response = await api($('record-action').value, table.path, { body: JSON.stringify(items), headers });
+  let answer;
+  try {
+    answer = await response.json();
+  } catch {
+    $('record-summary').textContent = `${response.status} ${response.statusText}`;
+    return;
+  }
+  const list = Object.values(answer).find(Array.isArray);
+  if (!list) {
+    $('record-summary').textContent = answer.detail || answer.title || `${response.status}`;
+    return;
+  }
+  list.forEach((item, index) => {
+    const row = rows[item.index ?? index];
+    if (!row) return;
+    const ok = item.status >= 200 && item.status < 300;
+    row.className = ok ? 'ok' : 'fail';
+    for (const input of row.querySelectorAll('input')) input.classList.remove('bad-field');
+    const column = item.error?.column;
+    if (column) row.querySelector(`input[data-column="${CSS.escape(column)}"]`)?.classList.add('bad-field');
+    const detail = item.error ? (item.error.detail || item.error.title || '') : '';
+    row.querySelector('.outcome').textContent = `${item.status} ${item.message || ''}` + (detail ? ` — ${detail}` : '') + (column ? ` (field: ${column})` : '');
+  });
+  const summary = answer.summary;
+  $('record-summary').textContent = summary
+    ? `${summary.total} rows: ${summary.succeeded} succeeded, ${summary.failed} failed` + (response.status !== 207 && response.status !== 200 ? '; the atomic batch was refused, nothing applied' : '')
+    : `${response.status}`;
 });
 
 start();
