@@ -87,9 +87,7 @@ extension MultiStatusHTTPClient {
             method, path, body: body.map { .bytes($0) }, accept: MultiStatusFormat.ndjson.contentType, headers: headers)
         let type = response.headers.first(name: "Content-Type") ?? ""
         guard MultiStatusReader.format(contentType: type) == .ndjson else {
-            let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
-            let problem = (try? JSONValue.parse(bytes.readableBytesView)).flatMap(ProblemDetails.init(json:))
-            throw RequestFailed(problem: problem ?? ProblemDetails(status: .init(code: Int(response.status.code))))
+            throw RequestFailed(status: response.status, body: try await response.body.collect(upTo: self.maxResponseBytes).readableBytesView)
         }
         return NDJSONItems(body: response.body, collection: collection, status: response.status)
     }

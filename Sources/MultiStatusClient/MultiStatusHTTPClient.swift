@@ -39,6 +39,12 @@ public struct MultiStatusHTTPClient: Sendable {
         public init(problem: ProblemDetails) {
             self.problem = problem
         }
+
+        /// The failure a response answers with: the problem in its body, or one made from its status.
+        public init(status: HTTPResponseStatus, body: some Collection<UInt8>) {
+            let problem = (try? JSONValue.parse(body)).flatMap(ProblemDetails.init(json:))
+            self.init(problem: problem ?? ProblemDetails(status: .init(code: Int(status.code))))
+        }
         public var description: String { "\(self.problem.status.code) \(self.problem.title): \(self.problem.detail ?? "")" }
     }
 
@@ -66,9 +72,7 @@ public struct MultiStatusHTTPClient: Sendable {
         let bytes = Array(buffer: try await response.body.collect(upTo: self.maxResponseBytes))
         let responseType = response.headers.first(name: "Content-Type") ?? ""
         if responseType.hasPrefix(ProblemDetails.mediaType) || MultiStatusReader.format(contentType: responseType) == nil {
-            let json = try? JSONValue.parse(bytes)
-            let problem = json.flatMap(ProblemDetails.init(json:)) ?? ProblemDetails(status: .init(code: Int(response.status.code)))
-            throw RequestFailed(problem: problem)
+            throw RequestFailed(status: response.status, body: bytes)
         }
         var answer = try MultiStatusReader.read(bytes, format: MultiStatusReader.format(contentType: responseType) ?? format, collection: collection)
         answer.status = .init(code: Int(response.status.code))

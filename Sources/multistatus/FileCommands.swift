@@ -63,8 +63,7 @@ struct ServerLimits: Decodable {
         let response = try await client.execute(.GET, "/limits", accept: "application/json")
         let body = try await response.body.collect(upTo: 1 << 20)
         if response.status == .unauthorized || response.status == .forbidden {
-            let problem = (try? JSONValue.parse(body.readableBytesView)).flatMap(ProblemDetails.init(json:))
-            throw MultiStatusHTTPClient.RequestFailed(problem: problem ?? ProblemDetails(status: .init(code: Int(response.status.code))))
+            throw MultiStatusHTTPClient.RequestFailed(status: response.status, body: body.readableBytesView)
         }
         guard response.status == .ok, let limits = try? JSONDecoder().decode(ServerLimits.self, from: Data(buffer: body)) else {
             return ServerLimits(itemsPerBatch: 1_000, filesPerRequest: 1_000, bytesPerFile: 100 << 20, bytesPerRequest: 1 << 30)

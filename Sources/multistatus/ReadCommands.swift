@@ -139,9 +139,7 @@ struct Get: AsyncParsableCommand {
 
     /// The problem of a response that is not the file.
     static func failure(_ response: HTTPClientResponse) async throws -> MultiStatusHTTPClient.RequestFailed {
-        let body = try await response.body.collect(upTo: 1 << 20)
-        let problem = (try? JSONValue.parse(body.readableBytesView)).flatMap(ProblemDetails.init(json:))
-        return MultiStatusHTTPClient.RequestFailed(problem: problem ?? ProblemDetails(status: .init(code: Int(response.status.code))))
+        MultiStatusHTTPClient.RequestFailed(status: response.status, body: try await response.body.collect(upTo: 1 << 20).readableBytesView)
     }
 
     /// Streams the body to a temporary file beside `path`, then renames it into place: a
