@@ -8,15 +8,23 @@ import Synchronization
 import Testing
 
 @Suite struct ClientRetryTests {
-    /// A batch endpoint whose odd ids fail with 503 (Retry-After 1) the first time they are seen.
+    /// A batch endpoint (`PATCH path`, answering a `collection` list) whose odd ids fail with 503
+    /// (Retry-After 1) the first time they are seen.
     final class FlakyService: Sendable {
         let requests = Mutex<[[Int]]>([])
         let seen = Mutex<Set<Int>>([])
+        let path: String
+        let collection: ResourceCollection
+
+        init(path: String = "things", collection: ResourceCollection = .updates) {
+            self.path = path
+            self.collection = collection
+        }
 
         func run(_ test: @escaping @Sendable (Int) async throws -> Void) async throws {
             let router = Router()
             router.add(middleware: ProblemMiddleware())
-            router.patch("things") { request, context -> Response in
+            router.patch(RouterPath(self.path)) { request, context -> Response in
                 let body = try await request.body.collect(upTo: 1 << 20)
                 guard case .array(let values) = try JSONValue.parse(body.readableBytesView) else { throw ProblemDetails(status: .badRequest) }
                 let ids = values.compactMap { $0.objectMembers["id"]?.intValue }
@@ -28,7 +36,8 @@ import Testing
                     }
                     return ItemResult(id: .int(id), status: .ok)
                 }
-                return try MultiStatusResponse(try MultiStatusReport(collection: .updates, items: items)).response(from: request, context: context)
+                return try MultiStatusResponse(try MultiStatusReport(collection: self.collection, items: items)).response(
+                    from: request, context: context)
             }
             router.patch("broken") { _, _ -> Response in throw ProblemDetails(status: .badRequest, detail: "no") }
             try await Application(router: router, logger: testLogger()).test(.live) { client in try await test(client.port!) }

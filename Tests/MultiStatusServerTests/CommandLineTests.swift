@@ -1,12 +1,9 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import Hummingbird
 import HummingbirdTesting
 import MultiStatus
-import MultiStatusHummingbird
 import MultiStatusServer
-import Synchronization
 import Testing
 
 /// The `multistatus` client commands, run as a user runs them, against a server on a loopback port:
@@ -211,34 +208,9 @@ import Testing
         }
     }
 
-    /// A batch endpoint whose odd ids fail with 503 and a retryAfter the first time they are seen.
-    final class Flaky: Sendable {
-        let requests = Mutex<[[Int]]>([])
-        let seen = Mutex<Set<Int>>([])
-
-        func run(_ test: @escaping @Sendable (Int) async throws -> Void) async throws {
-            let router = Router()
-            router.add(middleware: ProblemMiddleware())
-            router.patch("tables/things") { request, context -> Response in
-                let body = try await request.body.collect(upTo: 1 << 20)
-                guard case .array(let values) = try JSONValue.parse(body.readableBytesView) else { throw ProblemDetails(status: .badRequest) }
-                let ids = values.compactMap { $0.objectMembers["id"]?.intValue }
-                self.requests.withLock { $0.append(ids) }
-                let items = ids.map { id -> ItemResult in
-                    if id % 2 == 1 && self.seen.withLock({ $0.insert(id).inserted }) {
-                        return ItemResult(id: .int(id), problem: ProblemDetails(status: .serviceUnavailable, detail: "busy"), retryAfter: 1)
-                    }
-                    return ItemResult(id: .int(id), status: .ok)
-                }
-                let collection = ResourceCollection(key: "updates", identifierKey: "key", hrefPrefix: "/tables/things/")
-                return try MultiStatusResponse(try MultiStatusReport(collection: collection, items: items)).response(from: request, context: context)
-            }
-            try await Application(router: router, logger: testLogger()).test(.live) { client in try await test(client.port!) }
-        }
-    }
-
     @Test func retryResendsExactlyTheItemsThatMayPass() async throws {
-        let flaky = Flaky()
+        let flaky = ClientRetryTests.FlakyService(
+            path: "tables/things", collection: ResourceCollection(key: "updates", identifierKey: "key", hrefPrefix: "/tables/things/"))
         try await withTemporaryDirectory { folder in
             try Data(#"[{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}]"#.utf8).write(to: URL(fileURLWithPath: folder + "/rows.json"))
             try await flaky.run { port in
