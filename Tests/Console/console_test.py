@@ -11,6 +11,7 @@ view go to SCREENSHOT_DIR.
 """
 import http.server
 import os
+import zipfile
 import sqlite3
 import sys
 import threading
@@ -52,8 +53,10 @@ def check(condition, message):
         print("FAILED:", message, flush=True)
 
 
+downloads = tempfile.mkdtemp()
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
+options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
 for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
     options.add_argument(argument)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
@@ -124,12 +127,43 @@ try:
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 13)
     driver.save_screenshot(os.path.join(shots, "3-files-after-delete.png"))
 
+    # A new folder; two files moved into it, one copied; two downloaded as one ZIP.
+    def select(*file_names):
+        for file_name in file_names:
+            driver.find_element(By.CSS_SELECTOR, f'#listing tr[data-name="{file_name}"] input[type=checkbox]').click()
+
+    driver.find_element(By.ID, "new-folder").send_keys("moved")
+    driver.find_element(By.ID, "make-folder").click()
+    wait.until(summary_says("1 items: 1 succeeded, 0 failed"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#listing tr[data-name="moved"]')) == 1)
+    select("file-05.txt", "file-06.txt")
+    driver.find_element(By.ID, "target").send_keys("moved")
+    driver.find_element(By.ID, "move").click()
+    wait.until(summary_says("2 items: 2 succeeded, 0 failed"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#listing tr[data-name="file-05.txt"]')) == 0)
+    select("file-07.txt")
+    driver.find_element(By.ID, "copy").click()
+    wait.until(summary_says("1 items: 1 succeeded, 0 failed"))
+    check(sorted(os.listdir(os.path.join(files_dir, "moved"))) == ["file-05.txt", "file-06.txt", "file-07.txt"], "moved and copied into the folder")
+    check(os.path.exists(os.path.join(files_dir, "file-07.txt")), "a copy leaves its source")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#listing tr[data-name="file-07.txt"] input:not(:checked)')) == 1)
+    select("file-08.txt", "file-09.txt")
+    driver.find_element(By.ID, "download").click()
+    zip_path = os.path.join(downloads, "files.zip")
+    WebDriverWait(driver, 20).until(lambda d: os.path.exists(zip_path))
+    time.sleep(0.5)
+    check(sorted(zipfile.ZipFile(zip_path).namelist()) == ["file-08.txt", "file-09.txt"], f"the ZIP holds the two files: {zipfile.ZipFile(zip_path).namelist()}")
+    driver.find_element(By.CSS_SELECTOR, '#listing tr[data-name="moved"] button.folder').click()
+    wait.until(lambda d: "moved" in d.find_element(By.ID, "breadcrumbs").text)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 3)
+    driver.save_screenshot(os.path.join(shots, "3b-folder-after-move.png"))
+
     # A hostile name is listed as text: no element made of it, no script run.
     hostile = "<img src=x onerror=alert(1)>.txt"
     with open(os.path.join(files_dir, hostile), "w") as f:
         f.write("x")
     driver.find_element(By.CSS_SELECTOR, "#breadcrumbs button").click()
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 14)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#listing tbody tr")) == 13)
     time.sleep(0.5)
     check(no_alert(), "no alert ran")
     check(driver.find_elements(By.CSS_SELECTOR, "main img") == [], "no img element was injected")

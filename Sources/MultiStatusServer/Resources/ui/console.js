@@ -331,6 +331,14 @@ async function operate(items, names) {
 
 const selectedPaths = () => [...state.selected].map((name) => [...state.path, name].join('/'));
 
+$('make-folder').addEventListener('click', () => {
+  const name = $('new-folder').value.trim();
+  if (!name) return;
+  const path = [...state.path, name].join('/');
+  $('new-folder').value = '';
+  operate([{ op: 'mkdir', path }], [path]);
+});
+
 $('delete').addEventListener('click', () => {
   const paths = selectedPaths();
   operate(paths.map((path) => ({ op: 'delete', path, recursive: true })), paths);
