@@ -103,6 +103,13 @@ import Testing
                 ) { $0.status } == .forbidden)
             #expect(filesOnDisk(files) == ["basic.txt"])
 
+            // Signing in again over a live session needs no token (the page may have lost it).
+            let again = try await client.execute(
+                uri: "/ui/session", method: .post, headers: [.cookie: reader.cookie, .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"name": "rita", "password": "r-secret 2"}"#)
+            ) { $0.status }
+            #expect(again == .ok)
+
             // Sign-out ends the session: the cookie opens nothing after it.
             try await client.execute(uri: "/ui/session", method: .delete, headers: [.cookie: cookie, Self.csrf: csrf]) { response in
                 #expect(response.status == .noContent)

@@ -125,7 +125,9 @@ struct SessionAuthenticator<Context: AuthRequestContext<Account>>: RouterMiddlew
         guard context.identity == nil, request.headers[.authorization] == nil, let cookie = ConsoleSessions.cookieValue(request),
             let session = self.sessions.session(cookie), let account = self.accounts.account(named: session.account)
         else { return try await next(request, context) }
-        if !AccessPolicyMiddleware<Context>.reads(request.method) {
+        // Signing in (JSON only, which no form of another site can send) or out needs no token:
+        // a page that lost its token must still be able to start over.
+        if !AccessPolicyMiddleware<Context>.reads(request.method) && request.uri.path != "/ui/session" {
             let sent = request.headers[ConsoleSessions.csrfField] ?? ""
             guard AccountDirectory.constantTimeEqual(Array(sent.utf8), Array(session.csrf.utf8)) else {
                 throw HTTPError(.forbidden, message: "a request of the console that changes something needs its X-CSRF-Token")
