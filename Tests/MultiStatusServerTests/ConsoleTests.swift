@@ -119,6 +119,23 @@ import Testing
         }
     }
 
+    @Test func aSessionSeesOnlyItsAccountsRoot() async throws {
+        let alice = TestAccount(name: "alice", password: "a-pass", permission: "write", root: "alice")
+        try await withAccountsServer([alice, .writer]) { client, configuration, _, _ in
+            #expect(try await dav(client, .put, "/dav/secret.txt", headers: TestAccount.writer.headers, body: "s").status == .created)
+            let (cookie, csrf, _) = try await Self.signIn(client, alice)
+            let listing = try await client.execute(uri: "/files/", method: .get, headers: [.cookie: cookie]) { String(buffer: $0.body) }
+            #expect(!listing.contains("secret.txt") && !listing.contains("alice"))
+            #expect(try await client.execute(uri: "/files/secret.txt", method: .get, headers: [.cookie: cookie]) { $0.status } == .notFound)
+            let deleted = try await client.execute(
+                uri: "/file-operations", method: .post, headers: [.cookie: cookie, .contentType: "application/json", Self.csrf: csrf],
+                body: ByteBuffer(string: #"[{"op": "delete", "path": "../secret.txt"}, {"op": "delete", "path": "secret.txt"}]"#)
+            ) { try read($0.body, .json, FileOperationTests.collection) }
+            #expect(deleted.items.map(\.status.code) == [400, 404])
+            #expect(FileManager.default.fileExists(atPath: configuration.dataDirectory + "/files/secret.txt"))
+        }
+    }
+
     @Test func sessionsEndWhenIdleAndWithTheirAccount() async throws {
         let sessions = ConsoleSessions(idleLifetime: .milliseconds(200), lifetime: .seconds(60))
         let (cookie, _) = sessions.start(account: "wendy")
