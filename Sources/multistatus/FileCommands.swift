@@ -95,11 +95,9 @@ struct Remove: AsyncParsableCommand {
     }
 }
 
-/// `multistatus mv SOURCE… TARGET`
-struct Move: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mv", abstract: "Move files and folders on the server, one status each.",
-        discussion: "With several sources, or a target ending in '/', each goes into the folder TARGET. " + ExitStatus.help)
+/// What `mv` and `cp` share: the sources and the target, and whether to replace.
+struct TransferArguments: ParsableArguments {
+    static let discussion = "With several sources, or a target ending in '/', each goes into the folder TARGET. " + ExitStatus.help
 
     @Argument(help: "Paths on the server: the sources, then the target.")
     var paths: [String]
@@ -107,55 +105,53 @@ struct Move: AsyncParsableCommand {
     @Flag(help: "Replace what is at a destination.")
     var overwrite = false
 
-    @OptionGroup var options: FileOperationOptions
-
     func validate() throws {
         guard self.paths.count >= 2 else { throw ValidationError("give at least one source and a target") }
     }
 
+    /// The items: each source but the last path, to its destination under the last.
+    func items(_ op: String, recursive: Bool) -> [JSONValue] {
+        let sources = self.paths.dropLast()
+        let target = self.paths.last ?? ""
+        return sources.map { source in
+            var item: [String: JSONValue] = [
+                "op": .string(op), "path": .string(FileOperationOptions.remote(source)),
+                "to": .string(FileOperationOptions.destination(of: source, target: target, sources: sources.count)),
+            ]
+            if self.overwrite { item["overwrite"] = true }
+            if recursive { item["recursive"] = true }
+            return .object(item)
+        }
+    }
+}
+
+/// `multistatus mv SOURCE… TARGET`
+struct Move: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mv", abstract: "Move files and folders on the server, one status each.", discussion: TransferArguments.discussion)
+
+    @OptionGroup var transfer: TransferArguments
+    @OptionGroup var options: FileOperationOptions
+
     func run() async throws {
-        try await self.options.run(transfers("move", self.paths, overwrite: self.overwrite, recursive: false))
+        try await self.options.run(self.transfer.items("move", recursive: false))
     }
 }
 
 /// `multistatus cp SOURCE… TARGET`
 struct Copy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cp", abstract: "Copy files and folders on the server, one status each.",
-        discussion: "With several sources, or a target ending in '/', each goes into the folder TARGET. " + ExitStatus.help)
+        commandName: "cp", abstract: "Copy files and folders on the server, one status each.", discussion: TransferArguments.discussion)
 
-    @Argument(help: "Paths on the server: the sources, then the target.")
-    var paths: [String]
-
-    @Flag(help: "Replace what is at a destination.")
-    var overwrite = false
+    @OptionGroup var transfer: TransferArguments
 
     @Flag(name: [.short, .long], help: "Copy folders with what is in them.")
     var recursive = false
 
     @OptionGroup var options: FileOperationOptions
 
-    func validate() throws {
-        guard self.paths.count >= 2 else { throw ValidationError("give at least one source and a target") }
-    }
-
     func run() async throws {
-        try await self.options.run(transfers("copy", self.paths, overwrite: self.overwrite, recursive: self.recursive))
-    }
-}
-
-/// The items of `mv` or `cp`: each source but the last path, to its destination under the last.
-private func transfers(_ op: String, _ paths: [String], overwrite: Bool, recursive: Bool) -> [JSONValue] {
-    let sources = paths.dropLast()
-    let target = paths.last ?? ""
-    return sources.map { source in
-        var item: [String: JSONValue] = [
-            "op": .string(op), "path": .string(FileOperationOptions.remote(source)),
-            "to": .string(FileOperationOptions.destination(of: source, target: target, sources: sources.count)),
-        ]
-        if overwrite { item["overwrite"] = true }
-        if recursive { item["recursive"] = true }
-        return .object(item)
+        try await self.options.run(self.transfer.items("copy", recursive: self.recursive))
     }
 }
 

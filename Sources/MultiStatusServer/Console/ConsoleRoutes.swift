@@ -42,7 +42,7 @@ struct ConsoleRoutes<Context: AuthRequestContext<Account> & RemoteAddressRequest
         router.delete("ui/session") { request, _ in
             if let cookie = ConsoleSessions.cookieValue(request) { self.sessions?.end(cookie) }
             var headers = Self.securityHeaders
-            headers[.setCookie] = (self.sessions ?? ConsoleSessions()).setCookie(nil, secure: self.secure)
+            if let sessions = self.sessions { headers[.setCookie] = sessions.setCookie(nil, secure: self.secure) }
             return Response(status: .noContent, headers: headers)
         }
     }
